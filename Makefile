@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`. Both install what is missing
+# first (scripts/toolchain.sh) and are safe to run again.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Tools built by cargo install, and wasm-opt from end2end's npm packages, ahead of anything
+# else on PATH (Debian's older wasm-opt produces WASM that never hydrates).
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test lint unit e2e toolchain
+
+## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
+run:
+	scripts/toolchain.sh
+	cargo leptos serve --release
+
+## Formatting, clippy (server and wasm), Rust tests, then Playwright in Chromium.
+test:
+	scripts/toolchain.sh --with-browser
+	$(MAKE) --no-print-directory lint unit e2e
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked -p docpulse -p app --all-targets -- -D warnings
+	cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+unit:
+	cargo test --locked -p docpulse -p app
+
+e2e:
+	scripts/e2e.sh
+
+toolchain:
+	scripts/toolchain.sh --with-browser

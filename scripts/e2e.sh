@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the site (debug profile) and runs the Playwright tests against a freshly started
+# server on a free port with a temporary data folder. Arguments go to `playwright test`.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+cargo leptos build
+
+E2E_PORT=$(node -e '
+  const server = require("net").createServer();
+  server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
+')
+E2E_DATA_DIR=$(mktemp -d -t docpulse-e2e.XXXXXX)
+trap 'rm -rf "$E2E_DATA_DIR"' EXIT
+export E2E_PORT E2E_DATA_DIR
+export E2E_SERVER_BIN="$root/target/debug/docpulse"
+
+cd end2end
+npx playwright test "$@"

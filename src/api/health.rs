@@ -1,0 +1,21 @@
+//! `GET /healthz`: ready when the database answers.
+
+use anyhow::Context;
+use app::protocol::HealthReport;
+use axum::Json;
+use axum::extract::State;
+use sqlx::SqlitePool;
+
+use crate::error::ApiError;
+use crate::storage;
+
+/// Answers 200 when the server can serve requests, 500 with the error envelope otherwise.
+pub async fn check_health(State(pool): State<SqlitePool>) -> Result<Json<HealthReport>, ApiError> {
+    storage::ping(&pool)
+        .await
+        .context("the database does not answer")?;
+    Ok(Json(HealthReport {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }))
+}

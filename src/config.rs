@@ -1,0 +1,494 @@
+//! The server's configuration: every environment variable, parsed and validated once at start.
+//!
+//! **Invariant:** a bad value fails the start with an error that names the variable and the
+//! expected form; nothing deeper in the server re-reads the environment.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Address served when `LEPTOS_SITE_ADDR` is unset (the same as the cargo-leptos metadata).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// Heartbeat interval of event streams when `HEARTBEAT_SECS` is unset, as API.md says.
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 30;
+/// Coalescing window when `COALESCE_MS` is unset, as API.md says.
+pub const DEFAULT_COALESCE_MS: u64 = 100;
+/// Data folder when `DATA_DIR` is unset, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "data";
+/// File name of the SQLite database inside the data folder.
+pub const DEFAULT_DATABASE_FILE: &str = "docpulse.db";
+/// Shortest accepted `JWT_SECRET`: HS256 wants at least 256 bits of key.
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// One environment variable the server reads, as `--help` lists it.
+struct Variable {
+    name: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+}
+
+const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "LEPTOS_SITE_ADDR",
+        default: DEFAULT_ADDR,
+        meaning: "address and port to listen on (port 0 picks a free one)",
+    },
+    Variable {
+        name: "DOCPULSE_ENV",
+        default: "development",
+        meaning: "`development` or `production`; production requires JWT_SECRET",
+    },
+    Variable {
+        name: "JWT_SECRET",
+        default: "development: generated once and kept in DATA_DIR",
+        meaning: "HS256 key of the access tokens, at least 32 characters",
+    },
+    Variable {
+        name: "HEARTBEAT_SECS",
+        default: "30",
+        meaning: "seconds between heartbeats on an event stream (1 or more)",
+    },
+    Variable {
+        name: "COALESCE_MS",
+        default: "100",
+        meaning: "window in which updates of one entity are merged (0 turns it off)",
+    },
+    Variable {
+        name: "DATA_DIR",
+        default: DEFAULT_DATA_DIR,
+        meaning: "folder of the SQLite database and other local state",
+    },
+    Variable {
+        name: "DATABASE_URL",
+        default: "sqlite://$DATA_DIR/docpulse.db",
+        meaning: "database to use (sqlite:// URL)",
+    },
+    Variable {
+        name: "REDIS_URL",
+        default: "unset: in-memory event bus",
+        meaning: "redis:// URL of the event bus shared by several instances",
+    },
+    Variable {
+        name: "RUST_LOG",
+        default: "info",
+        meaning: "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`",
+    },
+];
+
+/// The text printed by `docpulse --help`.
+pub fn help() -> String {
+    let mut text = String::from(
+        "docpulse: document processing whose every change reaches the browser live\n\n\
+         Usage: docpulse [--help]\n\n\
+         Configuration comes from environment variables:\n\n",
+    );
+    for variable in VARIABLES {
+        text.push_str(&format!(
+            "  {:<18} {}\n  {:<18} default: {}\n",
+            variable.name, variable.meaning, "", variable.default
+        ));
+    }
+    text
+}
+
+/// A configuration value that must never be logged; its `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that needs it (key construction).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Secret([redacted])")
+    }
+}
+
+/// Where the server runs: development tolerates missing secrets, production does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Local use: a missing `JWT_SECRET` is generated and kept in the data folder.
+    Development,
+    /// Deployed: every secret must come from the environment.
+    Production,
+}
+
+/// The whole configuration; each component takes its own sub-config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Development or production.
+    pub environment: Environment,
+    /// Listening socket.
+    pub http: HttpConfig,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// Event stream timing.
+    pub stream: StreamConfig,
+    /// Database location.
+    pub storage: StorageConfig,
+    /// Which event bus carries events between publishers and streams.
+    pub bus: BusConfig,
+}
+
+/// Listening socket.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Address to bind; port 0 binds a free port (tests).
+    pub addr: SocketAddr,
+}
+
+/// Token verification settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The HS256 key from `JWT_SECRET`; `None` only in development, where one is generated.
+    pub jwt_secret: Option<Secret>,
+}
+
+/// Event stream timing.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Interval between heartbeat frames (`HEARTBEAT_SECS`).
+    pub heartbeat: Duration,
+    /// Window in which updates of one entity are merged (`COALESCE_MS`); zero turns it off.
+    pub coalesce_window: Duration,
+}
+
+/// Database location.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Folder of local state: the SQLite file, the development secret.
+    pub data_dir: PathBuf,
+    /// A `sqlite:` URL.
+    pub database_url: String,
+}
+
+/// The event bus implementation to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusConfig {
+    /// One process: events stay in memory (the default).
+    InMemory,
+    /// Several instances share events through Redis.
+    Redis {
+        /// A `redis://` or `rediss://` URL.
+        url: String,
+    },
+}
+
+/// A configuration error: which variable, and what it should look like.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable is set to something unusable.
+    #[error("{variable} must be {expected}{}", got(.value))]
+    Invalid {
+        /// The environment variable.
+        variable: &'static str,
+        /// The accepted form, in words.
+        expected: &'static str,
+        /// The rejected value, `None` for secrets.
+        value: Option<String>,
+    },
+    /// A variable required in this environment is not set.
+    #[error("{variable} must be set {reason}")]
+    Missing {
+        /// The environment variable.
+        variable: &'static str,
+        /// When it is required.
+        reason: &'static str,
+    },
+}
+
+fn got(value: &Option<String>) -> String {
+    value
+        .as_ref()
+        .map(|value| format!(", got {value:?}"))
+        .unwrap_or_default()
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable that is missing or malformed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, which maps a variable name to its value.
+    ///
+    /// An empty value counts as unset, as shells make `VAR=` easy to write by accident.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable that is missing or malformed.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let environment = match var("DOCPULSE_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "DOCPULSE_ENV",
+                    "`development` or `production`",
+                    other,
+                ));
+            }
+        };
+
+        let addr_text = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = addr_text.parse().map_err(|_| {
+            invalid(
+                "LEPTOS_SITE_ADDR",
+                "an IP address and port such as 127.0.0.1:3000",
+                &addr_text,
+            )
+        })?;
+
+        let jwt_secret = match var("JWT_SECRET") {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
+                return Err(ConfigError::Invalid {
+                    variable: "JWT_SECRET",
+                    expected: "at least 32 characters long",
+                    value: None,
+                });
+            }
+            Some(secret) => Some(Secret::new(secret)),
+            None if environment == Environment::Production => {
+                return Err(ConfigError::Missing {
+                    variable: "JWT_SECRET",
+                    reason: "when DOCPULSE_ENV=production",
+                });
+            }
+            None => None,
+        };
+
+        let heartbeat_secs = parse_u64(&var, "HEARTBEAT_SECS", DEFAULT_HEARTBEAT_SECS)?;
+        if heartbeat_secs == 0 {
+            return Err(invalid(
+                "HEARTBEAT_SECS",
+                "a whole number of seconds, 1 or more",
+                "0",
+            ));
+        }
+        let coalesce_ms = parse_u64(&var, "COALESCE_MS", DEFAULT_COALESCE_MS)?;
+
+        let data_dir =
+            PathBuf::from(var("DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
+        let database_url = match var("DATABASE_URL") {
+            Some(url) if url.starts_with("sqlite:") => url,
+            Some(url) => {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "a sqlite: URL such as sqlite://data/docpulse.db",
+                    &url,
+                ));
+            }
+            None => format!(
+                "sqlite://{}",
+                data_dir.join(DEFAULT_DATABASE_FILE).display()
+            ),
+        };
+
+        let bus = match var("REDIS_URL") {
+            None => BusConfig::InMemory,
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                BusConfig::Redis { url }
+            }
+            Some(url) => {
+                return Err(invalid("REDIS_URL", "a redis:// or rediss:// URL", &url));
+            }
+        };
+
+        Ok(Self {
+            environment,
+            http: HttpConfig { addr },
+            auth: AuthConfig { jwt_secret },
+            stream: StreamConfig {
+                heartbeat: Duration::from_secs(heartbeat_secs),
+                coalesce_window: Duration::from_millis(coalesce_ms),
+            },
+            storage: StorageConfig {
+                data_dir,
+                database_url,
+            },
+            bus,
+        })
+    }
+}
+
+fn invalid(variable: &'static str, expected: &'static str, value: &str) -> ConfigError {
+    ConfigError::Invalid {
+        variable,
+        expected,
+        value: Some(value.to_owned()),
+    }
+}
+
+fn parse_u64(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match var(variable) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| invalid(variable, "a whole number", &text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[track_caller]
+    fn check_error(pairs: &[(&str, &str)], expected_message: &str) {
+        let error = config_from(pairs).expect_err("the configuration should be refused");
+        assert_eq!(error.to_string(), expected_message);
+    }
+
+    #[test]
+    fn defaults_need_no_variables() {
+        let config = config_from(&[]).expect("defaults are valid");
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(
+            config.http.addr,
+            DEFAULT_ADDR.parse().expect("valid address")
+        );
+        assert!(config.auth.jwt_secret.is_none());
+        assert_eq!(config.stream.heartbeat, Duration::from_secs(30));
+        assert_eq!(config.stream.coalesce_window, Duration::from_millis(100));
+        assert_eq!(config.storage.data_dir, PathBuf::from("data"));
+        assert_eq!(config.storage.database_url, "sqlite://data/docpulse.db");
+        assert_eq!(config.bus, BusConfig::InMemory);
+    }
+
+    #[test]
+    fn variables_override_defaults() {
+        let config = config_from(&[
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("HEARTBEAT_SECS", "1"),
+            ("COALESCE_MS", "0"),
+            ("DATA_DIR", "/var/lib/docpulse"),
+            ("REDIS_URL", "redis://127.0.0.1:6390"),
+        ])
+        .expect("valid configuration");
+        assert_eq!(config.http.addr.port(), 8080);
+        assert_eq!(
+            config.auth.jwt_secret.as_ref().map(Secret::expose),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(config.stream.heartbeat, Duration::from_secs(1));
+        assert_eq!(config.stream.coalesce_window, Duration::ZERO);
+        assert_eq!(
+            config.storage.database_url,
+            "sqlite:///var/lib/docpulse/docpulse.db"
+        );
+        assert_eq!(
+            config.bus,
+            BusConfig::Redis {
+                url: "redis://127.0.0.1:6390".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let config = config_from(&[("HEARTBEAT_SECS", ""), ("REDIS_URL", " ")])
+            .expect("empty values fall back to defaults");
+        assert_eq!(config.stream.heartbeat, Duration::from_secs(30));
+        assert_eq!(config.bus, BusConfig::InMemory);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_expected_form() {
+        check_error(
+            &[("HEARTBEAT_SECS", "soon")],
+            "HEARTBEAT_SECS must be a whole number, got \"soon\"",
+        );
+        check_error(
+            &[("HEARTBEAT_SECS", "0")],
+            "HEARTBEAT_SECS must be a whole number of seconds, 1 or more, got \"0\"",
+        );
+        check_error(
+            &[("COALESCE_MS", "-5")],
+            "COALESCE_MS must be a whole number, got \"-5\"",
+        );
+        check_error(
+            &[("LEPTOS_SITE_ADDR", "localhost")],
+            "LEPTOS_SITE_ADDR must be an IP address and port such as 127.0.0.1:3000, got \"localhost\"",
+        );
+        check_error(
+            &[("DATABASE_URL", "mysql://db")],
+            "DATABASE_URL must be a sqlite: URL such as sqlite://data/docpulse.db, got \"mysql://db\"",
+        );
+        check_error(
+            &[("REDIS_URL", "127.0.0.1:6379")],
+            "REDIS_URL must be a redis:// or rediss:// URL, got \"127.0.0.1:6379\"",
+        );
+        check_error(
+            &[("DOCPULSE_ENV", "prod")],
+            "DOCPULSE_ENV must be `development` or `production`, got \"prod\"",
+        );
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        check_error(
+            &[("DOCPULSE_ENV", "production")],
+            "JWT_SECRET must be set when DOCPULSE_ENV=production",
+        );
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_echoing_it() {
+        let error = config_from(&[("JWT_SECRET", "hunter2")]).expect_err("too short");
+        let message = error.to_string();
+        assert_eq!(message, "JWT_SECRET must be at least 32 characters long");
+        assert!(!message.contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let secret = Secret::new("0123456789abcdef0123456789abcdef".to_owned());
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        let text = help();
+        for name in [
+            "LEPTOS_SITE_ADDR",
+            "JWT_SECRET",
+            "HEARTBEAT_SECS",
+            "COALESCE_MS",
+            "DATA_DIR",
+            "DATABASE_URL",
+            "REDIS_URL",
+        ] {
+            assert!(text.contains(name), "--help should mention {name}");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! [`ApiError`]: the error table of `API.md` as a type, and the JSON envelope it writes.
+//!
+//! **Invariant:** every error response is `{"error":{"code","message"}}`; a 5xx never shows
+//! its cause to the client, and [`log_internal_errors`] logs that cause once, with its chain.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to an HTTP client, one variant per `API.md` code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token in the `Authorization` header or the session cookie.
+    #[error("an access token is required")]
+    MissingToken,
+    /// Bad signature, malformed, expired or wrong algorithm.
+    #[error("the access token is invalid or expired")]
+    InvalidToken,
+    /// Neither `X-Project-Id` nor `projectId` was given.
+    #[error("a project id is required (X-Project-Id header or projectId query parameter)")]
+    MissingProject,
+    /// The project is not in the token's `projects` claim.
+    #[error("this token does not give access to the project")]
+    ForbiddenProject,
+    /// Publishing without `role: publisher`.
+    #[error("publishing events requires the publisher role")]
+    NotPublisher,
+    /// The body is not a valid event; the text says what is wrong with it.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    /// The body is over the size limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// No such route or resource (or one the caller may not know exists).
+    #[error("not found")]
+    NotFound,
+    /// Anything unexpected; the client sees a generic message.
+    #[error("internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::MissingProject | Self::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+            Self::ForbiddenProject | Self::NotPublisher => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The machine-readable `code` of the envelope; codes are defined here and nowhere else.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::MissingProject => "missing_project",
+            Self::ForbiddenProject => "forbidden_project",
+            Self::NotPublisher => "not_publisher",
+            Self::InvalidEvent(_) => "invalid_event",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+/// The cause of a 5xx, carried in the response extensions to [`log_internal_errors`].
+#[derive(Clone)]
+struct InternalCause(Arc<anyhow::Error>);
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let envelope = Envelope {
+            error: Body {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
+        let mut response = (self.status(), Json(envelope)).into_response();
+        if let Self::Internal(cause) = self {
+            response
+                .extensions_mut()
+                .insert(InternalCause(Arc::new(cause)));
+        }
+        response
+    }
+}
+
+/// Middleware that logs the cause of every internal error once, inside the request's span.
+pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(error = format!("{cause:#}"), "request failed");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(error: ApiError, status: StatusCode, code: &str) {
+        assert_eq!(error.status(), status);
+        assert_eq!(error.code(), code);
+    }
+
+    #[test]
+    fn every_api_md_row_has_its_status_and_code() {
+        check(
+            ApiError::MissingToken,
+            StatusCode::UNAUTHORIZED,
+            "missing_token",
+        );
+        check(
+            ApiError::InvalidToken,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+        );
+        check(
+            ApiError::MissingProject,
+            StatusCode::BAD_REQUEST,
+            "missing_project",
+        );
+        check(
+            ApiError::ForbiddenProject,
+            StatusCode::FORBIDDEN,
+            "forbidden_project",
+        );
+        check(
+            ApiError::NotPublisher,
+            StatusCode::FORBIDDEN,
+            "not_publisher",
+        );
+        check(
+            ApiError::InvalidEvent("no type".to_owned()),
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+        );
+        check(
+            ApiError::PayloadTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+        check(ApiError::NotFound, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    #[test]
+    fn an_internal_error_hides_its_cause_from_the_client() {
+        let error = ApiError::from(anyhow::anyhow!("disk full at /secret/path"));
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.to_string(), "internal server error");
+        let response = error.into_response();
+        assert!(response.extensions().get::<InternalCause>().is_some());
+    }
+}

@@ -1,0 +1,163 @@
+//! [`Application`]: builds the server from a [`Config`], serves it, and shuts it down cleanly.
+//!
+//! **Invariant:** one [`CancellationToken`] stops everything; every background task is spawned
+//! through the one [`TaskTracker`], and [`Application::run_until_stopped`] returns only after
+//! the listener is closed and every tracked task has finished.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use axum::Router;
+use axum::middleware;
+use leptos::config::get_configuration;
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
+
+use crate::api;
+use crate::config::{BusConfig, Config, Secret};
+use crate::error::log_internal_errors;
+use crate::state::AppState;
+use crate::storage;
+
+/// File in the data folder that keeps the generated development JWT secret.
+const DEV_SECRET_FILE: &str = "jwt-secret.dev";
+
+/// A built server, bound to its address, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    pool: SqlitePool,
+    /// Fired once to stop the listener, every stream and every background task.
+    shutdown: CancellationToken,
+    /// Every background task, so that shutdown can wait for them to finish.
+    tasks: TaskTracker,
+}
+
+impl Application {
+    /// Connects the storage, binds the listener and assembles the router.
+    ///
+    /// # Errors
+    ///
+    /// The database cannot be opened or migrated, the address cannot be bound, the
+    /// development secret cannot be kept, or the configuration asks for a part this build
+    /// does not have.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if let BusConfig::Redis { .. } = config.bus {
+            anyhow::bail!(
+                "REDIS_URL is set, but this build has only the in-memory event bus; unset it"
+            );
+        }
+        let pool = storage::connect(&config.storage).await?;
+        let jwt_secret = match config.auth.jwt_secret {
+            Some(secret) => secret,
+            None => load_or_create_dev_secret(&config.storage.data_dir)?,
+        };
+
+        let listener = TcpListener::bind(config.http.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http.addr))?;
+        let local_addr = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
+
+        let mut leptos_options = get_configuration(None)
+            .context("cannot read the Leptos site settings (LEPTOS_* variables)")?
+            .leptos_options;
+        leptos_options.site_addr = local_addr;
+
+        let state = AppState {
+            pool: pool.clone(),
+            jwt_secret,
+            leptos_options: leptos_options.clone(),
+        };
+        let router = assemble_router(state, leptos_options);
+
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+            pool,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// The address the server listens on (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token fires, then drains requests and background tasks.
+    ///
+    /// # Errors
+    ///
+    /// The listener fails while serving.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("the HTTP server failed")?;
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.pool.close().await;
+        tracing::info!("docpulse stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: the API, the Leptos pages and server functions, static files.
+fn assemble_router(state: AppState, leptos_options: leptos::config::LeptosOptions) -> Router {
+    let routes = generate_route_list(app::App);
+    Router::new()
+        .merge(api::router())
+        .leptos_routes(&state, routes, move || app::shell(leptos_options.clone()))
+        .fallback(file_and_error_handler::<AppState, _>(app::shell))
+        .layer(middleware::from_fn(log_internal_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Reads the development JWT secret from the data folder, generating it on first start.
+///
+/// Development needs no configuration, yet tokens must survive a restart; production never
+/// gets here, as `Config` refuses to start without `JWT_SECRET`.
+fn load_or_create_dev_secret(data_dir: &Path) -> anyhow::Result<Secret> {
+    let path = data_dir.join(DEV_SECRET_FILE);
+    if path.exists() {
+        let secret = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the development secret {}", path.display()))?;
+        return Ok(Secret::new(secret.trim().to_owned()));
+    }
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("cannot generate a development secret: {error}"))?;
+    let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create the development secret {}", path.display()))?;
+    file.write_all(secret.as_bytes())
+        .with_context(|| format!("cannot write the development secret {}", path.display()))?;
+    tracing::warn!(
+        "JWT_SECRET is not set: generated a development secret in {}",
+        path.display()
+    );
+    Ok(Secret::new(secret))
+}

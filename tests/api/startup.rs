@@ -1,0 +1,76 @@
+use std::time::Instant;
+
+use docpulse::startup::Application;
+
+use crate::helpers::{SHUTDOWN_LIMIT, TestApp, test_config};
+
+#[tokio::test]
+async fn shutdown_stops_the_server_promptly() {
+    let app = TestApp::spawn().await;
+    let address = app.address.clone();
+
+    let started = Instant::now();
+    app.stop().await.expect("clean stop");
+
+    assert!(started.elapsed() < SHUTDOWN_LIMIT);
+    let refused = reqwest::get(format!("{address}/healthz")).await;
+    assert!(refused.is_err(), "nothing listens after shutdown");
+}
+
+#[tokio::test]
+async fn a_development_secret_is_generated_once_and_kept_across_restarts() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let secret_file = data_dir.path().join("jwt-secret.dev");
+
+    let first = Application::build(test_config(data_dir.path(), &[]))
+        .await
+        .expect("a development start needs no JWT_SECRET");
+    drop(first);
+    let generated = std::fs::read_to_string(&secret_file).expect("the secret was kept");
+    assert_eq!(generated.len(), 64, "32 random bytes, hex-encoded");
+
+    let second = Application::build(test_config(data_dir.path(), &[]))
+        .await
+        .expect("the second start reuses the secret");
+    drop(second);
+    assert_eq!(
+        std::fs::read_to_string(&secret_file).expect("still there"),
+        generated
+    );
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner may read the secret");
+    }
+}
+
+#[tokio::test]
+async fn the_database_file_is_created_under_the_data_folder() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let nested = data_dir.path().join("nested/state");
+
+    let application = Application::build(test_config(&nested, &[]))
+        .await
+        .expect("the data folder is created");
+    drop(application);
+
+    assert!(nested.join("docpulse.db").is_file());
+}
+
+#[tokio::test]
+async fn a_redis_url_is_refused_until_the_redis_bus_exists() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let config = test_config(data_dir.path(), &[("REDIS_URL", "redis://127.0.0.1:6379")]);
+
+    let error = Application::build(config)
+        .await
+        .err()
+        .expect("the start is refused");
+
+    assert!(error.to_string().contains("REDIS_URL"), "{error}");
+}
