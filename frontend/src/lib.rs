@@ -1,8 +1,6 @@
 //! The WASM entry point: hydrates the page the server rendered.
 
 /// Called by the hydration script once the WASM is loaded.
-// `#[wasm_bindgen]` expands to an `unsafe` export shim; this item is the only one allowed it.
-#[allow(unsafe_code)]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
