@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo leptos build
+cargo leptos build --cargo-locked
 
 E2E_PORT=$(node -e '
   const server = require("net").createServer();

@@ -39,7 +39,9 @@ test("the start page reads well at phone width", async ({ page }, testInfo) => {
   await page.screenshot({ path: testInfo.outputPath("home-phone.png"), fullPage: true });
 });
 
-test("an unknown page answers 404 and links back", async ({ page }) => {
+test("an unknown page answers 404 and links back", async ({ page, browserErrors }) => {
+  // Chromium reports the 404 of the document itself on the console.
+  browserErrors.expectError(/status of 404/);
   const response = await page.goto("/no/such/page");
 
   expect(response?.status()).toBe(404);
