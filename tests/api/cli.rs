@@ -38,3 +38,52 @@ fn a_bad_value_stops_the_start_with_an_error_naming_the_variable() {
         "stderr: {errors}"
     );
 }
+
+#[test]
+fn sigterm_stops_a_running_server_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_docpulse"))
+        .env("DATA_DIR", data_dir.path())
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut log = BufReader::new(server.stderr.take().expect("piped stderr")).lines();
+    let listening = log
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.contains("listening on"));
+    assert!(
+        listening.is_some(),
+        "the server logs its address once it listens"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+
+    let pid = server.id().to_string();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(server.wait()));
+    let Ok(exit) = receiver.recv_timeout(Duration::from_secs(5)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("the server did not stop within 5 s of SIGTERM");
+    };
+    let exit = exit.expect("the child can be waited on");
+    assert!(
+        exit.success(),
+        "a signalled shutdown exits with status 0, got {exit}"
+    );
+    let rest: Vec<String> = log.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|line| line.contains("received SIGTERM")),
+        "the server says why it stops: {rest:?}"
+    );
+}
