@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
-use crate::config::{BusConfig, Config, Secret};
+use crate::config::{BusConfig, Config, MIN_JWT_SECRET_LEN, Secret};
 use crate::error::log_internal_errors;
 use crate::state::AppState;
 use crate::storage;
@@ -75,9 +75,9 @@ impl Application {
         let state = AppState {
             pool: pool.clone(),
             jwt_secret,
-            leptos_options: leptos_options.clone(),
+            leptos_options,
         };
-        let router = assemble_router(state, leptos_options);
+        let router = assemble_router(state);
 
         Ok(Self {
             listener,
@@ -119,8 +119,9 @@ impl Application {
 }
 
 /// The whole HTTP surface: the API, the Leptos pages and server functions, static files.
-fn assemble_router(state: AppState, leptos_options: leptos::config::LeptosOptions) -> Router {
+fn assemble_router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
+    let leptos_options = state.leptos_options.clone();
     Router::new()
         .merge(api::router())
         .leptos_routes(&state, routes, move || app::shell(leptos_options.clone()))
@@ -139,7 +140,14 @@ fn load_or_create_dev_secret(data_dir: &Path) -> anyhow::Result<Secret> {
     if path.exists() {
         let secret = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the development secret {}", path.display()))?;
-        return Ok(Secret::new(secret.trim().to_owned()));
+        let secret = secret.trim();
+        anyhow::ensure!(
+            secret.len() >= MIN_JWT_SECRET_LEN,
+            "the development secret {} is shorter than {MIN_JWT_SECRET_LEN} characters; \
+             delete it to generate a new one",
+            path.display()
+        );
+        return Ok(Secret::new(secret.to_owned()));
     }
     let mut bytes = [0_u8; 32];
     getrandom::fill(&mut bytes)

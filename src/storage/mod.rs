@@ -48,3 +48,56 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<SqlitePool> {
 pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(data_dir: &std::path::Path) -> StorageConfig {
+        StorageConfig {
+            data_dir: data_dir.to_owned(),
+            database_url: format!("sqlite://{}", data_dir.join("test.db").display()),
+        }
+    }
+
+    async fn table_names(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("the schema can be read")
+    }
+
+    #[tokio::test]
+    async fn connect_creates_the_database_and_applies_the_migrations() {
+        let data_dir = tempfile::tempdir().expect("a temporary folder");
+        let config = config_in(&data_dir.path().join("fresh"));
+
+        let pool = connect(&config).await.expect("a fresh database opens");
+
+        assert!(config.data_dir.join("test.db").is_file());
+        assert_eq!(table_names(&pool).await, ["projects"]);
+        ping(&pool).await.expect("the database answers");
+    }
+
+    #[tokio::test]
+    async fn connecting_again_keeps_the_data() {
+        let data_dir = tempfile::tempdir().expect("a temporary folder");
+        let config = config_in(data_dir.path());
+        let pool = connect(&config).await.expect("first start");
+        sqlx::query("INSERT INTO projects (id, name) VALUES ('proj_1', 'Kept')")
+            .execute(&pool)
+            .await
+            .expect("insert");
+        pool.close().await;
+
+        let pool = connect(&config).await.expect("second start");
+
+        let name: String = sqlx::query_scalar("SELECT name FROM projects WHERE id = 'proj_1'")
+            .fetch_one(&pool)
+            .await
+            .expect("the row survived the restart");
+        assert_eq!(name, "Kept");
+    }
+}

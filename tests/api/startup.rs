@@ -74,3 +74,16 @@ async fn a_redis_url_is_refused_until_the_redis_bus_exists() {
 
     assert!(error.to_string().contains("REDIS_URL"), "{error}");
 }
+
+#[tokio::test]
+async fn a_truncated_development_secret_is_refused_rather_than_used() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(data_dir.path().join("jwt-secret.dev"), "short").expect("write");
+
+    let error = Application::build(test_config(data_dir.path(), &[]))
+        .await
+        .err()
+        .expect("a weak secret stops the start");
+
+    assert!(error.to_string().contains("jwt-secret.dev"), "{error}");
+}
