@@ -21,36 +21,43 @@ async fn main() -> anyhow::Result<()> {
     let application = Application::build(config)
         .await
         .context("failed to start the server")?;
+    stop_on_signal(application.shutdown_token())?;
     tracing::info!(
         "docpulse is listening on http://{}",
         application.local_addr()
     );
-    stop_on_signal(application.shutdown_token());
     application.run_until_stopped().await
 }
 
 /// Cancels `shutdown` on the first SIGINT (Ctrl-C) or SIGTERM.
-fn stop_on_signal(shutdown: CancellationToken) {
+///
+/// The handlers are registered before this returns, so a signal sent as soon as the server
+/// says it listens is already a graceful stop, never the default abrupt exit.
+#[cfg(unix)]
+fn stop_on_signal(shutdown: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     tokio::spawn(async move {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
         };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = interrupt => tracing::info!("received SIGINT, shutting down"),
-            () = terminate => tracing::info!("received SIGTERM, shutting down"),
-        }
+        tracing::info!("received {name}, shutting down");
         shutdown.cancel();
     });
+    Ok(())
+}
+
+/// Cancels `shutdown` on the first Ctrl-C.
+#[cfg(not(unix))]
+fn stop_on_signal(shutdown: CancellationToken) -> anyhow::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("received Ctrl-C, shutting down");
+            shutdown.cancel();
+        }
+    });
+    Ok(())
 }
