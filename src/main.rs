@@ -9,12 +9,15 @@ use docpulse::telemetry;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if std::env::args()
-        .skip(1)
-        .any(|arg| arg == "--help" || arg == "-h")
-    {
-        print!("{}", config::help());
-        return Ok(());
+    if let Some(argument) = std::env::args().nth(1) {
+        if argument == "--help" || argument == "-h" {
+            print!("{}", config::help());
+            return Ok(());
+        }
+        anyhow::bail!(
+            "unknown argument {argument:?}: docpulse takes its settings from environment \
+             variables, listed by `docpulse --help`"
+        );
     }
     telemetry::init();
     let config = Config::from_env().context("invalid configuration")?;

@@ -37,6 +37,7 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<SqlitePool> {
         .run(&pool)
         .await
         .context("cannot apply the database migrations")?;
+    tracing::info!(database = %config.database_url, "database ready");
     Ok(pool)
 }
 

@@ -22,6 +22,22 @@ fn help_lists_the_configuration_variables() {
 }
 
 #[test]
+fn an_unknown_argument_is_refused_with_a_pointer_to_help() {
+    let output = Command::new(env!("CARGO_BIN_EXE_docpulse"))
+        .args(["--port", "8080"])
+        .output()
+        .expect("the binary runs");
+
+    assert!(!output.status.success());
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        errors.contains("unknown argument \"--port\""),
+        "stderr: {errors}"
+    );
+    assert!(errors.contains("docpulse --help"), "stderr: {errors}");
+}
+
+#[test]
 fn a_bad_value_stops_the_start_with_an_error_naming_the_variable() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
     let output = Command::new(env!("CARGO_BIN_EXE_docpulse"))
