@@ -41,7 +41,7 @@ const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "JWT_SECRET",
-        default: "development: generated once and kept in DATA_DIR",
+        default: "none; development generates one and keeps it in DATA_DIR",
         meaning: "HS256 key of the access tokens, at least 32 characters",
     },
     Variable {
@@ -66,7 +66,7 @@ const VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "REDIS_URL",
-        default: "unset: in-memory event bus",
+        default: "none (the in-memory event bus)",
         meaning: "redis:// URL of the event bus shared by several instances",
     },
     Variable {

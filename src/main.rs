@@ -1,5 +1,7 @@
 //! The docpulse binary: reads the configuration, starts the server, stops on a signal.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
@@ -8,7 +10,18 @@ use docpulse::startup::Application;
 use docpulse::telemetry;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line with the whole chain: what failed, then why.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     if let Some(argument) = std::env::args().nth(1) {
         if argument == "--help" || argument == "-h" {
             print!("{}", config::help());
