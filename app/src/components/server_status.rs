@@ -40,7 +40,7 @@ pub fn ServerStatus() -> impl IntoView {
         Check::NotChecked => "Not checked yet.".to_owned(),
         Check::Checking => "Checking…".to_owned(),
         Check::Healthy { version } => format!("The server is healthy (version {version})."),
-        Check::Failed(reason) => format!("The server did not answer: {reason}."),
+        Check::Failed(reason) => format!("Check failed: {reason}."),
     };
     let state_class = move || match check.get() {
         Check::Healthy { .. } => "status-message healthy",
@@ -63,20 +63,20 @@ pub fn ServerStatus() -> impl IntoView {
     }
 }
 
-/// Asks `GET /healthz`; the error is a reason fit to show.
+/// Asks `GET /healthz`; the error is a reason fit to show to the user.
 #[cfg(feature = "hydrate")]
 async fn fetch_health() -> Result<HealthReport, String> {
     let response = gloo_net::http::Request::get("/healthz")
         .send()
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|_| "the server could not be reached".to_owned())?;
     if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
+        return Err(format!("the server answered HTTP {}", response.status()));
     }
     response
         .json::<HealthReport>()
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|_| "the server's answer was not understood".to_owned())
 }
 
 /// The server never runs the check: the button only works in the browser.
