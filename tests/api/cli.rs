@@ -1,11 +1,21 @@
 use std::process::Command;
 
+/// The server binary, as a user would start it.
+fn docpulse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_docpulse"))
+}
+
+/// Runs `command`, checks that the start was refused, and returns what it printed on stderr.
+#[track_caller]
+fn refused_start(command: &mut Command) -> String {
+    let output = command.output().expect("the binary runs");
+    assert!(!output.status.success(), "the start is refused");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn help_lists_the_configuration_variables() {
-    let output = Command::new(env!("CARGO_BIN_EXE_docpulse"))
-        .arg("--help")
-        .output()
-        .expect("the binary runs");
+    let output = docpulse().arg("--help").output().expect("the binary runs");
 
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).expect("UTF-8 help");
@@ -23,13 +33,8 @@ fn help_lists_the_configuration_variables() {
 
 #[test]
 fn an_unknown_argument_is_refused_with_a_pointer_to_help() {
-    let output = Command::new(env!("CARGO_BIN_EXE_docpulse"))
-        .args(["--port", "8080"])
-        .output()
-        .expect("the binary runs");
+    let errors = refused_start(docpulse().args(["--port", "8080"]));
 
-    assert!(!output.status.success());
-    let errors = String::from_utf8_lossy(&output.stderr);
     assert!(
         errors.contains("unknown argument \"--port\""),
         "stderr: {errors}"
@@ -40,15 +45,13 @@ fn an_unknown_argument_is_refused_with_a_pointer_to_help() {
 #[test]
 fn a_bad_value_stops_the_start_with_an_error_naming_the_variable() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let output = Command::new(env!("CARGO_BIN_EXE_docpulse"))
-        .env("HEARTBEAT_SECS", "often")
-        .env("DATA_DIR", data_dir.path())
-        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .output()
-        .expect("the binary runs");
+    let errors = refused_start(
+        docpulse()
+            .env("HEARTBEAT_SECS", "often")
+            .env("DATA_DIR", data_dir.path())
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0"),
+    );
 
-    assert!(!output.status.success());
-    let errors = String::from_utf8_lossy(&output.stderr);
     assert!(
         errors.contains("HEARTBEAT_SECS must be a whole number"),
         "stderr: {errors}"
@@ -62,7 +65,7 @@ fn sigterm_stops_a_running_server_cleanly() {
     use std::time::Duration;
 
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_docpulse"))
+    let mut server = docpulse()
         .env("DATA_DIR", data_dir.path())
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
