@@ -475,20 +475,4 @@ mod tests {
         let secret = Secret::new("0123456789abcdef0123456789abcdef".to_owned());
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
     }
-
-    #[test]
-    fn help_lists_every_variable() {
-        let text = help();
-        for name in [
-            "LEPTOS_SITE_ADDR",
-            "JWT_SECRET",
-            "HEARTBEAT_SECS",
-            "COALESCE_MS",
-            "DATA_DIR",
-            "DATABASE_URL",
-            "REDIS_URL",
-        ] {
-            assert!(text.contains(name), "--help should mention {name}");
-        }
-    }
 }
