@@ -1,3 +1,5 @@
+//! The `docpulse` binary as a user runs it: arguments, startup errors, signals.
+
 use std::process::Command;
 
 /// The server binary, as a user would start it.

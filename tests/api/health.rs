@@ -1,3 +1,5 @@
+//! `GET /healthz` and the JSON envelope of unknown API routes.
+
 use app::protocol::HealthReport;
 use reqwest::StatusCode;
 

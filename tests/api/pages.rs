@@ -1,3 +1,5 @@
+//! Server-rendered pages: the start page and the 404 page.
+
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;

@@ -1,3 +1,5 @@
+//! Building and stopping the application: data folder, development secret, shutdown.
+
 use std::time::Instant;
 
 use docpulse::startup::Application;
