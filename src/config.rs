@@ -102,6 +102,19 @@ impl Secret {
         Self(value)
     }
 
+    /// A fresh secret of 32 random bytes, hex-encoded (64 characters).
+    ///
+    /// # Errors
+    ///
+    /// The operating system cannot supply randomness.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0_u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(
+            bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+        ))
+    }
+
     /// The secret itself, for the one place that needs it (key construction).
     pub fn expose(&self) -> &str {
         &self.0

@@ -1,8 +1,8 @@
 //! [`Application`]: builds the server from a [`Config`], serves it, and shuts it down cleanly.
 //!
-//! **Invariant:** one [`CancellationToken`] stops everything; every background task is spawned
-//! through the one [`TaskTracker`], and [`Application::run_until_stopped`] returns only after
-//! the listener is closed and every tracked task has finished.
+//! **Invariant:** one [`CancellationToken`] stops everything, and
+//! [`Application::run_until_stopped`] returns only after the listener is closed, in-flight
+//! requests are answered and the database pool is closed.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,7 +16,6 @@ use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
@@ -34,10 +33,8 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     pool: SqlitePool,
-    /// Fired once to stop the listener, every stream and every background task.
+    /// Fired once to stop the listener and everything that serves.
     shutdown: CancellationToken,
-    /// Every background task, so that shutdown can wait for them to finish.
-    tasks: TaskTracker,
 }
 
 impl Application {
@@ -85,7 +82,6 @@ impl Application {
             router,
             pool,
             shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
         })
     }
 
@@ -99,7 +95,7 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token fires, then drains requests and background tasks.
+    /// Serves until the shutdown token fires, then finishes in-flight requests.
     ///
     /// # Errors
     ///
@@ -110,8 +106,6 @@ impl Application {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
             .context("the HTTP server failed")?;
-        self.tasks.close();
-        self.tasks.wait().await;
         self.pool.close().await;
         tracing::info!("docpulse stopped");
         Ok(())
@@ -149,10 +143,8 @@ fn load_or_create_dev_secret(data_dir: &Path) -> anyhow::Result<Secret> {
         );
         return Ok(Secret::new(secret.to_owned()));
     }
-    let mut bytes = [0_u8; 32];
-    getrandom::fill(&mut bytes)
+    let secret = Secret::generate()
         .map_err(|error| anyhow::anyhow!("cannot generate a development secret: {error}"))?;
-    let secret: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
 
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -161,11 +153,11 @@ fn load_or_create_dev_secret(data_dir: &Path) -> anyhow::Result<Secret> {
     let mut file = options
         .open(&path)
         .with_context(|| format!("cannot create the development secret {}", path.display()))?;
-    file.write_all(secret.as_bytes())
+    file.write_all(secret.expose().as_bytes())
         .with_context(|| format!("cannot write the development secret {}", path.display()))?;
     tracing::warn!(
         "JWT_SECRET is not set: generated a development secret in {}",
         path.display()
     );
-    Ok(Secret::new(secret))
+    Ok(secret)
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use docpulse::config::Config;
+use docpulse::config::{Config, Secret};
 use docpulse::startup::Application;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -40,19 +40,13 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
     .expect("the test configuration is valid")
 }
 
-/// A fresh random secret, so no two test servers share keys.
-pub fn random_secret() -> String {
-    let mut bytes = [0_u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS has randomness");
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 impl TestApp {
     /// Starts a server with a fresh data folder and secret.
     pub async fn spawn() -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary folder");
-        let secret = random_secret();
-        let config = test_config(data_dir.path(), &[("JWT_SECRET", &secret)]);
+        // A fresh secret, so no two test servers share keys.
+        let secret = Secret::generate().expect("the OS has randomness");
+        let config = test_config(data_dir.path(), &[("JWT_SECRET", secret.expose())]);
         Self::spawn_with(config, data_dir).await
     }
 
