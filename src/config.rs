@@ -21,72 +21,66 @@ pub const DEFAULT_DATABASE_FILE: &str = "docpulse.db";
 /// Shortest accepted `JWT_SECRET`: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
-/// One environment variable the server reads, as `--help` lists it.
-struct Variable {
-    name: &'static str,
-    default: &'static str,
-    meaning: &'static str,
-}
-
-const VARIABLES: &[Variable] = &[
-    Variable {
-        name: "LEPTOS_SITE_ADDR",
-        default: DEFAULT_ADDR,
-        meaning: "address and port to listen on (port 0 picks a free one)",
-    },
-    Variable {
-        name: "DOCPULSE_ENV",
-        default: "development",
-        meaning: "`development` or `production`; production requires JWT_SECRET",
-    },
-    Variable {
-        name: "JWT_SECRET",
-        default: "none; development generates one and keeps it in DATA_DIR",
-        meaning: "HS256 key of the access tokens, at least 32 characters",
-    },
-    Variable {
-        name: "HEARTBEAT_SECS",
-        default: "30",
-        meaning: "seconds between heartbeats on an event stream (1 or more)",
-    },
-    Variable {
-        name: "COALESCE_MS",
-        default: "100",
-        meaning: "window in which updates of one entity are merged (0 turns it off)",
-    },
-    Variable {
-        name: "DATA_DIR",
-        default: DEFAULT_DATA_DIR,
-        meaning: "folder of the SQLite database and other local state",
-    },
-    Variable {
-        name: "DATABASE_URL",
-        default: "sqlite://$DATA_DIR/docpulse.db",
-        meaning: "database to use (sqlite:// URL)",
-    },
-    Variable {
-        name: "REDIS_URL",
-        default: "none (the in-memory event bus)",
-        meaning: "redis:// URL of the event bus shared by several instances",
-    },
-    Variable {
-        name: "RUST_LOG",
-        default: "info",
-        meaning: "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`",
-    },
-];
-
-/// The text printed by `docpulse --help`.
+/// The text printed by `docpulse --help`: every variable, its meaning and its default.
+///
+/// Defaults are formatted from the constants above, so the help cannot drift from them.
 pub fn help() -> String {
+    let variables: [(&str, String, String); 9] = [
+        (
+            "LEPTOS_SITE_ADDR",
+            "address and port to listen on (port 0 picks a free one)".to_owned(),
+            DEFAULT_ADDR.to_owned(),
+        ),
+        (
+            "DOCPULSE_ENV",
+            "`development` or `production`; production requires JWT_SECRET".to_owned(),
+            "development".to_owned(),
+        ),
+        (
+            "JWT_SECRET",
+            format!("HS256 key of the access tokens, at least {MIN_JWT_SECRET_LEN} characters"),
+            "none; development generates one and keeps it in DATA_DIR".to_owned(),
+        ),
+        (
+            "HEARTBEAT_SECS",
+            "seconds between heartbeats on an event stream (1 or more)".to_owned(),
+            DEFAULT_HEARTBEAT_SECS.to_string(),
+        ),
+        (
+            "COALESCE_MS",
+            "window in which updates of one entity are merged (0 turns it off)".to_owned(),
+            DEFAULT_COALESCE_MS.to_string(),
+        ),
+        (
+            "DATA_DIR",
+            "folder of the SQLite database and other local state".to_owned(),
+            DEFAULT_DATA_DIR.to_owned(),
+        ),
+        (
+            "DATABASE_URL",
+            "database to use (sqlite:// URL)".to_owned(),
+            format!("sqlite://$DATA_DIR/{DEFAULT_DATABASE_FILE}"),
+        ),
+        (
+            "REDIS_URL",
+            "redis:// URL of the event bus shared by several instances".to_owned(),
+            "none (the in-memory event bus)".to_owned(),
+        ),
+        (
+            "RUST_LOG",
+            "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`".to_owned(),
+            crate::telemetry::DEFAULT_FILTER.to_owned(),
+        ),
+    ];
     let mut text = String::from(
         "docpulse: document processing whose every change reaches the browser live\n\n\
          Usage: docpulse [--help]\n\n\
          Configuration comes from environment variables:\n\n",
     );
-    for variable in VARIABLES {
+    for (name, meaning, default) in variables {
         text.push_str(&format!(
-            "  {:<18} {}\n  {:<18} default: {}\n",
-            variable.name, variable.meaning, "", variable.default
+            "  {name:<18} {meaning}\n  {:<18} default: {default}\n",
+            ""
         ));
     }
     text

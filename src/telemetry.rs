@@ -2,8 +2,8 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// The filter used when `RUST_LOG` is not set.
-const DEFAULT_FILTER: &str = "info,tower_http=info,sqlx=warn";
+/// The filter used when `RUST_LOG` is not set (also shown by `--help`).
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
 /// Installs the global tracing subscriber.
 ///
