@@ -1,16 +1,22 @@
 import { HomePage } from "./fixtures/home_page";
 import { expect, test } from "./fixtures/test";
 
-test("the start page is server-rendered and styled before the WASM runs", async ({ page }) => {
-  const home = new HomePage(page);
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
 
-  const response = await home.goto();
+  test("the start page is server-rendered and styled", async ({ page }) => {
+    const home = new HomePage(page);
 
-  expect(response?.status()).toBe(200);
-  await expect(home.heading).toHaveText("Every change, live.");
-  await expect(page).toHaveTitle("docpulse");
-  // The stylesheet is applied: the cards have the surface colour, not the browser default.
-  await expect(page.locator(".card").first()).toHaveCSS("border-radius", "12px");
+    const response = await home.goto();
+
+    expect(response?.status()).toBe(200);
+    await expect(home.heading).toHaveText("Every change, live.");
+    await expect(page).toHaveTitle("docpulse");
+    // The stylesheet is applied: the cards are rounded, not the browser's square default.
+    await expect(page.locator(".card").first()).toHaveCSS("border-radius", "12px");
+    // Until the WASM runs, the button cannot be clicked into silence.
+    await expect(home.checkServerButton).toBeDisabled();
+  });
 });
 
 test("the start page hydrates and checks the server on demand", async ({ page }, testInfo) => {

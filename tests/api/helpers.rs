@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How long a test waits for the server to stop before calling it hung.
+/// How long [`TestApp::stop`] waits for the server to stop before failing the test.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
 
 /// A running server and what a test needs to talk to it.

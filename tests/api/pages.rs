@@ -27,9 +27,10 @@ async fn the_start_page_is_rendered_on_the_server_with_its_hydration_script() {
         "the stylesheet is linked in the head"
     );
     assert!(
-        html.contains("/pkg/docpulse"),
-        "the hydration script loads the WASM"
+        html.contains("/pkg/docpulse.js"),
+        "the hydration script is preloaded"
     );
+    assert!(html.contains("/pkg/docpulse.wasm"), "the WASM is preloaded");
     app.stop().await.expect("clean stop");
 }
 

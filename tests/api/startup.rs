@@ -1,20 +1,17 @@
 //! Building and stopping the application: data folder, development secret, shutdown.
 
-use std::time::Instant;
-
 use docpulse::startup::Application;
 
-use crate::helpers::{SHUTDOWN_LIMIT, TestApp, test_config};
+use crate::helpers::{TestApp, test_config};
 
 #[tokio::test]
 async fn shutdown_stops_the_server_promptly() {
     let app = TestApp::spawn().await;
     let address = app.address.clone();
 
-    let started = Instant::now();
+    // `stop` fails the test when the server takes longer than `SHUTDOWN_LIMIT`.
     app.stop().await.expect("clean stop");
 
-    assert!(started.elapsed() < SHUTDOWN_LIMIT);
     let refused = reqwest::get(format!("{address}/healthz")).await;
     assert!(refused.is_err(), "nothing listens after shutdown");
 }
