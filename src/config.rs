@@ -14,6 +14,10 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 30;
 /// Coalescing window when `COALESCE_MS` is unset, as API.md says.
 pub const DEFAULT_COALESCE_MS: u64 = 100;
+/// Events kept per project for resuming streams when `RETAIN_EVENTS` is unset.
+pub const DEFAULT_RETAIN_EVENTS: usize = 1024;
+/// Frames a stream may fall behind before it is resynced, when `SUBSCRIBER_BACKLOG` is unset.
+pub const DEFAULT_SUBSCRIBER_BACKLOG: usize = 256;
 /// Data folder when `DATA_DIR` is unset, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "data";
 /// File name of the SQLite database inside the data folder.
@@ -25,7 +29,7 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 ///
 /// Defaults are formatted from the constants above, so the help cannot drift from them.
 pub fn help() -> String {
-    let variables: [(&str, String, String); 9] = [
+    let variables: [(&str, String, String); 11] = [
         (
             "LEPTOS_SITE_ADDR",
             "address and port to listen on (port 0 picks a free one)".to_owned(),
@@ -50,6 +54,16 @@ pub fn help() -> String {
             "COALESCE_MS",
             "window in which updates of one entity are merged (0 turns it off)".to_owned(),
             DEFAULT_COALESCE_MS.to_string(),
+        ),
+        (
+            "RETAIN_EVENTS",
+            "events kept per project so a stream can resume after them (1 or more)".to_owned(),
+            DEFAULT_RETAIN_EVENTS.to_string(),
+        ),
+        (
+            "SUBSCRIBER_BACKLOG",
+            "frames a slow stream may fall behind before it gets `resync` (1 or more)".to_owned(),
+            DEFAULT_SUBSCRIBER_BACKLOG.to_string(),
         ),
         (
             "DATA_DIR",
@@ -141,6 +155,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Event stream timing.
     pub stream: StreamConfig,
+    /// Event history, coalescing and backlog bounds.
+    pub events: EventsConfig,
     /// Database location.
     pub storage: StorageConfig,
     /// Which event bus carries events between publishers and streams.
@@ -166,8 +182,17 @@ pub struct AuthConfig {
 pub struct StreamConfig {
     /// Interval between heartbeat frames (`HEARTBEAT_SECS`).
     pub heartbeat: Duration,
+}
+
+/// What the event bus keeps and merges; both bounds keep memory finite.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
     /// Window in which updates of one entity are merged (`COALESCE_MS`); zero turns it off.
     pub coalesce_window: Duration,
+    /// Events kept per project for `Last-Event-ID` resumes (`RETAIN_EVENTS`).
+    pub retain_events: usize,
+    /// Frames one stream may fall behind before its backlog is dropped (`SUBSCRIBER_BACKLOG`).
+    pub subscriber_backlog: usize,
 }
 
 /// Database location.
@@ -289,6 +314,9 @@ impl Config {
             ));
         }
         let coalesce_ms = parse_u64(&var, "COALESCE_MS", DEFAULT_COALESCE_MS)?;
+        let retain_events = parse_count(&var, "RETAIN_EVENTS", DEFAULT_RETAIN_EVENTS)?;
+        let subscriber_backlog =
+            parse_count(&var, "SUBSCRIBER_BACKLOG", DEFAULT_SUBSCRIBER_BACKLOG)?;
 
         let data_dir =
             PathBuf::from(var("DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
@@ -323,7 +351,11 @@ impl Config {
             auth: AuthConfig { jwt_secret },
             stream: StreamConfig {
                 heartbeat: Duration::from_secs(heartbeat_secs),
+            },
+            events: EventsConfig {
                 coalesce_window: Duration::from_millis(coalesce_ms),
+                retain_events,
+                subscriber_backlog,
             },
             storage: StorageConfig {
                 data_dir,
@@ -356,6 +388,21 @@ fn parse_u64(
     }
 }
 
+/// A count of 1 or more, such as a buffer size.
+fn parse_count(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match var(variable) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse() {
+            Ok(count) if count >= 1 => Ok(count),
+            _ => Err(invalid(variable, "a whole number, 1 or more", &text)),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +432,9 @@ mod tests {
         );
         assert!(config.auth.jwt_secret.is_none());
         assert_eq!(config.stream.heartbeat, Duration::from_secs(30));
-        assert_eq!(config.stream.coalesce_window, Duration::from_millis(100));
+        assert_eq!(config.events.coalesce_window, Duration::from_millis(100));
+        assert_eq!(config.events.retain_events, 1024);
+        assert_eq!(config.events.subscriber_backlog, 256);
         assert_eq!(config.storage.data_dir, PathBuf::from("data"));
         assert_eq!(config.storage.database_url, "sqlite://data/docpulse.db");
         assert_eq!(config.bus, BusConfig::InMemory);
@@ -398,6 +447,8 @@ mod tests {
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
             ("HEARTBEAT_SECS", "1"),
             ("COALESCE_MS", "0"),
+            ("RETAIN_EVENTS", "16"),
+            ("SUBSCRIBER_BACKLOG", "8"),
             ("DATA_DIR", "/var/lib/docpulse"),
             ("REDIS_URL", "redis://127.0.0.1:6390"),
         ])
@@ -408,7 +459,9 @@ mod tests {
             Some("0123456789abcdef0123456789abcdef")
         );
         assert_eq!(config.stream.heartbeat, Duration::from_secs(1));
-        assert_eq!(config.stream.coalesce_window, Duration::ZERO);
+        assert_eq!(config.events.coalesce_window, Duration::ZERO);
+        assert_eq!(config.events.retain_events, 16);
+        assert_eq!(config.events.subscriber_backlog, 8);
         assert_eq!(
             config.storage.database_url,
             "sqlite:///var/lib/docpulse/docpulse.db"
@@ -442,6 +495,10 @@ mod tests {
         check_error(
             &[("COALESCE_MS", "-5")],
             "COALESCE_MS must be a whole number, got \"-5\"",
+        );
+        check_error(
+            &[("RETAIN_EVENTS", "0")],
+            "RETAIN_EVENTS must be a whole number, 1 or more, got \"0\"",
         );
         check_error(
             &[("LEPTOS_SITE_ADDR", "localhost")],

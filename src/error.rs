@@ -73,6 +73,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::events::BusError> for ApiError {
+    fn from(error: crate::events::BusError) -> Self {
+        Self::Internal(anyhow::Error::new(error))
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {
         Self::Internal(error)

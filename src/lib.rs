@@ -7,6 +7,10 @@
 //! - [`startup`]: [`startup::Application`] builds the router and owns shutdown.
 //! - [`state`]: [`state::AppState`], the cheap handles every handler may extract.
 //! - [`error`]: [`error::ApiError`], the error table of `API.md` as a type.
+//! - [`auth`]: JWT claims and keys, and the extractors that say who calls.
+//! - [`events`]: the [`events::EventBus`] publishers and streams share.
+//! - [`stream`]: `GET /api/events/stream`, Server-Sent Events of one project.
+//! - [`metrics`]: counters of the event path, for `GET /metrics`.
 //! - [`api`]: thin HTTP handlers, one module per resource.
 //! - [`storage`]: the database connection and its migrations; SQL only.
 //!
@@ -14,9 +18,13 @@
 //! `app` crate; the WASM entry point is the `frontend` crate.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod metrics;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod stream;
 pub mod telemetry;

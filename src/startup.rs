@@ -1,28 +1,36 @@
 //! [`Application`]: builds the server from a [`Config`], serves it, and shuts it down cleanly.
 //!
-//! **Invariant:** one [`CancellationToken`] stops everything, and
+//! **Invariant:** one [`CancellationToken`] stops everything: the listener, every event
+//! stream and every background task (all spawned on one [`TaskTracker`]).
 //! [`Application::run_until_stopped`] returns only after the listener is closed, in-flight
-//! requests are answered and the database pool is closed.
+//! requests are answered, the tasks have ended and the database pool is closed.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use axum::middleware;
+use axum::serve::ListenerExt;
 use leptos::config::get_configuration;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
-use crate::config::{BusConfig, Config, MIN_JWT_SECRET_LEN, Secret};
+use crate::auth::JwtKeys;
+use crate::config::{BusConfig, Config, EventsConfig, MIN_JWT_SECRET_LEN, Secret};
 use crate::error::log_internal_errors;
+use crate::events::{EventBus, InMemoryEventBus};
+use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::storage;
+use crate::stream::{Heartbeats, Streams};
 
 /// File in the data folder that keeps the generated development JWT secret.
 const DEV_SECRET_FILE: &str = "jwt-secret.dev";
@@ -35,6 +43,8 @@ pub struct Application {
     pool: SqlitePool,
     /// Fired once to stop the listener and everything that serves.
     shutdown: CancellationToken,
+    /// Every background task, so shutdown can wait for them.
+    tasks: TaskTracker,
 }
 
 impl Application {
@@ -46,11 +56,19 @@ impl Application {
     /// development secret cannot be kept, or the configuration asks for a part this build
     /// does not have.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        if let BusConfig::Redis { .. } = config.bus {
-            anyhow::bail!(
-                "REDIS_URL is set, but this build has only the in-memory event bus; unset it"
-            );
-        }
+        raise_open_file_limit();
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let metrics = Arc::new(Metrics::new());
+        let event_bus = start_event_bus(
+            &config.bus,
+            config.events.clone(),
+            metrics.clone(),
+            &tasks,
+            shutdown.clone(),
+        )?;
+        let heartbeats = Heartbeats::start(config.stream.heartbeat, &tasks, shutdown.clone());
+
         let pool = storage::connect(&config.storage).await?;
         let jwt_secret = match config.auth.jwt_secret {
             Some(secret) => secret,
@@ -71,7 +89,10 @@ impl Application {
 
         let state = AppState {
             pool: pool.clone(),
-            jwt_secret,
+            jwt_keys: JwtKeys::new(&jwt_secret),
+            event_bus,
+            streams: Streams::new(heartbeats, metrics.clone()),
+            metrics,
             leptos_options,
         };
         let router = assemble_router(state);
@@ -81,7 +102,8 @@ impl Application {
             local_addr,
             router,
             pool,
-            shutdown: CancellationToken::new(),
+            shutdown,
+            tasks,
         })
     }
 
@@ -102,13 +124,58 @@ impl Application {
     /// The listener fails while serving.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        // Event frames are small and latency matters: never let Nagle hold them back.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
-            .context("the HTTP server failed")?;
+            .context("the HTTP server failed");
+        // Also when serving failed: the background tasks must stop before we return.
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        served?;
         self.pool.close().await;
         tracing::info!("docpulse stopped");
         Ok(())
+    }
+}
+
+/// The event bus `bus` asks for; the one place that chooses an implementation.
+fn start_event_bus(
+    bus: &BusConfig,
+    events: EventsConfig,
+    metrics: Arc<Metrics>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<dyn EventBus>> {
+    match bus {
+        BusConfig::InMemory => Ok(Arc::new(InMemoryEventBus::start(
+            events, metrics, tasks, shutdown,
+        ))),
+        BusConfig::Redis { .. } => anyhow::bail!(
+            "REDIS_URL is set, but this build has only the in-memory event bus; unset it"
+        ),
+    }
+}
+
+/// Raises the soft open-file limit to the hard one: every event stream holds a socket.
+fn raise_open_file_limit() {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, hard)) => match rlimit::increase_nofile_limit(hard) {
+            Ok(raised) => tracing::info!(
+                soft_before = soft,
+                soft_now = raised,
+                hard,
+                "open-file limit"
+            ),
+            Err(error) => tracing::warn!(%error, soft, hard, "cannot raise the open-file limit"),
+        },
+        Err(error) => tracing::warn!(%error, "cannot read the open-file limit"),
     }
 }
 

@@ -1,18 +1,29 @@
 //! [`AppState`]: the cheap, cloneable handles shared by every handler.
 
+use std::sync::Arc;
+
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use sqlx::SqlitePool;
 
-use crate::config::Secret;
+use crate::auth::JwtKeys;
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::stream::Streams;
 
 /// Shared state; handlers extract the narrowest part they need through [`FromRef`].
 #[derive(Clone, FromRef)]
 pub struct AppState {
     /// The database pool.
     pub pool: SqlitePool,
-    /// The HS256 key of access tokens (from `JWT_SECRET`, or the development one).
-    pub jwt_secret: Secret,
+    /// Verifies (and signs) access tokens.
+    pub jwt_keys: JwtKeys,
+    /// Carries events from publishers to streams; which implementation is decided at start.
+    pub event_bus: Arc<dyn EventBus>,
+    /// Heartbeats and bookkeeping of open streams.
+    pub streams: Streams,
+    /// Counters for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
     /// Where the site's files are and what the WASM is called, for SSR and static files.
     pub leptos_options: LeptosOptions,
 }

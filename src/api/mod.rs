@@ -1,9 +1,11 @@
 //! The HTTP API: thin handlers, one module per resource, assembled by [`router`].
 
 mod health;
+mod metrics;
+mod publish;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -12,6 +14,9 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::check_health))
+        .route("/metrics", get(metrics::render_metrics))
+        .route("/api/events/publish", post(publish::publish_event))
+        .merge(crate::stream::router())
         .route("/api", any(route_not_found))
         .route("/api/{*path}", any(route_not_found))
 }

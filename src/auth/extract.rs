@@ -1,0 +1,178 @@
+//! The extractors handlers use to learn who calls: [`Authenticated`], [`ProjectAccess`] and
+//! [`Publisher`]. Handlers never read auth headers themselves.
+//!
+//! **Invariant:** the token comes from `Authorization: Bearer` or the [`SESSION_COOKIE`],
+//! never from the query string; the project from `X-Project-Id` or `projectId`.
+
+use axum::extract::{FromRef, FromRequestParts, Query};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use serde::Deserialize;
+
+use app::protocol::ProjectId;
+
+use crate::auth::{Claims, JwtKeys};
+use crate::error::ApiError;
+
+/// The HttpOnly cookie that carries the browser's token.
+pub const SESSION_COOKIE: &str = "docpulse_session";
+/// The header that names the project of a request.
+const PROJECT_HEADER: &str = "x-project-id";
+
+/// A caller whose token verified; holds its claims.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Claims);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?
+            .or_else(|| session_cookie(parts))
+            .ok_or(ApiError::MissingToken)?;
+        let keys = JwtKeys::from_ref(state);
+        let claims = keys.verify(&token).map_err(|_| ApiError::InvalidToken)?;
+        Ok(Self(claims))
+    }
+}
+
+/// The token of an `Authorization: Bearer` header; an `Authorization` of another scheme is
+/// an invalid token, not a missing one.
+fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
+/// The value of the session cookie, if the request carries one.
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// A caller allowed to use the project the request names.
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    /// The verified claims.
+    pub claims: Claims,
+    /// The project, from `X-Project-Id` or the `projectId` query parameter.
+    pub project: ProjectId,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectQuery {
+    project_id: Option<String>,
+}
+
+impl<S> FromRequestParts<S> for ProjectAccess
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        let from_header = parts
+            .headers
+            .get(PROJECT_HEADER)
+            .map(|value| value.to_str().map(str::to_owned).unwrap_or_default());
+        let from_query = || {
+            Query::<ProjectQuery>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|Query(query)| query.project_id)
+        };
+        let project = from_header
+            .or_else(from_query)
+            .filter(|project| !project.trim().is_empty())
+            .ok_or(ApiError::MissingProject)?;
+        // A malformed id cannot be one the token grants.
+        let project: ProjectId = project.parse().map_err(|_| ApiError::ForbiddenProject)?;
+        if !claims.allows(&project) {
+            return Err(ApiError::ForbiddenProject);
+        }
+        Ok(Self { claims, project })
+    }
+}
+
+/// A caller whose token has `role: publisher`.
+#[derive(Debug, Clone)]
+pub struct Publisher(pub Claims);
+
+impl<S> FromRequestParts<S> for Publisher
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(claims) = Authenticated::from_request_parts(parts, state).await?;
+        if !claims.is_publisher() {
+            return Err(ApiError::NotPublisher);
+        }
+        Ok(Self(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = Request::builder().uri("/api/events/stream?token=abc");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).expect("a valid request").into_parts().0
+    }
+
+    #[test]
+    fn the_bearer_header_wins_and_other_schemes_are_invalid() {
+        let token = bearer_token(&parts(&[("authorization", "Bearer abc.def")]));
+        assert_eq!(token.expect("valid"), Some("abc.def".to_owned()));
+        let lower = bearer_token(&parts(&[("authorization", "bearer xyz")]));
+        assert_eq!(lower.expect("valid"), Some("xyz".to_owned()));
+        assert!(bearer_token(&parts(&[("authorization", "Basic dTpw")])).is_err());
+        assert!(bearer_token(&parts(&[("authorization", "Bearer ")])).is_err());
+        assert_eq!(bearer_token(&parts(&[])).expect("valid"), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_the_query_is_ignored() {
+        let cookie = session_cookie(&parts(&[(
+            "cookie",
+            "theme=dark; docpulse_session=tok.en; other=1",
+        )]));
+        assert_eq!(cookie, Some("tok.en".to_owned()));
+        assert_eq!(
+            session_cookie(&parts(&[("cookie", "docpulse_session=")])),
+            None
+        );
+        assert_eq!(session_cookie(&parts(&[])), None);
+    }
+}

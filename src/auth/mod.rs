@@ -1,0 +1,12 @@
+//! Who is calling and what they may touch: JWT claims, keys and the Axum extractors.
+//!
+//! **Invariant:** a token is read from the `Authorization` header or the session cookie,
+//! never from the query string, and only HS256 with an unexpired `exp` is accepted.
+
+mod claims;
+mod extract;
+mod keys;
+
+pub use claims::{ALL_PROJECTS, Claims, PUBLISHER_ROLE};
+pub use extract::{Authenticated, ProjectAccess, Publisher, SESSION_COOKIE};
+pub use keys::JwtKeys;

@@ -1,0 +1,481 @@
+//! [`InMemoryEventBus`]: the event bus of a single instance, the default.
+//!
+//! Per project: a mutex over the history ring and the coalescer, and a bounded
+//! `tokio::sync::broadcast` of frames whose capacity is the subscriber backlog. One task
+//! closes coalescing windows.
+//!
+//! **Invariant:** appending to the history and sending to the broadcast happen under the
+//! project's lock, and so does subscribing, so a subscriber's replay and live frames meet
+//! exactly: no gap, no duplicate.
+//! **Invariant:** a lock is never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use app::protocol::sse::SseFrame;
+use app::protocol::{EventId, NewEvent, ProjectId};
+
+use crate::config::EventsConfig;
+use crate::events::coalesce::{Coalescer, EntityKey, Offer, Outgoing};
+use crate::events::history::{History, Resume};
+use crate::events::{BusError, EventBus, Frame, Subscription, timestamp};
+use crate::metrics::Metrics;
+
+/// The in-memory event bus; cheap to clone.
+#[derive(Clone)]
+pub struct InMemoryEventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Names this process's histories: a restart loses them, so ids of the old ones resync.
+    epoch: String,
+    config: EventsConfig,
+    metrics: Arc<Metrics>,
+    projects: RwLock<HashMap<ProjectId, Arc<ProjectLog>>>,
+    /// Coalescing windows to close, in deadline order: every window lasts the same time, so
+    /// appending keeps the queue sorted. Its length is bounded by the open windows.
+    timers: Mutex<VecDeque<Timer>>,
+    /// Wakes the window closer when the first timer is queued.
+    timer_queued: Notify,
+}
+
+struct Timer {
+    due: Instant,
+    project: Arc<ProjectLog>,
+    key: EntityKey,
+}
+
+struct ProjectLog {
+    state: Mutex<ProjectState>,
+    /// Live frames; a receiver more than `subscriber_backlog` behind lags and resyncs.
+    live: broadcast::Sender<Frame>,
+}
+
+struct ProjectState {
+    history: History,
+    coalescer: Coalescer,
+}
+
+impl InMemoryEventBus {
+    /// A bus with `config`'s bounds; its window closer runs on `tasks` until `shutdown`.
+    pub fn start(
+        config: EventsConfig,
+        metrics: Arc<Metrics>,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let inner = Arc::new(Inner {
+            epoch: new_epoch(),
+            config,
+            metrics,
+            projects: RwLock::new(HashMap::new()),
+            timers: Mutex::new(VecDeque::new()),
+            timer_queued: Notify::new(),
+        });
+        if !inner.config.coalesce_window.is_zero() {
+            tasks.spawn(close_windows(inner.clone(), shutdown));
+        }
+        Self { inner }
+    }
+}
+
+impl Inner {
+    fn project(&self, project: &ProjectId) -> Arc<ProjectLog> {
+        let projects = self.projects.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(log) = projects.get(project) {
+            return log.clone();
+        }
+        drop(projects);
+        let mut projects = self
+            .projects
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        projects
+            .entry(project.clone())
+            .or_insert_with(|| {
+                Arc::new(ProjectLog {
+                    state: Mutex::new(ProjectState {
+                        history: History::new(self.config.retain_events),
+                        coalescer: Coalescer::new(self.config.coalesce_window),
+                    }),
+                    live: broadcast::channel(self.config.subscriber_backlog).0,
+                })
+            })
+            .clone()
+    }
+
+    /// Serializes `event` into its frame, appends it and sends it to live subscribers.
+    fn append(&self, log: &ProjectLog, state: &mut ProjectState, outgoing: Outgoing) -> EventId {
+        let seq = state.history.last_seq() + 1;
+        let id = EventId {
+            epoch: self.epoch.clone(),
+            seq,
+        };
+        let event_type = outgoing.event.event_type;
+        let payload = outgoing.event.into_event(timestamp());
+        let json = serde_json::to_string(&payload)
+            .expect("an event is strings, numbers and JSON values, which always serialize");
+        let bytes = SseFrame::new(event_type.as_str(), json)
+            .with_id(id.to_string())
+            .encode();
+        let frame = Frame {
+            seq,
+            published_at: Instant::now(),
+            bytes: Bytes::from(bytes),
+        };
+        state.history.push(frame.clone());
+        // An error only means nobody listens right now.
+        let _ = log.live.send(frame);
+        self.metrics.event_published();
+        if let Some(waiters) = outgoing.waiters {
+            waiters.send_replace(Some(id.clone()));
+        }
+        id
+    }
+
+    fn queue_timer(&self, timer: Timer) {
+        let mut timers = self.timers.lock().unwrap_or_else(PoisonError::into_inner);
+        timers.push_back(timer);
+        if timers.len() == 1 {
+            self.timer_queued.notify_one();
+        }
+    }
+
+    /// Closes every window due by `now`, sending what was pending in it.
+    fn close_due_windows(&self, now: Instant) {
+        loop {
+            let timer = {
+                let mut timers = self.timers.lock().unwrap_or_else(PoisonError::into_inner);
+                match timers.front() {
+                    Some(timer) if timer.due <= now => timers.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some(timer) = timer else { return };
+            let next = {
+                let mut state = timer
+                    .project
+                    .state
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                state
+                    .coalescer
+                    .close_window(&timer.key, timer.due, now)
+                    .map(|(outgoing, next_due)| {
+                        self.append(&timer.project, &mut state, outgoing);
+                        next_due
+                    })
+            };
+            if let Some(due) = next {
+                self.queue_timer(Timer { due, ..timer });
+            }
+        }
+    }
+}
+
+/// The window closer: sleeps until the first window is due, closes what is due, repeats.
+async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
+    loop {
+        let first_due = inner
+            .timers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .front()
+            .map(|timer| timer.due);
+        let wait = async {
+            match first_due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => inner.timer_queued.notified().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = wait => inner.close_due_windows(Instant::now()),
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for InMemoryEventBus {
+    async fn publish(&self, event: NewEvent) -> Result<EventId, BusError> {
+        let inner = &self.inner;
+        let log = inner.project(&event.project_id);
+        let offer = {
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match state.coalescer.offer(event, Instant::now()) {
+                Offer::Send {
+                    flushed,
+                    event,
+                    window,
+                } => {
+                    for outgoing in flushed {
+                        inner.append(&log, &mut state, outgoing);
+                    }
+                    let outgoing = Outgoing {
+                        event,
+                        waiters: None,
+                    };
+                    Ok((inner.append(&log, &mut state, outgoing), window))
+                }
+                Offer::Merged(receiver) => Err(receiver),
+            }
+        };
+        match offer {
+            Ok((id, window)) => {
+                if let Some((key, due)) = window {
+                    inner.queue_timer(Timer {
+                        due,
+                        project: log,
+                        key,
+                    });
+                }
+                Ok(id)
+            }
+            Err(mut receiver) => {
+                inner.metrics.event_coalesced();
+                let id = receiver
+                    .wait_for(Option::is_some)
+                    .await
+                    .map_err(|_| BusError::Closed)?;
+                id.clone().ok_or(BusError::Closed)
+            }
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        project: &ProjectId,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, BusError> {
+        let log = self.inner.project(project);
+        let state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = log.live.subscribe();
+        let last_seq = state.history.last_seq();
+        let subscription = match last_event_id.map(|id| state.history.resume(&self.inner.epoch, id))
+        {
+            None => Subscription::new(None, Vec::new(), live, last_seq),
+            Some(Resume::Replay(frames)) => Subscription::new(None, frames, live, last_seq),
+            Some(Resume::Resync(reason)) => {
+                Subscription::new(Some(reason), Vec::new(), live, last_seq)
+            }
+        };
+        Ok(subscription)
+    }
+
+    async fn last_event_id(&self, project: &ProjectId) -> Result<EventId, BusError> {
+        let log = self.inner.project(project);
+        let state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(EventId {
+            epoch: self.inner.epoch.clone(),
+            seq: state.history.last_seq(),
+        })
+    }
+}
+
+/// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
+fn new_epoch() -> String {
+    let mut bytes = [0_u8; 6];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without OS randomness the clock still tells restarts apart.
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use serde_json::json;
+
+    use app::protocol::{EntityKind, EventType};
+
+    use super::*;
+    use crate::events::Delivery;
+
+    fn bus(
+        coalesce_ms: u64,
+        retain: usize,
+        backlog: usize,
+    ) -> (InMemoryEventBus, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let config = EventsConfig {
+            coalesce_window: Duration::from_millis(coalesce_ms),
+            retain_events: retain,
+            subscriber_backlog: backlog,
+        };
+        let bus = InMemoryEventBus::start(
+            config,
+            Arc::new(Metrics::new()),
+            &TaskTracker::new(),
+            shutdown.clone(),
+        );
+        (bus, shutdown)
+    }
+
+    fn project(name: &str) -> ProjectId {
+        name.parse().expect("valid")
+    }
+
+    fn update(project_name: &str, id: &str, progress: u64) -> NewEvent {
+        NewEvent::single(
+            EventType::Updated,
+            EntityKind::Document,
+            id.parse().expect("valid"),
+            project(project_name),
+            json!({ "embeddedChunks": progress }).as_object().cloned(),
+        )
+    }
+
+    /// The next delivery if one is ready now.
+    fn ready(subscription: &mut Subscription) -> Option<Delivery> {
+        subscription.next().now_or_never()
+    }
+
+    #[track_caller]
+    fn frame_text(delivery: Option<Delivery>) -> String {
+        match delivery {
+            Some(Delivery::Frame(frame)) => String::from_utf8(frame.bytes.to_vec()).expect("utf-8"),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_their_project_only_with_consecutive_ids() {
+        let (bus, _shutdown) = bus(0, 16, 16);
+        let mut first = bus
+            .subscribe(&project("p1"), None)
+            .await
+            .expect("subscribes");
+        let mut second = bus
+            .subscribe(&project("p2"), None)
+            .await
+            .expect("subscribes");
+        for n in 0..3 {
+            bus.publish(update("p1", &format!("d{n}"), n))
+                .await
+                .expect("published");
+            bus.publish(update("p2", &format!("e{n}"), n))
+                .await
+                .expect("published");
+        }
+        for n in 0..3 {
+            let text = frame_text(ready(&mut first));
+            assert!(text.starts_with(&format!("id: {}:{}\n", bus.inner.epoch, n + 1)));
+            assert!(text.contains("\"projectId\":\"p1\""), "{text}");
+            assert!(frame_text(ready(&mut second)).contains("\"projectId\":\"p2\""));
+        }
+        assert!(ready(&mut first).is_none());
+    }
+
+    #[tokio::test]
+    async fn resume_replays_then_goes_live_without_gap_or_duplicate() {
+        let (bus, _shutdown) = bus(0, 16, 16);
+        for n in 1..=5 {
+            bus.publish(update("p1", &format!("d{n}"), n))
+                .await
+                .expect("published");
+        }
+        let resume_from = format!("{}:2", bus.inner.epoch);
+        let mut subscription = bus
+            .subscribe(&project("p1"), Some(&resume_from))
+            .await
+            .expect("subscribes");
+        bus.publish(update("p1", "d6", 6)).await.expect("published");
+        let seqs: Vec<u64> = std::iter::from_fn(|| match ready(&mut subscription) {
+            Some(Delivery::Frame(frame)) => Some(frame.seq),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(seqs, vec![3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_the_backlog_lags_and_continues_live() {
+        let (bus, _shutdown) = bus(0, 64, 4);
+        let mut slow = bus
+            .subscribe(&project("p1"), None)
+            .await
+            .expect("subscribes");
+        for n in 1..=10 {
+            bus.publish(update("p1", &format!("d{n}"), n))
+                .await
+                .expect("published");
+        }
+        match ready(&mut slow) {
+            Some(Delivery::Lagged { dropped }) => assert_eq!(dropped, 6),
+            other => panic!("expected a lag, got {other:?}"),
+        }
+        assert!(ready(&mut slow).is_none(), "the backlog was not dropped");
+        bus.publish(update("p1", "d11", 11))
+            .await
+            .expect("published");
+        match ready(&mut slow) {
+            Some(Delivery::Frame(frame)) => assert_eq!(frame.seq, 11),
+            other => panic!("expected the live frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_coalesced_into_one_update_when_the_window_closes() {
+        let (bus, _shutdown) = bus(100, 64, 64);
+        let mut subscription = bus
+            .subscribe(&project("p1"), None)
+            .await
+            .expect("subscribes");
+        let first = bus.publish(update("p1", "d1", 1)).await.expect("published");
+        assert_eq!(first.seq, 1);
+        let mut merged = Vec::new();
+        for progress in 2..=5 {
+            let bus = bus.clone();
+            merged.push(tokio::spawn(async move {
+                bus.publish(update("p1", "d1", progress)).await
+            }));
+        }
+        tokio::task::yield_now().await;
+        assert!(frame_text(ready(&mut subscription)).contains("\"embeddedChunks\":1"));
+        assert!(
+            ready(&mut subscription).is_none(),
+            "a merged update left early"
+        );
+
+        let window_start = Instant::now();
+        let delivery = tokio::time::timeout(Duration::from_secs(1), subscription.next()).await;
+        assert_eq!(window_start.elapsed(), Duration::from_millis(100));
+        let text = frame_text(delivery.ok());
+        assert!(text.contains("\"embeddedChunks\":5"), "{text}");
+        for publish in merged {
+            let id = publish.await.expect("no panic").expect("published");
+            assert_eq!(id.seq, 2, "merged publishers get the merged event's id");
+        }
+        assert!(
+            bus.inner
+                .metrics
+                .render()
+                .contains("docpulse_events_coalesced_total 4")
+        );
+    }
+
+    #[tokio::test]
+    async fn last_event_id_names_the_newest_event() {
+        let (bus, _shutdown) = bus(0, 4, 4);
+        let empty = bus.last_event_id(&project("p1")).await.expect("known");
+        assert_eq!(empty.seq, 0);
+        bus.publish(update("p1", "d1", 1)).await.expect("published");
+        let id = bus.last_event_id(&project("p1")).await.expect("known");
+        assert_eq!(id.to_string(), format!("{}:1", bus.inner.epoch));
+    }
+}

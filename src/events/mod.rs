@@ -1,0 +1,160 @@
+//! The event bus: publishers hand it entity events, streams subscribe to a project's frames.
+//!
+//! [`EventBus`] is the one interface publishers and the stream handler know; which
+//! implementation runs is decided once, in `startup`. Each implementation keeps these
+//! guarantees:
+//!
+//! **Invariant:** a project's sequence grows by one per event and ids carry the epoch of
+//! the history they belong to.
+//! **Invariant:** an event is serialized into its SSE frame once; every subscriber shares
+//! those bytes.
+//! **Invariant:** a subscription yields the retained frames after its `Last-Event-ID`, then
+//! live frames, with no gap and no duplicate, or says `resync` first.
+//! **Invariant:** a project's subscription never yields another project's frames.
+//! **Invariant:** a publisher never waits for a subscriber; a subscriber that falls more
+//! than the backlog behind loses its backlog and is told to resync.
+
+mod coalesce;
+mod history;
+mod memory;
+
+pub use memory::InMemoryEventBus;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use app::protocol::{EventId, NewEvent, ProjectId};
+
+/// Now, in ISO 8601 (UTC, milliseconds): the `timestamp` of events and heartbeats.
+pub fn timestamp() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// One event's SSE frame, serialized once and shared by every subscriber.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The event's position in its project's history.
+    pub seq: u64,
+    /// When the bus published it, to measure delivery latency.
+    pub published_at: Instant,
+    /// `id:`, `event:` and `data:` lines and the blank line that ends the frame.
+    pub bytes: Bytes,
+}
+
+/// Why the bus could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus stopped (shutdown) before the event could be published.
+    #[error("the event bus is shut down")]
+    Closed,
+}
+
+/// Carries entity events from publishers to the streams of their project.
+///
+/// The module documentation lists the guarantees every implementation keeps.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes `event` to its project and returns the id of the stream event that carries
+    /// it: its own, or, when coalescing merged it into a pending update, that update's id
+    /// (in which case this waits for the coalescing window to close).
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Closed`] when the bus shut down before the event went out.
+    async fn publish(&self, event: NewEvent) -> Result<EventId, BusError>;
+
+    /// Subscribes to `project`'s frames after `last_event_id` (`None`: live frames only).
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Closed`] when the bus is shut down.
+    async fn subscribe(
+        &self,
+        project: &ProjectId,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, BusError>;
+
+    /// The id of `project`'s latest event (sequence 0 when it has none yet), for snapshots
+    /// that a stream resumes from.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Closed`] when the bus is shut down.
+    async fn last_event_id(&self, project: &ProjectId) -> Result<EventId, BusError>;
+}
+
+/// What a subscription yields next.
+#[derive(Debug)]
+pub enum Delivery {
+    /// An event frame, replayed or live.
+    Frame(Frame),
+    /// The requested resume point is not retained; the client must refetch.
+    Resync {
+        /// Why, in words for logs.
+        reason: &'static str,
+    },
+    /// The subscriber fell more than the backlog behind: `dropped` frames were skipped and it
+    /// now continues with live frames; the client must refetch.
+    Lagged {
+        /// How many frames it lost.
+        dropped: u64,
+    },
+    /// The bus stopped; nothing more will come.
+    Closed,
+}
+
+/// One subscriber's view of a project: replayed frames, then live ones.
+///
+/// **Invariant:** a live frame whose sequence was already replayed is skipped, so an
+/// implementation whose replay and live feed overlap still yields no duplicate.
+#[derive(Debug)]
+pub struct Subscription {
+    resync: Option<&'static str>,
+    replay: std::vec::IntoIter<Frame>,
+    live: broadcast::Receiver<Frame>,
+    /// The highest sequence already yielded by the replay.
+    replayed_up_to: u64,
+}
+
+impl Subscription {
+    /// A subscription that first says `resync` (when `resync` is set) or replays `replay`,
+    /// then yields `live` frames above `replayed_up_to`.
+    pub fn new(
+        resync: Option<&'static str>,
+        replay: Vec<Frame>,
+        live: broadcast::Receiver<Frame>,
+        replayed_up_to: u64,
+    ) -> Self {
+        Self {
+            resync,
+            replay: replay.into_iter(),
+            live,
+            replayed_up_to,
+        }
+    }
+
+    /// The next frame or notice; waits for a live frame when nothing is queued.
+    pub async fn next(&mut self) -> Delivery {
+        if let Some(reason) = self.resync.take() {
+            return Delivery::Resync { reason };
+        }
+        if let Some(frame) = self.replay.next() {
+            return Delivery::Frame(frame);
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(frame) if frame.seq <= self.replayed_up_to => {}
+                Ok(frame) => return Delivery::Frame(frame),
+                Err(RecvError::Lagged(dropped)) => {
+                    // Drop the whole backlog: the client refetches, then follows live frames.
+                    self.live = self.live.resubscribe();
+                    return Delivery::Lagged { dropped };
+                }
+                Err(RecvError::Closed) => return Delivery::Closed,
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `GET /api/events/stream`: a project's events as Server-Sent Events.
+//!
+//! **Invariant:** a stream carries only the project its token allows and the request names;
+//! it starts with `connected`, then the replay after `Last-Event-ID` (or `resync`), then live
+//! frames and heartbeats; it ends with `auth_expired` at the token's expiry, and at shutdown.
+//! Nothing compresses or buffers its body.
+
+mod body;
+mod heartbeat;
+
+pub use heartbeat::Heartbeats;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use app::protocol::sse::SseFrame;
+use app::protocol::{Connected, control};
+
+use crate::auth::ProjectAccess;
+use crate::error::ApiError;
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use body::EventStream;
+
+/// What the stream handler needs besides the bus: heartbeats, metrics, connection ids.
+#[derive(Clone, Debug)]
+pub struct Streams {
+    heartbeats: Heartbeats,
+    metrics: Arc<Metrics>,
+    next_connection: Arc<AtomicU64>,
+}
+
+impl Streams {
+    /// Streams that beat with `heartbeats` and count into `metrics`.
+    pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>) -> Self {
+        Self {
+            heartbeats,
+            metrics,
+            next_connection: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+/// The event stream route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/events/stream", get(stream_events))
+}
+
+/// Opens a project's event stream.
+async fn stream_events(
+    access: ProjectAccess,
+    State(event_bus): State<Arc<dyn EventBus>>,
+    State(streams): State<Streams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty());
+    let subscription = event_bus.subscribe(&access.project, last_event_id).await?;
+
+    let connection_id = format!(
+        "conn_{:x}",
+        streams.next_connection.fetch_add(1, Ordering::Relaxed)
+    );
+    tracing::debug!(%connection_id, project = %access.project, sub = %access.claims.sub, "stream opened");
+    let connected = serde_json::to_string(&Connected {
+        connection_id,
+        project_id: access.project,
+    })
+    .expect("two strings always serialize");
+    let connected = Bytes::from(SseFrame::new(control::CONNECTED, connected).encode());
+
+    let stream = EventStream::new(
+        connected,
+        subscription,
+        streams.heartbeats.subscribe(),
+        expiry_instant(access.claims.exp),
+        streams.metrics.clone(),
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// The monotonic instant of a Unix-seconds expiry; a past one is now.
+fn expiry_instant(exp: u64) -> Instant {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let remaining = Duration::from_secs(exp).saturating_sub(now);
+    Instant::now() + remaining.min(Duration::from_secs(10 * 365 * 24 * 3600))
+}
