@@ -1,13 +1,21 @@
-//! `TestApp`: the real `Application` on 127.0.0.1:0 with a temporary SQLite file.
+//! `TestApp`: the real `Application` on 127.0.0.1:0 with a temporary SQLite file, plus
+//! token minting, publishing and a typed SSE reader.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use app::protocol::sse::SseParser;
+use app::protocol::{EntityEvent, StreamMessage};
+use docpulse::auth::{Claims, JwtKeys};
 use docpulse::config::{Config, Secret};
 use docpulse::startup::Application;
+use serde_json::Value;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for one expected frame before failing.
+pub const FRAME_LIMIT: Duration = Duration::from_secs(5);
 
 /// How long [`TestApp::stop`] waits for the server to stop before failing the test.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
@@ -18,6 +26,8 @@ pub struct TestApp {
     pub address: String,
     /// A client for the server.
     pub client: reqwest::Client,
+    /// Signs tokens the server accepts.
+    pub keys: JwtKeys,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
     /// Kept so the folder lives as long as the server.
@@ -43,15 +53,29 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
 impl TestApp {
     /// Starts a server with a fresh data folder and secret.
     pub async fn spawn() -> Self {
+        Self::spawn_with_env(&[]).await
+    }
+
+    /// Starts a server with a fresh data folder and secret, plus the `extra` variables.
+    pub async fn spawn_with_env(extra: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary folder");
         // A fresh secret, so no two test servers share keys.
         let secret = Secret::generate().expect("the OS has randomness");
-        let config = test_config(data_dir.path(), &[("JWT_SECRET", secret.expose())]);
+        let mut variables = vec![("JWT_SECRET", secret.expose())];
+        variables.extend_from_slice(extra);
+        let config = test_config(data_dir.path(), &variables);
         Self::spawn_with(config, data_dir).await
     }
 
     /// Starts a server from `config`, keeping `data_dir` alive with it.
     pub async fn spawn_with(config: Config, data_dir: TempDir) -> Self {
+        let keys = JwtKeys::new(
+            config
+                .auth
+                .jwt_secret
+                .as_ref()
+                .expect("test configurations carry a JWT secret"),
+        );
         docpulse::telemetry::init();
         let application = Application::build(config)
             .await
@@ -62,6 +86,7 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::new(),
+            keys,
             shutdown,
             server,
             _data_dir: data_dir,
@@ -77,6 +102,99 @@ impl TestApp {
             .expect("the server answers")
     }
 
+    /// A token for `projects`, valid for `valid_for`, with `role`.
+    pub fn token(&self, projects: &[&str], role: Option<&str>, valid_for: Duration) -> String {
+        self.token_expiring_at(projects, role, unix_now() + valid_for.as_secs())
+    }
+
+    /// A token for `projects` with `role` whose `exp` is `exp` (Unix seconds).
+    pub fn token_expiring_at(&self, projects: &[&str], role: Option<&str>, exp: u64) -> String {
+        let claims = Claims {
+            sub: "user_test".to_owned(),
+            exp,
+            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            role: role.map(str::to_owned),
+        };
+        self.keys.sign(&claims).expect("signs")
+    }
+
+    /// A user token for `projects`, valid for an hour.
+    pub fn token_for(&self, projects: &[&str]) -> String {
+        self.token(projects, None, Duration::from_secs(3600))
+    }
+
+    /// A publisher token for every project.
+    pub fn publisher_token(&self) -> String {
+        self.token(&["*"], Some("publisher"), Duration::from_secs(3600))
+    }
+
+    /// `GET /api/events/stream` for `project` with a token for it, as a raw response.
+    pub async fn stream_request(
+        &self,
+        token: &str,
+        project: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(format!("{}/api/events/stream", self.address))
+            .bearer_auth(token)
+            .header("X-Project-Id", project);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// Opens `project`'s stream (resuming after `last_event_id`) and reads `connected`.
+    pub async fn open_stream(&self, project: &str, last_event_id: Option<&str>) -> EventReader {
+        let token = self.token_for(&[project]);
+        let response = self.stream_request(&token, project, last_event_id).await;
+        assert_eq!(response.status(), 200, "the stream opens");
+        let mut reader = EventReader::new(response);
+        match reader.next().await {
+            StreamMessage::Connected(connected) => {
+                assert_eq!(connected.project_id.as_str(), project);
+            }
+            other => panic!("the first frame is not `connected`: {other:?}"),
+        }
+        reader
+    }
+
+    /// Publishes `event` (a JSON body) with a publisher token.
+    pub async fn publish(&self, event: &Value) -> reqwest::Response {
+        self.publish_as(&self.publisher_token(), event).await
+    }
+
+    /// Publishes `event` with `token`.
+    pub async fn publish_as(&self, token: &str, event: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/events/publish", self.address))
+            .bearer_auth(token)
+            .json(event)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Publishes `event` and returns the id of the stream event that carries it.
+    pub async fn publish_ok(&self, event: &Value) -> String {
+        let response = self.publish(event).await;
+        assert_eq!(response.status(), 202, "published");
+        let body: Value = response.json().await.expect("a JSON body");
+        body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// The value of an unlabelled series on `GET /metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.expect("a body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+            .parse()
+            .expect("a number")
+    }
+
     /// Fires the shutdown token and waits for the server to finish, at most [`SHUTDOWN_LIMIT`].
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -84,5 +202,78 @@ impl TestApp {
             .await
             .expect("the server stops within the limit")
             .expect("the server task does not panic")
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// An `entity.created` notification event for `project` (the simplest valid body).
+pub fn notification(project: &str, id: &str) -> Value {
+    serde_json::json!({
+        "type": "entity.created",
+        "entity": "notification",
+        "id": id,
+        "projectId": project,
+    })
+}
+
+/// Reads a stream response frame by frame, with the shared SSE parser.
+pub struct EventReader {
+    response: reqwest::Response,
+    parser: SseParser,
+    ready: std::collections::VecDeque<StreamMessage>,
+}
+
+impl EventReader {
+    /// A reader over a `200` stream response.
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            parser: SseParser::new(),
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The next message, or `None` when the stream ended; fails after [`FRAME_LIMIT`].
+    pub async fn try_next(&mut self) -> Option<StreamMessage> {
+        tokio::time::timeout(FRAME_LIMIT, self.read())
+            .await
+            .expect("a frame or the end of the stream within the limit")
+    }
+
+    /// The next message; fails when the stream ends or after [`FRAME_LIMIT`].
+    pub async fn next(&mut self) -> StreamMessage {
+        self.try_next().await.expect("the stream goes on")
+    }
+
+    /// The next entity event with its id, skipping heartbeats; fails on anything else.
+    pub async fn next_entity(&mut self) -> (String, EntityEvent) {
+        loop {
+            match self.next().await {
+                StreamMessage::Entity { id, event } => return (id, event),
+                StreamMessage::Heartbeat(_) => {}
+                other => panic!("expected an entity event, got {other:?}"),
+            }
+        }
+    }
+
+    async fn read(&mut self) -> Option<StreamMessage> {
+        loop {
+            if let Some(message) = self.ready.pop_front() {
+                return Some(message);
+            }
+            let chunk = self.response.chunk().await.ok()??;
+            for frame in self.parser.push(&chunk) {
+                if let Some(message) = StreamMessage::from_frame(&frame).expect("a valid frame") {
+                    self.ready.push_back(message);
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,10 @@
 
 mod helpers;
 
+mod auth;
 mod cli;
 mod health;
 mod pages;
+mod publish;
 mod startup;
+mod stream;
