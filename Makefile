@@ -8,7 +8,7 @@ SHELL := bash
 # else on PATH (Debian's older wasm-opt produces WASM that never hydrates).
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test lint unit e2e toolchain
+.PHONY: run test lint unit e2e toolchain bench load
 
 ## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
 run:
@@ -22,14 +22,22 @@ test:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --locked -p docpulse -p app --all-targets -- -D warnings
+	cargo clippy --locked -p docpulse -p app -p docpulse-load --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 unit:
-	cargo test --locked -p docpulse -p app
+	cargo test --locked -p docpulse -p app -p docpulse-load
 
 e2e:
 	scripts/e2e.sh
 
 toolchain:
 	scripts/toolchain.sh --with-browser
+
+## The in-process fan-out benchmark (criterion): cost per publish and per delivery.
+bench:
+	cargo bench --locked --bench fanout
+
+## The end-to-end load benchmark against a release server; see README "Benchmarks".
+load:
+	scripts/load.sh
