@@ -5,6 +5,7 @@
 //! - [`config`]: the environment variables, parsed and validated once at start.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`startup`]: [`startup::Application`] builds the router and owns shutdown.
+//! - [`serve`]: the listener; event-stream connections directly, the rest through hyper.
 //! - [`state`]: [`state::AppState`], the cheap handles every handler may extract.
 //! - [`error`]: [`error::ApiError`], the error table of `API.md` as a type.
 //! - [`auth`]: JWT claims and keys, and the extractors that say who calls.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::middleware;
-use axum::serve::ListenerExt;
 use leptos::config::get_configuration;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use sqlx::SqlitePool;
@@ -28,6 +27,7 @@ use crate::config::{BusConfig, Config, EventsConfig, MIN_JWT_SECRET_LEN, Secret}
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus};
 use crate::metrics::Metrics;
+use crate::serve;
 use crate::state::AppState;
 use crate::storage;
 use crate::stream::{Heartbeats, Streams};
@@ -40,6 +40,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    /// The handles direct event streams use (the router holds its own copy).
+    state: AppState,
     pool: SqlitePool,
     /// Fired once to stop the listener and everything that serves.
     shutdown: CancellationToken,
@@ -95,12 +97,13 @@ impl Application {
             metrics,
             leptos_options,
         };
-        let router = assemble_router(state);
+        let router = assemble_router(state.clone());
 
         Ok(Self {
             listener,
             local_addr,
             router,
+            state,
             pool,
             shutdown,
             tasks,
@@ -123,17 +126,14 @@ impl Application {
     ///
     /// The listener fails while serving.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = self.shutdown.clone();
-        // Event frames are small and latency matters: never let Nagle hold them back.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("the HTTP server failed");
+        let served = serve::serve(
+            self.listener,
+            self.router,
+            self.state,
+            self.shutdown.clone(),
+        )
+        .await
+        .context("the HTTP server failed");
         // Also when serving failed: the background tasks must stop before we return.
         self.shutdown.cancel();
         self.tasks.close();

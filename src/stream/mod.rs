@@ -6,8 +6,10 @@
 //! Nothing compresses or buffers its body.
 
 mod body;
+mod direct;
 mod heartbeat;
 
+pub use direct::{RequestHead, serve_direct};
 pub use heartbeat::Heartbeats;
 
 use std::sync::Arc;
@@ -17,8 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -53,18 +54,39 @@ impl Streams {
     }
 }
 
-/// The event stream route.
+/// The path of the event stream.
+pub const EVENT_STREAM_PATH: &str = "/api/events/stream";
+
+/// The event stream route, for streams requested on connections hyper serves.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/events/stream", get(stream_events))
+    Router::new().route(EVENT_STREAM_PATH, get(stream_events))
 }
 
-/// Opens a project's event stream.
+/// The response headers of a stream: SSE, never cached, never buffered by a proxy.
+const STREAM_HEADERS: [(&str, &str); 3] = [
+    ("content-type", "text/event-stream"),
+    ("cache-control", "no-cache"),
+    ("x-accel-buffering", "no"),
+];
+
+/// Opens a project's event stream (for a request on a connection hyper serves).
 async fn stream_events(
     access: ProjectAccess,
     State(event_bus): State<Arc<dyn EventBus>>,
     State(streams): State<Streams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let stream = open_stream(access, &headers, event_bus.as_ref(), &streams).await?;
+    Ok((STREAM_HEADERS, Body::from_stream(stream)).into_response())
+}
+
+/// Subscribes `access`'s project after the request's `Last-Event-ID` and builds the body.
+async fn open_stream(
+    access: ProjectAccess,
+    headers: &HeaderMap,
+    event_bus: &dyn EventBus,
+    streams: &Streams,
+) -> Result<EventStream, ApiError> {
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -84,25 +106,13 @@ async fn stream_events(
     .expect("two strings always serialize");
     let connected = Bytes::from(SseFrame::new(control::CONNECTED, connected).encode());
 
-    let stream = EventStream::new(
+    Ok(EventStream::new(
         connected,
         subscription,
         streams.heartbeats.subscribe(),
         expiry_instant(access.claims.exp),
         streams.metrics.clone(),
-    );
-    Ok((
-        [
-            (CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    ))
 }
 
 /// The monotonic instant of a Unix-seconds expiry; a past one is now.

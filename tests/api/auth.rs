@@ -30,7 +30,7 @@ async fn a_stream_without_a_token_is_missing_token_even_with_one_in_the_query() 
     let app = TestApp::spawn().await;
     let token = app.token_for(&["proj_1"]);
     let response = app
-        .client
+        .stream_client
         .get(format!(
             "{}/api/events/stream?projectId=proj_1&token={token}&access_token={token}",
             app.address
@@ -80,7 +80,7 @@ async fn bad_tokens_are_invalid_token() {
         assert_eq!(body["error"]["code"], "invalid_token", "{case}");
     }
     let basic = app
-        .client
+        .stream_client
         .get(format!("{}/api/events/stream", app.address))
         .header("Authorization", "Basic dXNlcjpwYXNz")
         .header("X-Project-Id", "proj_1")
@@ -95,7 +95,7 @@ async fn bad_tokens_are_invalid_token() {
 async fn a_stream_without_a_project_is_missing_project() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
+        .stream_client
         .get(format!("{}/api/events/stream", app.address))
         .bearer_auth(app.token_for(&["proj_1"]))
         .send()
@@ -113,7 +113,7 @@ async fn a_project_outside_the_token_is_forbidden_project() {
     check_error(status, &body, 403, "forbidden_project");
 
     let by_query = app
-        .client
+        .stream_client
         .get(format!(
             "{}/api/events/stream?projectId=proj_2",
             app.address
@@ -137,7 +137,7 @@ async fn a_project_outside_the_token_is_forbidden_project() {
 async fn the_session_cookie_and_the_project_query_parameter_open_a_stream() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
+        .stream_client
         .get(format!(
             "{}/api/events/stream?projectId=proj_1",
             app.address

@@ -24,8 +24,12 @@ pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(1);
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub address: String,
-    /// A client for the server.
+    /// A client for the server; it reuses connections, so a stream it opens after another
+    /// request is served by hyper.
     pub client: reqwest::Client,
+    /// A client that opens a new connection per request, so a stream it opens is served
+    /// directly (see `docpulse::serve`).
+    pub stream_client: reqwest::Client,
     /// Signs tokens the server accepts.
     pub keys: JwtKeys,
     shutdown: CancellationToken,
@@ -86,6 +90,10 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::new(),
+            stream_client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("a client"),
             keys,
             shutdown,
             server,
@@ -128,7 +136,7 @@ impl TestApp {
         self.token(&["*"], Some("publisher"), Duration::from_secs(3600))
     }
 
-    /// `GET /api/events/stream` for `project` with a token for it, as a raw response.
+    /// `GET /api/events/stream` for `project` with `token`, on a new connection.
     pub async fn stream_request(
         &self,
         token: &str,
@@ -136,7 +144,7 @@ impl TestApp {
         last_event_id: Option<&str>,
     ) -> reqwest::Response {
         let mut request = self
-            .client
+            .stream_client
             .get(format!("{}/api/events/stream", self.address))
             .bearer_auth(token)
             .header("X-Project-Id", project);

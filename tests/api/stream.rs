@@ -33,7 +33,7 @@ async fn a_stream_is_uncompressed_unbuffered_sse_starting_with_connected() {
     let app = TestApp::spawn().await;
     let token = app.token_for(&["proj_1"]);
     let response = app
-        .client
+        .stream_client
         .get(format!("{}/api/events/stream", app.address))
         .bearer_auth(&token)
         .header("X-Project-Id", "proj_1")
@@ -62,6 +62,43 @@ async fn a_stream_is_uncompressed_unbuffered_sse_starting_with_connected() {
         }
         other => panic!("the first frame is not `connected`: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_stream_on_a_reused_connection_behaves_the_same() {
+    let app = TestApp::spawn().await;
+    // The pooled client keeps this connection, so the stream below is served by hyper.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let refused = app
+        .client
+        .get(format!("{}/api/events/stream", app.address))
+        .bearer_auth(app.token_for(&["proj_1"]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "missing_project");
+
+    let response = app
+        .client
+        .get(format!(
+            "{}/api/events/stream?projectId=proj_1",
+            app.address
+        ))
+        .bearer_auth(app.token_for(&["proj_1"]))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert!(response.headers().get("content-encoding").is_none());
+    let mut stream = crate::helpers::EventReader::new(response);
+    assert!(matches!(stream.next().await, StreamMessage::Connected(_)));
+    let id = app.publish_ok(&notification("proj_1", "n_1")).await;
+    assert_eq!(stream.next_entity().await.0, id);
 }
 
 #[tokio::test]
