@@ -36,15 +36,13 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Serves `listener` until `shutdown` fires, then waits for every connection to end.
 ///
-/// # Errors
-///
-/// Never, today: a failed `accept` (such as too many open files) is logged and retried.
+/// A failed `accept` (such as too many open files) is logged and retried, never fatal.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     state: AppState,
     shutdown: CancellationToken,
-) -> io::Result<()> {
+) {
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -75,7 +73,6 @@ pub async fn serve(
     drop(listener);
     connections.close();
     connections.wait().await;
-    Ok(())
 }
 
 async fn serve_connection(
