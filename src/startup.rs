@@ -93,7 +93,7 @@ impl Application {
             pool: pool.clone(),
             jwt_keys: JwtKeys::new(&jwt_secret),
             event_bus,
-            streams: Streams::new(heartbeats, metrics.clone()),
+            streams: Streams::new(heartbeats, config.stream.heartbeat, metrics.clone()),
             metrics,
             leptos_options,
         };

@@ -6,7 +6,9 @@
 //! frame goes out as one plain write with no chunk framing.
 //!
 //! **Invariant:** the connection is watched for the client's close while the stream waits,
-//! so a client that goes away releases its subscription at once.
+//! so a client that goes away releases its subscription at once; a client that takes no
+//! bytes for the stall limit (two heartbeats) is closed, so one that cannot take even its
+//! `resync` does not hold a connection for ever.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -76,6 +78,7 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
         }
         Err(error) => Err(error),
     };
+    let stall_limit = state.streams.stall_limit;
     drop((parts, state));
     let stream = match opened {
         Ok(stream) => stream,
@@ -101,8 +104,14 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
             biased;
             frame = stream.next() => match frame {
                 Some(Ok(bytes)) => {
-                    if writer.write_all(&bytes).await.is_err() {
-                        return;
+                    // The timer is armed only when the write cannot complete at once.
+                    match tokio::time::timeout(stall_limit, writer.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            tracing::debug!("closing a stream whose client takes nothing");
+                            return;
+                        }
                     }
                 }
                 Some(Err(never)) => match never {},

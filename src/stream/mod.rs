@@ -41,15 +41,21 @@ pub struct Streams {
     heartbeats: Heartbeats,
     metrics: Arc<Metrics>,
     next_connection: Arc<AtomicU64>,
+    /// How long a direct stream may fail to take a frame before it is closed: a client that
+    /// cannot take even its `resync` must not hold its connection for ever.
+    stall_limit: Duration,
 }
 
 impl Streams {
-    /// Streams that beat with `heartbeats` and count into `metrics`.
-    pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>) -> Self {
+    /// Streams that beat with `heartbeats` every `heartbeat` and count into `metrics`.
+    ///
+    /// A stream whose client takes no bytes for two heartbeats is closed.
+    pub fn new(heartbeats: Heartbeats, heartbeat: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             heartbeats,
             metrics,
             next_connection: Arc::new(AtomicU64::new(1)),
+            stall_limit: heartbeat.saturating_mul(2),
         }
     }
 }

@@ -433,6 +433,43 @@ async fn a_slow_client_gets_resync_while_a_fast_one_gets_every_event() {
 }
 
 #[tokio::test]
+async fn a_client_that_takes_nothing_for_two_heartbeats_is_closed() {
+    let app = TestApp::spawn_with_env(&[
+        ("HEARTBEAT_SECS", "1"),
+        ("SUBSCRIBER_BACKLOG", "16"),
+        ("RETAIN_EVENTS", "16"),
+    ])
+    .await;
+    let mut stalled = stalled_client(&app, "proj_1").await;
+    read_until(&mut stalled, "event: connected").await;
+    let mut healthy = app.open_stream("proj_1", None).await;
+    assert_eq!(app.metric("docpulse_open_streams").await, 2.0);
+
+    let padding = "x".repeat(16 * 1024);
+    for n in 0..600 {
+        let mut event = notification("proj_1", &format!("n_{n}"));
+        event["data"] = json!({ "padding": padding });
+        app.publish_ok(&event).await;
+        healthy.next_entity().await;
+    }
+    wait_for_metric(&app, "docpulse_open_streams", 1.0).await;
+
+    // The stalled client finds the end of its stream once it reads what was sent.
+    let mut buffer = vec![0; 64 * 1024];
+    let closed = tokio::time::timeout(FRAME_LIMIT, async {
+        while stalled.read(&mut buffer).await.expect("reads") > 0 {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the stalled stream was not closed");
+    // The healthy one is still served.
+    app.publish_ok(&notification("proj_1", "still_here")).await;
+    assert_eq!(
+        healthy.next_entity().await.1.id.expect("an id").as_str(),
+        "still_here"
+    );
+}
+
+#[tokio::test]
 async fn the_open_streams_gauge_returns_to_zero_when_clients_leave() {
     let app = TestApp::spawn().await;
     let mut streams = Vec::new();
