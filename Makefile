@@ -8,17 +8,18 @@ SHELL := bash
 # else on PATH (Debian's older wasm-opt produces WASM that never hydrates).
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test lint unit e2e toolchain bench load
+.PHONY: run test lint unit e2e load-smoke toolchain bench load
 
 ## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
 run:
 	scripts/toolchain.sh
 	cargo leptos serve --release
 
-## Formatting, clippy (server and wasm), Rust tests, then Playwright in Chromium.
+## Formatting, clippy (server and wasm), Rust tests, Playwright in Chromium, then a small
+## run of the load tool against a debug server.
 test:
 	scripts/toolchain.sh --with-browser
-	$(MAKE) --no-print-directory lint unit e2e
+	$(MAKE) --no-print-directory lint unit e2e load-smoke
 
 lint:
 	cargo fmt --all -- --check
@@ -30,6 +31,10 @@ unit:
 
 e2e:
 	scripts/e2e.sh
+
+## docpulse-load against a debug server: it fails on any missing, duplicate or leaked delivery.
+load-smoke:
+	LOAD_PROFILE=dev scripts/load.sh --connections 200 --projects 4 --rate 50 --duration 3
 
 toolchain:
 	scripts/toolchain.sh --with-browser
