@@ -3,6 +3,7 @@
 //! Code map, in reading order:
 //!
 //! - [`protocol`]: the wire types both sides agree on.
+//! - [`data_updates`]: live updates in the browser (patterns, registry, backoff so far).
 //! - [`components`]: reusable pieces of the pages.
 //! - [`pages`]: one module per route.
 //! - this file: [`shell`] (the HTML document the server renders) and [`App`] (the router).
@@ -11,6 +12,7 @@
 //! neither and test natively.
 
 pub mod components;
+pub mod data_updates;
 pub mod pages;
 pub mod protocol;
 
