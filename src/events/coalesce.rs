@@ -147,6 +147,20 @@ impl Coalescer {
         }
     }
 
+    /// Stops coalescing: returns every pending update, to send now, and from then on sends
+    /// everything at once. At shutdown no window will close, and no publisher may wait on one.
+    pub fn shut_down(&mut self) -> Vec<Outgoing> {
+        self.window = Duration::ZERO;
+        self.windows
+            .drain()
+            .filter_map(|(_, window)| window.pending)
+            .map(|pending| Outgoing {
+                event: pending.event,
+                waiters: Some(pending.waiters),
+            })
+            .collect()
+    }
+
     /// Entities with an open window.
     #[cfg(test)]
     fn open_windows(&self) -> usize {
@@ -358,6 +372,20 @@ mod tests {
             .close_window(&key("d1"), now + WINDOW, now + WINDOW)
             .expect("d1 still pending");
         assert_eq!(still_pending.event, update("d1", 2));
+    }
+
+    #[test]
+    fn shutting_down_hands_over_what_is_pending_and_stops_merging() {
+        let mut coalescer = Coalescer::new(WINDOW);
+        let now = Instant::now();
+        expect_send(coalescer.offer(update("d1", 1), now));
+        let _merged = coalescer.offer(update("d1", 2), now);
+        let pending = coalescer.shut_down();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].event, update("d1", 2));
+        let (_, _, window) = expect_send(coalescer.offer(update("d1", 3), now));
+        assert!(window.is_none());
+        assert_eq!(coalescer.open_windows(), 0);
     }
 
     #[test]

@@ -150,6 +150,27 @@ impl Inner {
         }
     }
 
+    /// Sends every pending update of every project and stops merging.
+    fn stop_coalescing(&self) {
+        let projects: Vec<Arc<ProjectLog>> = self
+            .projects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for log in projects {
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            for outgoing in state.coalescer.shut_down() {
+                self.append(&log, &mut state, outgoing);
+            }
+        }
+        self.timers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Closes every window due by `now`, sending what was pending in it.
     fn close_due_windows(&self, now: Instant) {
         loop {
@@ -182,7 +203,8 @@ impl Inner {
     }
 }
 
-/// The window closer: sleeps until the first window is due, closes what is due, repeats.
+/// The window closer: sleeps until the first window is due, closes what is due, repeats; at
+/// shutdown it sends every pending update, so no publisher waits for ever.
 async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
     loop {
         let first_due = inner
@@ -198,7 +220,10 @@ async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
             }
         };
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => {
+                inner.stop_coalescing();
+                return;
+            }
             () = wait => inner.close_due_windows(Instant::now()),
         }
     }
@@ -467,6 +492,40 @@ mod tests {
                 .render()
                 .contains("docpulse_events_coalesced_total 4")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_sends_pending_updates_and_releases_their_publishers() {
+        let (bus, shutdown) = bus(100, 64, 64);
+        let mut subscription = bus
+            .subscribe(&project("p1"), None)
+            .await
+            .expect("subscribes");
+        bus.publish(update("p1", "d1", 1)).await.expect("published");
+        let merged = {
+            let bus = bus.clone();
+            tokio::spawn(async move { bus.publish(update("p1", "d1", 2)).await })
+        };
+        tokio::task::yield_now().await;
+        let start = Instant::now();
+        shutdown.cancel();
+        let id = tokio::time::timeout(Duration::from_secs(1), merged)
+            .await
+            .expect("the merged publisher was released")
+            .expect("no panic")
+            .expect("published");
+        assert_eq!(id.seq, 2);
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "it waited for the window"
+        );
+        frame_text(ready(&mut subscription));
+        assert!(frame_text(ready(&mut subscription)).contains("\"embeddedChunks\":2"));
+        let after = bus
+            .publish(update("p1", "d1", 3))
+            .await
+            .expect("published at once");
+        assert_eq!(after.seq, 3);
     }
 
     #[tokio::test]
