@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, notification, unix_now};
 
-/// Asserts `response` is the JSON error envelope with `status` and `code`.
-#[track_caller]
-fn check_error(status: reqwest::StatusCode, body: &Value, expected_status: u16, code: &str) {
+/// Asserts `response` is the JSON error envelope with `expected_status` and `code`.
+async fn expect_error(response: reqwest::Response, expected_status: u16, code: &str) {
+    let (status, body) = error_of(response).await;
     assert_eq!(status.as_u16(), expected_status, "body: {body}");
     assert_eq!(body["error"]["code"], code, "body: {body}");
     assert!(
@@ -30,16 +30,13 @@ async fn a_stream_without_a_token_is_missing_token_even_with_one_in_the_query() 
     let app = TestApp::spawn().await;
     let token = app.token_for(&["proj_1"]);
     let response = app
-        .stream_client
-        .get(format!(
-            "{}/api/events/stream?projectId=proj_1&token={token}&access_token={token}",
-            app.address
+        .stream_get(&format!(
+            "?projectId=proj_1&token={token}&access_token={token}"
         ))
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(response).await;
-    check_error(status, &body, 401, "missing_token");
+    expect_error(response, 401, "missing_token").await;
 }
 
 #[tokio::test]
@@ -80,68 +77,58 @@ async fn bad_tokens_are_invalid_token() {
         assert_eq!(body["error"]["code"], "invalid_token", "{case}");
     }
     let basic = app
-        .stream_client
-        .get(format!("{}/api/events/stream", app.address))
+        .stream_get("")
         .header("Authorization", "Basic dXNlcjpwYXNz")
         .header("X-Project-Id", "proj_1")
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(basic).await;
-    check_error(status, &body, 401, "invalid_token");
+    expect_error(basic, 401, "invalid_token").await;
 }
 
 #[tokio::test]
 async fn a_stream_without_a_project_is_missing_project() {
     let app = TestApp::spawn().await;
     let response = app
-        .stream_client
-        .get(format!("{}/api/events/stream", app.address))
+        .stream_get("")
         .bearer_auth(app.token_for(&["proj_1"]))
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(response).await;
-    check_error(status, &body, 400, "missing_project");
+    expect_error(response, 400, "missing_project").await;
 }
 
 #[tokio::test]
 async fn a_project_outside_the_token_is_forbidden_project() {
     let app = TestApp::spawn().await;
     let token = app.token_for(&["proj_1"]);
-    let (status, body) = error_of(app.stream_request(&token, "proj_2", None).await).await;
-    check_error(status, &body, 403, "forbidden_project");
+    expect_error(
+        app.stream_request(&token, "proj_2", None).await,
+        403,
+        "forbidden_project",
+    )
+    .await;
 
     let by_query = app
-        .stream_client
-        .get(format!(
-            "{}/api/events/stream?projectId=proj_2",
-            app.address
-        ))
+        .stream_get("?projectId=proj_2")
         .bearer_auth(&token)
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(by_query).await;
-    check_error(status, &body, 403, "forbidden_project");
+    expect_error(by_query, 403, "forbidden_project").await;
 
     let publisher_of_one = app.token(&["proj_1"], Some("publisher"), Duration::from_secs(60));
     let response = app
         .publish_as(&publisher_of_one, &notification("proj_2", "n_1"))
         .await;
-    let (status, body) = error_of(response).await;
-    check_error(status, &body, 403, "forbidden_project");
+    expect_error(response, 403, "forbidden_project").await;
 }
 
 #[tokio::test]
 async fn the_session_cookie_and_the_project_query_parameter_open_a_stream() {
     let app = TestApp::spawn().await;
     let response = app
-        .stream_client
-        .get(format!(
-            "{}/api/events/stream?projectId=proj_1",
-            app.address
-        ))
+        .stream_get("?projectId=proj_1")
         .header(
             "Cookie",
             format!(
@@ -159,9 +146,8 @@ async fn the_session_cookie_and_the_project_query_parameter_open_a_stream() {
 async fn publishing_without_the_publisher_role_is_not_publisher() {
     let app = TestApp::spawn().await;
     let user = app.token_for(&["*"]);
-    let (status, body) =
-        error_of(app.publish_as(&user, &notification("proj_1", "n_1")).await).await;
-    check_error(status, &body, 403, "not_publisher");
+    let response = app.publish_as(&user, &notification("proj_1", "n_1")).await;
+    expect_error(response, 403, "not_publisher").await;
 
     let response = app
         .client
@@ -170,8 +156,7 @@ async fn publishing_without_the_publisher_role_is_not_publisher() {
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(response).await;
-    check_error(status, &body, 401, "missing_token");
+    expect_error(response, 401, "missing_token").await;
 }
 
 #[tokio::test]
@@ -198,12 +183,10 @@ async fn bodies_that_are_not_events_are_invalid_event() {
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(not_json).await;
-    check_error(status, &body, 400, "invalid_event");
+    expect_error(not_json, 400, "invalid_event").await;
 
     let no_project = json!({"type": "entity.created", "entity": "document", "id": "d"});
-    let (status, body) = error_of(app.publish(&no_project).await).await;
-    check_error(status, &body, 400, "missing_project");
+    expect_error(app.publish(&no_project).await, 400, "missing_project").await;
 }
 
 #[tokio::test]
@@ -224,8 +207,7 @@ async fn a_body_over_64_kib_is_payload_too_large_and_one_just_under_is_accepted(
     );
 
     event["data"] = json!({ "x": "a".repeat(64 * 1024) });
-    let (status, body) = error_of(app.publish(&event).await).await;
-    check_error(status, &body, 413, "payload_too_large");
+    expect_error(app.publish(&event).await, 413, "payload_too_large").await;
 
     // Without a Content-Length the limit still holds.
     let chunks =
@@ -238,6 +220,5 @@ async fn a_body_over_64_kib_is_payload_too_large_and_one_just_under_is_accepted(
         .send()
         .await
         .expect("answers");
-    let (status, body) = error_of(streamed).await;
-    check_error(status, &body, 413, "payload_too_large");
+    expect_error(streamed, 413, "payload_too_large").await;
 }

@@ -136,6 +136,12 @@ impl TestApp {
         self.token(&["*"], Some("publisher"), Duration::from_secs(3600))
     }
 
+    /// A `GET /api/events/stream<query>` on a new connection, to add headers to.
+    pub fn stream_get(&self, query: &str) -> reqwest::RequestBuilder {
+        self.stream_client
+            .get(format!("{}/api/events/stream{query}", self.address))
+    }
+
     /// `GET /api/events/stream` for `project` with `token`, on a new connection.
     pub async fn stream_request(
         &self,
@@ -144,8 +150,7 @@ impl TestApp {
         last_event_id: Option<&str>,
     ) -> reqwest::Response {
         let mut request = self
-            .stream_client
-            .get(format!("{}/api/events/stream", self.address))
+            .stream_get("")
             .bearer_auth(token)
             .header("X-Project-Id", project);
         if let Some(id) = last_event_id {

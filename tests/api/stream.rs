@@ -33,8 +33,7 @@ async fn a_stream_is_uncompressed_unbuffered_sse_starting_with_connected() {
     let app = TestApp::spawn().await;
     let token = app.token_for(&["proj_1"]);
     let response = app
-        .stream_client
-        .get(format!("{}/api/events/stream", app.address))
+        .stream_get("")
         .bearer_auth(&token)
         .header("X-Project-Id", "proj_1")
         .header("Accept-Encoding", "gzip, br, deflate")
