@@ -174,28 +174,33 @@ impl TestApp {
         reader
     }
 
+    /// A publisher for this server, cheap to clone into spawned tasks.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher_as(&self.publisher_token())
+    }
+
+    /// A publisher that sends `token`.
+    pub fn publisher_as(&self, token: &str) -> Publisher {
+        Publisher {
+            client: self.client.clone(),
+            url: format!("{}/api/events/publish", self.address),
+            token: token.to_owned(),
+        }
+    }
+
     /// Publishes `event` (a JSON body) with a publisher token.
     pub async fn publish(&self, event: &Value) -> reqwest::Response {
-        self.publish_as(&self.publisher_token(), event).await
+        self.publisher().publish(event).await
     }
 
     /// Publishes `event` with `token`.
     pub async fn publish_as(&self, token: &str, event: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/api/events/publish", self.address))
-            .bearer_auth(token)
-            .json(event)
-            .send()
-            .await
-            .expect("the server answers")
+        self.publisher_as(token).publish(event).await
     }
 
     /// Publishes `event` and returns the id of the stream event that carries it.
     pub async fn publish_ok(&self, event: &Value) -> String {
-        let response = self.publish(event).await;
-        assert_eq!(response.status(), 202, "published");
-        let body: Value = response.json().await.expect("a JSON body");
-        body["id"].as_str().expect("an id").to_owned()
+        self.publisher().publish_ok(event).await
     }
 
     /// The value of an unlabelled series on `GET /metrics`.
@@ -215,6 +220,35 @@ impl TestApp {
             .await
             .expect("the server stops within the limit")
             .expect("the server task does not panic")
+    }
+}
+
+/// Sends events to `POST /api/events/publish` with one token.
+#[derive(Clone)]
+pub struct Publisher {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Publisher {
+    /// Publishes `event` (a JSON body).
+    pub async fn publish(&self, event: &Value) -> reqwest::Response {
+        self.client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(event)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Publishes `event`, expects `202` and returns the id of the stream event that carries it.
+    pub async fn publish_ok(&self, event: &Value) -> String {
+        let response = self.publish(event).await;
+        assert_eq!(response.status(), 202, "published");
+        let body: Value = response.json().await.expect("a JSON body");
+        body["id"].as_str().expect("an id").to_owned()
     }
 }
 

@@ -158,19 +158,12 @@ async fn a_resume_racing_publishers_has_no_gap_and_no_duplicate() {
     let app = TestApp::spawn().await;
     let start = app.publish_ok(&notification("proj_1", "n_0")).await;
     let publisher = {
-        let address = app.address.clone();
-        let token = app.publisher_token();
+        let publisher = app.publisher();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             for n in 1..=200 {
-                let response = client
-                    .post(format!("{address}/api/events/publish"))
-                    .bearer_auth(&token)
-                    .json(&notification("proj_1", &format!("n_{n}")))
-                    .send()
-                    .await
-                    .expect("answers");
-                assert_eq!(response.status(), 202);
+                publisher
+                    .publish_ok(&notification("proj_1", &format!("n_{n}")))
+                    .await;
             }
         })
     };
@@ -240,20 +233,8 @@ async fn a_burst_of_updates_leaves_as_fewer_events_and_loses_no_state() {
     let first = app.publish_ok(&progress(0)).await;
     let burst: Vec<_> = (1..=20)
         .map(|n| {
-            let app_address = app.address.clone();
-            let token = app.publisher_token();
-            tokio::spawn(async move {
-                let response = reqwest::Client::new()
-                    .post(format!("{app_address}/api/events/publish"))
-                    .bearer_auth(token)
-                    .json(&progress(n))
-                    .send()
-                    .await
-                    .expect("answers");
-                assert_eq!(response.status(), 202);
-                let body: serde_json::Value = response.json().await.expect("json");
-                body["id"].as_str().expect("an id").to_owned()
-            })
+            let publisher = app.publisher();
+            tokio::spawn(async move { publisher.publish_ok(&progress(n)).await })
         })
         .collect();
     let mut burst_ids = Vec::new();
@@ -286,18 +267,8 @@ async fn a_delete_after_pending_updates_arrives_after_them() {
     let mut stream = app.open_stream("proj_1", None).await;
     app.publish_ok(&progress(1)).await;
     let pending = {
-        let address = app.address.clone();
-        let token = app.publisher_token();
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{address}/api/events/publish"))
-                .bearer_auth(token)
-                .json(&progress(2))
-                .send()
-                .await
-                .expect("answers")
-                .status()
-        })
+        let publisher = app.publisher();
+        tokio::spawn(async move { publisher.publish_ok(&progress(2)).await })
     };
     wait_for_metric(&app, "docpulse_events_coalesced_total", 1.0).await;
     let deleted = app
@@ -305,7 +276,12 @@ async fn a_delete_after_pending_updates_arrives_after_them() {
             "type": "entity.deleted", "entity": "document", "id": "doc_1", "projectId": "proj_1",
         }))
         .await;
-    assert_eq!(pending.await.expect("finished"), 202);
+    let merged = pending.await.expect("finished");
+    assert_eq!(
+        seq(&merged),
+        2,
+        "the pending update went out before the delete"
+    );
 
     let (_, one) = stream.next_entity().await;
     let (_, two) = stream.next_entity().await;
