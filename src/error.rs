@@ -121,10 +121,16 @@ impl IntoResponse for ApiError {
 /// Middleware that logs the cause of every internal error once, inside the request's span.
 pub async fn log_internal_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
+    log_internal_cause(&response);
+    response
+}
+
+/// Logs the cause a 5xx `response` carries, with its chain; for responses that bypass the
+/// router's middleware (the direct event streams).
+pub fn log_internal_cause(response: &Response) {
     if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
         tracing::error!(error = format!("{cause:#}"), "request failed");
     }
-    response
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::ProjectAccess;
-use crate::error::ApiError;
+use crate::error::{ApiError, log_internal_cause};
 use crate::state::AppState;
 use crate::stream::{EVENT_STREAM_PATH, STREAM_HEADERS, open_stream};
 
@@ -129,10 +129,8 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
 
 /// Writes `error` as a complete `Connection: close` response.
 async fn write_error(tcp: &mut TcpStream, error: ApiError) {
-    if let ApiError::Internal(cause) = &error {
-        tracing::error!(error = format!("{cause:#}"), "event stream request failed");
-    }
     let response = error.into_response();
+    log_internal_cause(&response);
     let status = response.status();
     let Ok(body) = axum::body::to_bytes(response.into_body(), 64 * 1024).await else {
         return;
