@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use app::protocol::{EntityKind, EventType, NewEvent};
+use app::protocol::{EntityKind, EventType, NewEvent, PUBLISH_PATH};
 
 use crate::clock;
 use crate::connection::{self, ServerTarget};
@@ -30,9 +30,6 @@ use crate::pacing;
 use crate::report::ErrorSamples;
 use crate::subscribers::book::SENT_AT_KEY;
 use crate::subscribers::tally::SubscriberTally;
-
-/// The publish endpoint of API.md.
-const PUBLISH_PATH: &str = "/api/events/publish";
 
 /// Keep-alive connections the events are published over, each with one request in flight.
 pub const PUBLISH_CONNECTIONS: u64 = 8;

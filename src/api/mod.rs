@@ -7,6 +7,8 @@ mod publish;
 use axum::Router;
 use axum::routing::{any, get, post};
 
+use app::protocol::PUBLISH_PATH;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -15,7 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::check_health))
         .route("/metrics", get(metrics::render_metrics))
-        .route("/api/events/publish", post(publish::publish_event))
+        .route(PUBLISH_PATH, post(publish::publish_event))
         .merge(crate::stream::router())
         .route("/api", any(route_not_found))
         .route("/api/{*path}", any(route_not_found))

@@ -9,15 +9,13 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use serde::Deserialize;
 
-use app::protocol::ProjectId;
+use app::protocol::{PROJECT_HEADER, ProjectId};
 
 use crate::auth::{Claims, JwtKeys};
 use crate::error::ApiError;
 
 /// The HttpOnly cookie that carries the browser's token.
 pub const SESSION_COOKIE: &str = "docpulse_session";
-/// The header that names the project of a request.
-const PROJECT_HEADER: &str = "x-project-id";
 
 /// A caller whose token verified; holds its claims.
 #[derive(Debug, Clone)]

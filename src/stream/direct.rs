@@ -18,10 +18,12 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use app::protocol::EVENT_STREAM_PATH;
+
 use crate::auth::ProjectAccess;
 use crate::error::{ApiError, log_internal_cause};
 use crate::state::AppState;
-use crate::stream::{EVENT_STREAM_PATH, STREAM_HEADERS, open_stream};
+use crate::stream::{STREAM_HEADERS, open_stream};
 
 /// Most headers read from a direct stream request.
 const MAX_HEADERS: usize = 48;

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use app::protocol::sse::SseFrame;
-use app::protocol::{Connected, control};
+use app::protocol::{Connected, EVENT_STREAM_PATH, control};
 
 use crate::auth::ProjectAccess;
 use crate::error::ApiError;
@@ -59,9 +59,6 @@ impl Streams {
         }
     }
 }
-
-/// The path of the event stream.
-pub const EVENT_STREAM_PATH: &str = "/api/events/stream";
 
 /// The event stream route, for streams requested on connections hyper serves.
 pub fn router() -> Router<AppState> {

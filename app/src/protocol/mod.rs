@@ -12,6 +12,13 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The path of the event stream, `GET`.
+pub const EVENT_STREAM_PATH: &str = "/api/events/stream";
+/// The path of the publish endpoint, `POST`.
+pub const PUBLISH_PATH: &str = "/api/events/publish";
+/// The header that names a request's project (lowercase, as HTTP/2 and `http` spell it).
+pub const PROJECT_HEADER: &str = "x-project-id";
+
 /// The body of `GET /healthz` when the server is ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthReport {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use app::protocol::sse::{SseFrame, SseParser};
-use app::protocol::{ProjectId, StreamMessage};
+use app::protocol::{EVENT_STREAM_PATH, PROJECT_HEADER, ProjectId, StreamMessage};
 
 use crate::clock;
 use crate::connection::{self, ClientConnection, ServerTarget};
@@ -33,9 +33,6 @@ use crate::pacing;
 use crate::subscribers::book::{ConnectionBook, FrameCounts};
 use crate::subscribers::tally::SubscriberTally;
 use crate::tokens::TokenMinter;
-
-/// The stream endpoint of API.md.
-const STREAM_PATH: &str = "/api/events/stream";
 
 /// Longest a stream may take from its TCP connect to its `connected` frame.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -253,10 +250,10 @@ async fn open_stream(
     };
     let (mut sender, connection) = connection::open(&plan.target, source).await?;
     let mut connection = Box::pin(connection);
-    let request = Request::get(plan.target.path(STREAM_PATH))
+    let request = Request::get(plan.target.path(EVENT_STREAM_PATH))
         .header(HOST, &plan.target.authority)
         .header(AUTHORIZATION, format!("Bearer {token}"))
-        .header("x-project-id", project_id.as_str())
+        .header(PROJECT_HEADER, project_id.as_str())
         .header(ACCEPT, "text/event-stream")
         .body(Empty::new())
         .context("cannot build the stream request")?;
