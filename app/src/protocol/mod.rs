@@ -44,6 +44,9 @@ pub enum ProtocolError {
     /// An event's `id`/`ids` do not fit its type.
     #[error("{0}")]
     BadShape(&'static str),
+    /// An `entity.batch` event without ids or with more than [`MAX_BATCH_IDS`].
+    #[error("an entity.batch event needs `ids` with 1 to {MAX_BATCH_IDS} entity ids")]
+    BadBatchSize,
     /// A frame's `data` is not the JSON its `event` name announces.
     #[error("the data of a `{event}` frame is not valid: {reason}")]
     BadFrame {
@@ -355,9 +358,7 @@ impl NewEvent {
             (EventType::Batch, Some(_), _) => Err(ProtocolError::BadShape(
                 "an entity.batch event names its entities in `ids`; `id` must be null",
             )),
-            (EventType::Batch, None, _) => Err(ProtocolError::BadShape(
-                "an entity.batch event needs `ids` with 1 to 1000 entity ids",
-            )),
+            (EventType::Batch, None, _) => Err(ProtocolError::BadBatchSize),
             (_, Some(_), None) => Ok(()),
             (_, None, _) => Err(ProtocolError::BadShape("this event type needs an `id`")),
             (_, Some(_), Some(_)) => Err(ProtocolError::BadShape(
@@ -597,6 +598,15 @@ mod tests {
             r#"{"type":"entity.created","entity":"document","id":"d","projectId":"p","extra":1}"#,
             "unknown field `extra`",
         );
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_is_refused_with_the_limit_in_the_message() {
+        let ids: Vec<String> = (0..=MAX_BATCH_IDS).map(|n| format!("g_{n}")).collect();
+        let body = serde_json::json!({
+            "type": "entity.batch", "entity": "graph_object", "ids": ids, "projectId": "p",
+        });
+        check_refused(&body.to_string(), "1 to 1000 entity ids");
     }
 
     #[test]
