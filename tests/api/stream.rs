@@ -17,6 +17,22 @@ fn seq(id: &str) -> u64 {
         .unwrap_or_else(|| panic!("not an event id: {id}"))
 }
 
+/// Publishes notifications `n_<n>` for each `n` of `range` to `project`; returns their ids.
+async fn publish_notifications(
+    app: &TestApp,
+    project: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in range {
+        ids.push(
+            app.publish_ok(&notification(project, &format!("n_{n}")))
+                .await,
+        );
+    }
+    ids
+}
+
 /// Waits until the `name` series of `/metrics` equals `expected`.
 async fn wait_for_metric(app: &TestApp, name: &str, expected: f64) {
     let waited = tokio::time::timeout(FRAME_LIMIT, async {
@@ -135,13 +151,7 @@ async fn interleaved_projects_never_see_each_others_events() {
 #[tokio::test]
 async fn resume_replays_only_events_after_last_event_id_then_goes_live() {
     let app = TestApp::spawn().await;
-    let mut ids = Vec::new();
-    for n in 1..=5 {
-        ids.push(
-            app.publish_ok(&notification("proj_1", &format!("n_{n}")))
-                .await,
-        );
-    }
+    let ids = publish_notifications(&app, "proj_1", 1..=5).await;
     let mut resumed = app.open_stream("proj_1", Some(&ids[1])).await;
     for expected in &ids[2..] {
         let (id, _) = resumed.next_entity().await;
@@ -179,13 +189,7 @@ async fn a_resume_racing_publishers_has_no_gap_and_no_duplicate() {
 #[tokio::test]
 async fn an_id_older_than_the_retained_history_gets_resync_then_live_events() {
     let app = TestApp::spawn_with_env(&[("RETAIN_EVENTS", "4")]).await;
-    let mut ids = Vec::new();
-    for n in 1..=10 {
-        ids.push(
-            app.publish_ok(&notification("proj_1", &format!("n_{n}")))
-                .await,
-        );
-    }
+    let ids = publish_notifications(&app, "proj_1", 1..=10).await;
     let mut stream = app.open_stream("proj_1", Some(&ids[1])).await;
     match stream.next().await {
         StreamMessage::Resync(notice) => assert!(notice.reason.contains("older"), "{notice:?}"),
