@@ -1,14 +1,13 @@
 //! [`EventStream`]: the body of one `GET /api/events/stream` response.
 //!
 //! A hand-written `Stream` whose futures live as long as the connection, so a delivery
-//! costs one poll and no registration churn. It yields the queued control frames
-//! (`connected`, then `resync` when needed), then the subscription's frames and heartbeats,
+//! costs one poll and no registration churn. It yields `connected`, then the
+//! subscription's `resync` when needed, the subscription's frames and heartbeats,
 //! and ends with `auth_expired` at the token's expiry or when the server shuts down.
 //!
 //! **Invariant:** dropping it (the client went away) releases the subscription, the timers
 //! and the open-streams gauge at once.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,8 +29,8 @@ type Next<T> = ReusableBoxFuture<'static, T>;
 
 /// The frames of one stream, as the response body.
 pub struct EventStream {
-    /// Frames to send before anything else (`connected`).
-    queued: VecDeque<Bytes>,
+    /// The `connected` frame, until it is sent.
+    connected: Option<Bytes>,
     delivery: Next<(Delivery, Subscription)>,
     heartbeat: Next<(bool, watch::Receiver<Bytes>)>,
     /// Fires at the token's `exp`.
@@ -52,7 +51,7 @@ impl EventStream {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            queued: VecDeque::from([connected]),
+            connected: Some(connected),
             delivery: ReusableBoxFuture::new(next_delivery(subscription)),
             heartbeat: ReusableBoxFuture::new(next_heartbeat(heartbeats)),
             expiry: Box::pin(tokio::time::sleep_until(expires_at)),
@@ -90,7 +89,7 @@ impl Stream for EventStream {
         if this.finished {
             return Poll::Ready(None);
         }
-        if let Some(frame) = this.queued.pop_front() {
+        if let Some(frame) = this.connected.take() {
             return Poll::Ready(Some(Ok(frame)));
         }
         if this.expiry.as_mut().poll(cx).is_ready() {
