@@ -301,14 +301,22 @@ async fn a_delete_after_pending_updates_arrives_after_them() {
 async fn heartbeats_arrive_every_heartbeat_secs() {
     let app = TestApp::spawn_with_env(&[("HEARTBEAT_SECS", "1")]).await;
     let mut stream = app.open_stream("proj_1", None).await;
+    let mut beats = Vec::new();
     for _ in 0..2 {
         match stream.next().await {
             StreamMessage::Heartbeat(beat) => {
                 assert!(beat.timestamp.ends_with('Z'), "{beat:?}");
+                beats.push(std::time::Instant::now());
             }
             other => panic!("expected a heartbeat, got {other:?}"),
         }
     }
+    // The upper bound is FRAME_LIMIT; a lower one proves the interval is kept.
+    let interval = beats[1] - beats[0];
+    assert!(
+        interval >= Duration::from_millis(800),
+        "beats {interval:?} apart"
+    );
 }
 
 #[tokio::test]
