@@ -4,6 +4,7 @@
 //! so the delivery path can afford it for every frame.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ impl Metrics {
     }
 
     /// A stream opened; the returned guard counts it closed when dropped.
-    pub fn stream_opened(self: &std::sync::Arc<Self>) -> OpenStreamGuard {
+    pub fn stream_opened(self: &Arc<Self>) -> OpenStreamGuard {
         self.open_streams.fetch_add(1, Ordering::Relaxed);
         OpenStreamGuard(self.clone())
     }
@@ -151,7 +152,7 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
 
 /// Counts one open stream for as long as it lives.
 #[derive(Debug)]
-pub struct OpenStreamGuard(std::sync::Arc<Metrics>);
+pub struct OpenStreamGuard(Arc<Metrics>);
 
 impl Drop for OpenStreamGuard {
     fn drop(&mut self) {
@@ -161,7 +162,6 @@ impl Drop for OpenStreamGuard {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
 
