@@ -162,7 +162,6 @@ impl Drop for OpenStreamGuard {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     #[test]
