@@ -8,6 +8,11 @@ SHELL := bash
 # else on PATH (Debian's older wasm-opt produces WASM that never hydrates).
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
+# CI builds once from a clean clone: incremental caches would only take disk space.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
+
 .PHONY: run test lint unit e2e load-smoke toolchain bench load
 
 ## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
