@@ -13,6 +13,7 @@
 //! - [`stream`]: `GET /api/events/stream`, Server-Sent Events of one project.
 //! - [`metrics`]: counters of the event path, for `GET /metrics`.
 //! - [`api`]: thin HTTP handlers, one module per resource.
+//! - [`documents`]: documents and their text; [`documents::chunking`] cuts it into chunks.
 //! - [`storage`]: the database connection and its migrations; SQL only.
 //!
 //! The Leptos components and everything shared with the browser live in the
@@ -21,6 +22,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod events;
 pub mod metrics;
