@@ -14,6 +14,7 @@
 //! - [`metrics`]: counters of the event path, for `GET /metrics`.
 //! - [`api`]: thin HTTP handlers, one module per resource.
 //! - [`documents`]: documents and their text; [`documents::chunking`] cuts it into chunks.
+//! - [`workers`]: background work on documents: embeddings and entity graphs.
 //! - [`storage`]: the database connection and its migrations; SQL only.
 //!
 //! The Leptos components and everything shared with the browser live in the
@@ -32,3 +33,4 @@ pub mod state;
 pub mod storage;
 pub mod stream;
 pub mod telemetry;
+pub mod workers;
