@@ -2,3 +2,4 @@
 //! graph.
 
 pub mod embedder;
+pub mod graph;
