@@ -25,15 +25,22 @@ const SENTENCES: [&str; 8] = [
     "Why does the index grow so quickly? Because every revision keeps its own vectors!",
 ];
 
-/// A document of at least `min_bytes` bytes: paragraphs of five sentences.
+/// How many sentences each paragraph has, cycled through: short paragraphs are packed
+/// together, long ones are cut by sentences, as in a real document.
+const PARAGRAPH_SENTENCES: [usize; 6] = [3, 12, 1, 6, 15, 2];
+
+/// A document of at least `min_bytes` bytes, in paragraphs of varied length.
 fn document(min_bytes: usize) -> String {
     let mut text = String::new();
     let mut sentence_idx = 0;
-    while text.len() < min_bytes {
+    for sentences in PARAGRAPH_SENTENCES.iter().cycle() {
+        if text.len() >= min_bytes {
+            break;
+        }
         if !text.is_empty() {
             text.push_str("\n\n");
         }
-        for _ in 0..5 {
+        for _ in 0..*sentences {
             text.push_str(SENTENCES[sentence_idx % SENTENCES.len()]);
             text.push(' ');
             sentence_idx += 1;
@@ -44,6 +51,8 @@ fn document(min_bytes: usize) -> String {
 }
 
 fn embed(criterion: &mut Criterion) {
+    // The longest chunk of a document is about as full as chunks get: the typical size of
+    // a chunk of long prose.
     let chunks = split_into_chunks(&document(20_000), DEFAULT_CHUNK_CHARS);
     let chunk = chunks
         .iter()
