@@ -3,6 +3,7 @@
 //! Code map, in reading order:
 //!
 //! - [`protocol`]: the wire types both sides agree on.
+//! - [`resources`]: the JSON shapes of the REST resources (documents, projects, session).
 //! - [`data_updates`]: live updates in the browser (patterns, registry, backoff so far).
 //! - [`components`]: reusable pieces of the pages.
 //! - [`pages`]: one module per route.
@@ -15,6 +16,7 @@ pub mod components;
 pub mod data_updates;
 pub mod pages;
 pub mod protocol;
+pub mod resources;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
