@@ -1,6 +1,13 @@
-//! The database: connecting, migrating and checking it. SQL only, no HTTP types.
+//! The database: connecting, migrating and checking it, and one module of queries per
+//! table group. SQL only, no HTTP types.
 //!
 //! **Invariant:** a pool handed out by [`connect`] runs against a fully migrated schema.
+
+pub mod chunks;
+pub mod documents;
+pub mod graph;
+pub mod jobs;
+pub mod projects;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +57,28 @@ pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
+/// A new random id: `prefix`, an underscore and 16 hex digits.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0_u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without OS randomness, the clock and a counter still give distinct ids.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes = (u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or(0) ^ count.rotate_left(32))
+            .to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{prefix}_{hex}")
+}
+
+/// The current time as stored: RFC 3339 with milliseconds, in UTC.
+fn now() -> String {
+    crate::events::timestamp()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +107,18 @@ mod tests {
         let pool = connect(&config).await.expect("a fresh database opens");
 
         assert!(config.data_dir.join("test.db").is_file());
-        assert_eq!(table_names(&pool).await, ["projects"]);
+        assert_eq!(
+            table_names(&pool).await,
+            [
+                "chunks",
+                "documents",
+                "graph_objects",
+                "jobs",
+                "memberships",
+                "projects",
+                "users"
+            ]
+        );
         ping(&pool).await.expect("the database answers");
     }
 

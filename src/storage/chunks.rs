@@ -1,0 +1,132 @@
+//! Chunks: a document's text in order, and each chunk's embedding once computed.
+//!
+//! **Invariant:** a chunk's embedding is written at most once ([`store_embedding`] only
+//! fills an empty one), so a resumed job never embeds a chunk twice.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+/// A chunk still waiting for its embedding.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingChunk {
+    /// `chk_` and 16 hex digits.
+    pub id: String,
+    /// Its place in the document, from 0.
+    pub position: i64,
+    /// Its text.
+    pub text: String,
+}
+
+/// An embedded chunk with what a search result shows of it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EmbeddedChunk {
+    /// The chunk.
+    pub id: String,
+    /// Its document.
+    pub document_id: String,
+    /// The document's title.
+    pub document_title: String,
+    /// Its text.
+    pub text: String,
+    /// Its stored embedding bytes.
+    pub embedding: Vec<u8>,
+}
+
+/// Inserts a document's chunks in order and returns their ids.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn insert_chunks(
+    connection: &mut SqliteConnection,
+    document_id: &str,
+    project_id: &str,
+    texts: &[String],
+) -> sqlx::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(texts.len());
+    for (position, text) in texts.iter().enumerate() {
+        let id = super::new_id("chk");
+        sqlx::query(
+            "INSERT INTO chunks (id, document_id, project_id, position, text) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&id)
+        .bind(document_id)
+        .bind(project_id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(text)
+        .execute(&mut *connection)
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// How many chunks the document has (0 before it is split).
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn count_chunks(pool: &SqlitePool, document_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE document_id = ?1")
+        .bind(document_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// The document's chunks without an embedding, in order.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn pending_chunks(
+    pool: &SqlitePool,
+    document_id: &str,
+) -> sqlx::Result<Vec<PendingChunk>> {
+    sqlx::query_as(
+        "SELECT id, position, text FROM chunks WHERE document_id = ?1 AND embedding IS NULL \
+         ORDER BY position",
+    )
+    .bind(document_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Stores a chunk's embedding; `false` when the chunk is gone or already has one.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn store_embedding(
+    connection: &mut SqliteConnection,
+    chunk_id: &str,
+    embedding: &[u8],
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE chunks SET embedding = ?2, embedded_at = ?3 WHERE id = ?1 AND embedding IS NULL",
+    )
+    .bind(chunk_id)
+    .bind(embedding)
+    .bind(super::now())
+    .execute(connection)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Every embedded chunk of the project, for a search to rank.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn embedded_chunks(
+    pool: &SqlitePool,
+    project_id: &str,
+) -> sqlx::Result<Vec<EmbeddedChunk>> {
+    sqlx::query_as(
+        "SELECT c.id, c.document_id, d.title AS document_title, c.text, c.embedding \
+         FROM chunks c JOIN documents d ON d.id = c.document_id \
+         WHERE c.project_id = ?1 AND c.embedding IS NOT NULL",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,275 @@
+//! Documents: their text, title and processing state.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use app::resources::{Document, DocumentDetail, DocumentStatus};
+
+/// The columns of a [`Document`], in the order [`DocumentRow`] reads them.
+const DOCUMENT_COLUMNS: &str = "id, project_id, title, status, chunks, embedded_chunks, error, \
+     length(CAST(content AS BLOB)) AS size_bytes, created_at, updated_at";
+
+/// A `documents` row without the text.
+#[derive(sqlx::FromRow)]
+struct DocumentRow {
+    id: String,
+    project_id: String,
+    title: String,
+    status: String,
+    chunks: i64,
+    embedded_chunks: i64,
+    error: Option<String>,
+    size_bytes: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl DocumentRow {
+    fn into_document(self) -> Document {
+        Document {
+            id: self.id,
+            project_id: self.project_id,
+            title: self.title,
+            // The CHECK constraint admits only the four names.
+            status: DocumentStatus::from_name(&self.status).unwrap_or(DocumentStatus::Failed),
+            chunks: count(self.chunks),
+            embedded_chunks: count(self.embedded_chunks),
+            error: self.error,
+            size_bytes: u64::try_from(self.size_bytes).unwrap_or(0),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn count(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Inserts a queued document.
+///
+/// # Errors
+///
+/// The database fails (for instance, the project does not exist).
+pub async fn insert_document(
+    connection: &mut SqliteConnection,
+    id: &str,
+    project_id: &str,
+    title: &str,
+    content: &str,
+) -> sqlx::Result<Document> {
+    let now = super::now();
+    let row: DocumentRow = sqlx::query_as(&format!(
+        "INSERT INTO documents (id, project_id, title, content, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5) RETURNING {DOCUMENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(project_id)
+    .bind(title)
+    .bind(content)
+    .bind(&now)
+    .fetch_one(connection)
+    .await?;
+    Ok(row.into_document())
+}
+
+/// The project's documents, newest first.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn list_documents(pool: &SqlitePool, project_id: &str) -> sqlx::Result<Vec<Document>> {
+    let rows: Vec<DocumentRow> = sqlx::query_as(&format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = ?1 \
+         ORDER BY created_at DESC, rowid DESC"
+    ))
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(DocumentRow::into_document).collect())
+}
+
+/// One of the project's documents; `None` when it does not exist in that project.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn find_document(
+    pool: &SqlitePool,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<Document>> {
+    let row: Option<DocumentRow> = sqlx::query_as(&format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = ?1 AND id = ?2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(DocumentRow::into_document))
+}
+
+/// One of the project's documents with its text.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn find_document_detail(
+    pool: &SqlitePool,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<Option<DocumentDetail>> {
+    let Some(document) = find_document(pool, project_id, id).await? else {
+        return Ok(None);
+    };
+    let content: Option<String> =
+        sqlx::query_scalar("SELECT content FROM documents WHERE project_id = ?1 AND id = ?2")
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(content.map(|content| DocumentDetail { document, content }))
+}
+
+/// The text of a document, whatever its project; `None` once it is deleted.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn document_content(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT content FROM documents WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Renames one of the project's documents; `None` when it does not exist there.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn rename_document(
+    pool: &SqlitePool,
+    project_id: &str,
+    id: &str,
+    title: &str,
+) -> sqlx::Result<Option<Document>> {
+    let row: Option<DocumentRow> = sqlx::query_as(&format!(
+        "UPDATE documents SET title = ?3, updated_at = ?4 WHERE project_id = ?1 AND id = ?2 \
+         RETURNING {DOCUMENT_COLUMNS}"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .bind(title)
+    .bind(super::now())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(DocumentRow::into_document))
+}
+
+/// Deletes one of the project's documents with its chunks, jobs and graph objects;
+/// `false` when it does not exist there.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn delete_document(pool: &SqlitePool, project_id: &str, id: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM documents WHERE project_id = ?1 AND id = ?2")
+        .bind(project_id)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Records that the document was split into `chunks` chunks and is being embedded;
+/// `None` when the document is gone.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn start_embedding(
+    connection: &mut SqliteConnection,
+    id: &str,
+    chunks: u32,
+) -> sqlx::Result<Option<Document>> {
+    update_returning(
+        connection,
+        "status = 'embedding', chunks = ?2, embedded_chunks = 0, error = NULL",
+        id,
+        Some(i64::from(chunks)),
+    )
+    .await
+}
+
+/// Counts one more embedded chunk; `None` when the document is gone.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn count_embedded_chunk(
+    connection: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<Document>> {
+    update_returning(
+        connection,
+        "embedded_chunks = embedded_chunks + 1",
+        id,
+        None,
+    )
+    .await
+}
+
+/// Marks the document ready; `None` when it is gone.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn mark_ready(
+    connection: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<Document>> {
+    update_returning(connection, "status = 'ready', error = NULL", id, None).await
+}
+
+/// Marks the document failed with `reason`; `None` when it is gone.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn mark_failed(
+    connection: &mut SqliteConnection,
+    id: &str,
+    reason: &str,
+) -> sqlx::Result<Option<Document>> {
+    let row: Option<DocumentRow> = sqlx::query_as(&format!(
+        "UPDATE documents SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 \
+         RETURNING {DOCUMENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(reason)
+    .bind(super::now())
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(DocumentRow::into_document))
+}
+
+/// Runs `UPDATE documents SET <assignments>, updated_at = now WHERE id = ?1` and returns the
+/// row; `value` binds `?2` when the assignments use it.
+async fn update_returning(
+    connection: &mut SqliteConnection,
+    assignments: &str,
+    id: &str,
+    value: Option<i64>,
+) -> sqlx::Result<Option<Document>> {
+    let sql = format!(
+        "UPDATE documents SET {assignments}, updated_at = ?3 WHERE id = ?1 \
+         RETURNING {DOCUMENT_COLUMNS}"
+    );
+    let row: Option<DocumentRow> = sqlx::query_as(&sql)
+        .bind(id)
+        .bind(value)
+        .bind(super::now())
+        .fetch_optional(connection)
+        .await?;
+    Ok(row.map(DocumentRow::into_document))
+}

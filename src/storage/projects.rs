@@ -1,0 +1,144 @@
+//! Projects and the users who are members of them.
+
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use app::resources::Project;
+
+/// A user as stored, with the hash the login checks.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// `user_` and 16 hex digits.
+    pub id: String,
+    /// As given at creation; compared without regard to case.
+    pub email: String,
+    /// The argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// Creates a project; `Ok(false)` when one with that id exists already.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn create_project(pool: &SqlitePool, id: &str, name: &str) -> sqlx::Result<bool> {
+    let result =
+        sqlx::query("INSERT INTO projects (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .execute(pool)
+            .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Whether the project exists.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn project_exists(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}
+
+/// The projects among `ids`, or every project when `ids` is `None`, sorted by name.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn list_projects(
+    pool: &SqlitePool,
+    ids: Option<&[String]>,
+) -> sqlx::Result<Vec<Project>> {
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT id, name FROM projects");
+    if let Some(ids) = ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        query.push(" WHERE id IN (");
+        let mut separated = query.separated(", ");
+        for id in ids {
+            separated.push_bind(id);
+        }
+        query.push(")");
+    }
+    query.push(" ORDER BY name, id");
+    let rows: Vec<(String, String)> = query.build_query_as().fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| Project { id, name })
+        .collect())
+}
+
+/// Creates a user; `Ok(false)` when the email is taken.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn create_user(
+    pool: &SqlitePool,
+    id: &str,
+    email: &str,
+    password_hash: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(password_hash)
+    .bind(super::now())
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The user with this email, in any case.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn find_user_by_email(pool: &SqlitePool, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = ?1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Makes the user a member of the project (nothing changes when it already is).
+///
+/// # Errors
+///
+/// The database fails, or the user or project does not exist.
+pub async fn add_member(pool: &SqlitePool, user_id: &str, project_id: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (user_id, project_id) VALUES (?1, ?2) \
+         ON CONFLICT (user_id, project_id) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(project_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The projects the user is a member of, sorted by name.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn member_projects(pool: &SqlitePool, user_id: &str) -> sqlx::Result<Vec<Project>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.id, p.name FROM projects p JOIN memberships m ON m.project_id = p.id \
+         WHERE m.user_id = ?1 ORDER BY p.name, p.id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name)| Project { id, name })
+        .collect())
+}
