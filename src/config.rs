@@ -22,6 +22,14 @@ pub const DEFAULT_SUBSCRIBER_BACKLOG: usize = 256;
 pub const DEFAULT_DATA_DIR: &str = "data";
 /// File name of the SQLite database inside the data folder.
 pub const DEFAULT_DATABASE_FILE: &str = "docpulse.db";
+/// Background workers processing jobs when `WORKERS` is unset.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Pause before each chunk is embedded when `EMBED_DELAY_MS` is unset, so that progress is
+/// visible: a page of text (a few 800-character chunks) takes a few seconds.
+pub const DEFAULT_EMBED_DELAY_MS: u64 = 750;
+/// Largest document text (one upload file or JSON `content`) when `MAX_DOCUMENT_BYTES` is
+/// unset.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Shortest accepted `JWT_SECRET`: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
@@ -29,7 +37,7 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 ///
 /// Defaults are formatted from the constants above, so the help cannot drift from them.
 pub fn help() -> String {
-    let variables: [(&str, String, String); 11] = [
+    let variables: [(&str, String, String); 15] = [
         (
             "LEPTOS_SITE_ADDR",
             "address and port to listen on (port 0 picks a free one)".to_owned(),
@@ -81,6 +89,27 @@ pub fn help() -> String {
             "none (the in-memory event bus)".to_owned(),
         ),
         (
+            "WORKERS",
+            "background workers that chunk, embed and extract documents (1 or more)".to_owned(),
+            DEFAULT_WORKERS.to_string(),
+        ),
+        (
+            "EMBED_DELAY_MS",
+            "pause after each embedded chunk, so progress is visible (0 for full speed)".to_owned(),
+            DEFAULT_EMBED_DELAY_MS.to_string(),
+        ),
+        (
+            "MAX_DOCUMENT_BYTES",
+            "largest document text accepted, per file (1 or more)".to_owned(),
+            DEFAULT_MAX_DOCUMENT_BYTES.to_string(),
+        ),
+        (
+            "DEMO_USER",
+            "`true` seeds demo@docpulse.local (password demo) and two projects on first start"
+                .to_owned(),
+            "true".to_owned(),
+        ),
+        (
             "RUST_LOG",
             "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`".to_owned(),
             crate::telemetry::DEFAULT_FILTER.to_owned(),
@@ -88,7 +117,7 @@ pub fn help() -> String {
     ];
     let mut text = String::from(
         "docpulse: document processing whose every change reaches the browser live\n\n\
-         Usage: docpulse [--help]\n\n\
+         Usage: docpulse [--help]\n       docpulse admin <command> (see `docpulse admin help`)\n\n\
          Configuration comes from environment variables:\n\n",
     );
     for (name, meaning, default) in variables {
@@ -161,6 +190,28 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Which event bus carries events between publishers and streams.
     pub bus: BusConfig,
+    /// Background job processing.
+    pub workers: WorkerConfig,
+    /// Limits on documents.
+    pub documents: DocumentsConfig,
+    /// Whether to seed the demo user and projects on first start (`DEMO_USER`).
+    pub demo_user: bool,
+}
+
+/// Background job processing.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How many jobs run at once (`WORKERS`).
+    pub workers: usize,
+    /// Pause after each embedded chunk (`EMBED_DELAY_MS`).
+    pub embed_delay: Duration,
+}
+
+/// Limits on documents.
+#[derive(Debug, Clone)]
+pub struct DocumentsConfig {
+    /// Largest accepted text of one document, in bytes (`MAX_DOCUMENT_BYTES`).
+    pub max_document_bytes: usize,
 }
 
 /// Listening socket.
@@ -345,6 +396,16 @@ impl Config {
             }
         };
 
+        let workers = parse_count(&var, "WORKERS", DEFAULT_WORKERS)?;
+        let embed_delay_ms = parse_u64(&var, "EMBED_DELAY_MS", DEFAULT_EMBED_DELAY_MS)?;
+        let max_document_bytes =
+            parse_count(&var, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES)?;
+        let demo_user = match var("DEMO_USER").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => return Err(invalid("DEMO_USER", "`true` or `false`", other)),
+        };
+
         Ok(Self {
             environment,
             http: HttpConfig { addr },
@@ -362,6 +423,12 @@ impl Config {
                 database_url,
             },
             bus,
+            workers: WorkerConfig {
+                workers,
+                embed_delay: Duration::from_millis(embed_delay_ms),
+            },
+            documents: DocumentsConfig { max_document_bytes },
+            demo_user,
         })
     }
 }

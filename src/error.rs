@@ -36,9 +36,24 @@ pub enum ApiError {
     /// The body is over the size limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// A document over the size limit; the text names it and the limit.
+    #[error("{0}")]
+    DocumentTooLarge(String),
+    /// A document that cannot be stored (empty, not UTF-8, wrong file type, bad title).
+    #[error("{0}")]
+    InvalidDocument(String),
+    /// A request malformed in another way (bad JSON, missing parameter).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Login with an unknown email or a wrong password (the two are not told apart).
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
     /// No such route or resource (or one the caller may not know exists).
     #[error("not found")]
     NotFound,
+    /// No such resource in the caller's project; the text says which kind.
+    #[error("{0} not found")]
+    ResourceNotFound(&'static str),
     /// Anything unexpected; the client sees a generic message.
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
@@ -48,11 +63,16 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::MissingProject | Self::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+            Self::MissingToken | Self::InvalidToken | Self::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::MissingProject
+            | Self::InvalidEvent(_)
+            | Self::InvalidDocument(_)
+            | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::ForbiddenProject | Self::NotPublisher => StatusCode::FORBIDDEN,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge | Self::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound | Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,8 +86,11 @@ impl ApiError {
             Self::ForbiddenProject => "forbidden_project",
             Self::NotPublisher => "not_publisher",
             Self::InvalidEvent(_) => "invalid_event",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::NotFound => "not_found",
+            Self::PayloadTooLarge | Self::DocumentTooLarge(_) => "payload_too_large",
+            Self::InvalidDocument(_) => "invalid_document",
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::NotFound | Self::ResourceNotFound(_) => "not_found",
             Self::Internal(_) => "internal",
         }
     }
@@ -76,6 +99,12 @@ impl ApiError {
 impl From<crate::events::BusError> for ApiError {
     fn from(error: crate::events::BusError) -> Self {
         Self::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error).context("database query failed"))
     }
 }
 
@@ -181,6 +210,35 @@ mod tests {
             "payload_too_large",
         );
         check(ApiError::NotFound, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    #[test]
+    fn application_errors_have_their_status_and_code() {
+        check(
+            ApiError::DocumentTooLarge("notes.txt is over 1 MiB".to_owned()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+        check(
+            ApiError::InvalidDocument("notes.txt is empty".to_owned()),
+            StatusCode::BAD_REQUEST,
+            "invalid_document",
+        );
+        check(
+            ApiError::InvalidRequest("q is required".to_owned()),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        );
+        check(
+            ApiError::InvalidCredentials,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+        check(
+            ApiError::ResourceNotFound("document"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
     }
 
     #[test]
