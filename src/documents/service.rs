@@ -1,0 +1,620 @@
+//! [`DocumentService`]: creates, renames and deletes documents, records the workers'
+//! progress, and publishes an event for each change once it is committed.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+
+use app::protocol::{EntityId, EntityKind, EventType, NewEvent, ProjectId};
+use app::resources::{Document, DocumentDetail, DocumentList, NewDocument};
+
+use crate::config::DocumentsConfig;
+use crate::error::ApiError;
+use crate::events::{BusError, EventBus};
+use crate::storage::jobs::{self, ClaimedJob, JobKind};
+use crate::storage::{self, chunks, documents, graph};
+
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// Wakes idle workers when a job is queued, so work starts at once instead of at the next
+/// poll.
+#[derive(Debug, Clone, Default)]
+pub struct JobSignal(Arc<Notify>);
+
+impl JobSignal {
+    /// Wakes one idle worker (or the next one to wait).
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits for [`JobSignal::notify`].
+    pub async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// No such document in the project.
+    #[error("document not found")]
+    NotFound,
+    /// The project does not exist.
+    #[error("project not found")]
+    ProjectNotFound,
+    /// The document cannot be stored; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The document's text is over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The database failed.
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+    /// The event bus failed.
+    #[error("the event bus failed")]
+    Bus(#[from] BusError),
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(error: DocumentError) -> Self {
+        match error {
+            DocumentError::NotFound => Self::ResourceNotFound("document"),
+            DocumentError::ProjectNotFound => Self::ResourceNotFound("project"),
+            DocumentError::Invalid(message) => Self::InvalidDocument(message),
+            DocumentError::TooLarge(message) => Self::DocumentTooLarge(message),
+            DocumentError::Database(error) => Self::from(error),
+            DocumentError::Bus(error) => Self::from(error),
+        }
+    }
+}
+
+/// Progress of an embedding job after one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkRecorded {
+    /// Stored; more chunks remain or this was the last.
+    Stored,
+    /// The chunk already had an embedding (a resumed job); nothing changed.
+    AlreadyEmbedded,
+    /// The document or its job is gone: the job was cancelled.
+    Cancelled,
+}
+
+/// The one writer of documents; cheap to clone.
+#[derive(Clone)]
+pub struct DocumentService {
+    pool: SqlitePool,
+    event_bus: Arc<dyn EventBus>,
+    job_signal: JobSignal,
+    max_document_bytes: usize,
+}
+
+impl DocumentService {
+    /// A service over `pool` that publishes on `event_bus` and wakes workers via
+    /// `job_signal`.
+    pub fn new(
+        pool: SqlitePool,
+        event_bus: Arc<dyn EventBus>,
+        job_signal: JobSignal,
+        config: &DocumentsConfig,
+    ) -> Self {
+        Self {
+            pool,
+            event_bus,
+            job_signal,
+            max_document_bytes: config.max_document_bytes,
+        }
+    }
+
+    /// The largest accepted document text, in bytes.
+    pub fn max_document_bytes(&self) -> usize {
+        self.max_document_bytes
+    }
+
+    /// The project's documents, newest first, with the event id to resume its stream from.
+    ///
+    /// The id is read before the documents, so an event published between the two is
+    /// replayed to the client rather than missed.
+    ///
+    /// # Errors
+    ///
+    /// The database or the bus fails.
+    pub async fn list(&self, project: &ProjectId) -> Result<DocumentList, DocumentError> {
+        let last_event_id = self.event_bus.last_event_id(project).await?;
+        let documents = documents::list_documents(&self.pool, project.as_str()).await?;
+        Ok(DocumentList {
+            documents,
+            last_event_id: last_event_id.to_string(),
+        })
+    }
+
+    /// One of the project's documents with its text.
+    ///
+    /// # Errors
+    ///
+    /// [`DocumentError::NotFound`] when the project has no such document.
+    pub async fn get(
+        &self,
+        project: &ProjectId,
+        id: &str,
+    ) -> Result<DocumentDetail, DocumentError> {
+        documents::find_document_detail(&self.pool, project.as_str(), id)
+            .await?
+            .ok_or(DocumentError::NotFound)
+    }
+
+    /// Checks a document before anything is stored: a title of 1 to [`MAX_TITLE_CHARS`]
+    /// characters, text that is not blank and not over the size limit. `name` is how
+    /// messages refer to it (a file name, or "the document").
+    ///
+    /// # Errors
+    ///
+    /// [`DocumentError::Invalid`] or [`DocumentError::TooLarge`], naming `name`.
+    pub fn validate(&self, name: &str, document: &NewDocument) -> Result<(), DocumentError> {
+        if document.content.len() > self.max_document_bytes {
+            return Err(DocumentError::TooLarge(format!(
+                "{name} is {} bytes, over the limit of {} bytes",
+                document.content.len(),
+                self.max_document_bytes
+            )));
+        }
+        if document.content.trim().is_empty() {
+            return Err(DocumentError::Invalid(format!("{name} has no text")));
+        }
+        validate_title(&document.title)
+    }
+
+    /// Stores the documents in one transaction, queues an embedding job for each, then
+    /// publishes `entity.created` for each. Either all are created or none.
+    ///
+    /// # Errors
+    ///
+    /// A document is invalid, the project does not exist, or the database fails.
+    pub async fn create(
+        &self,
+        project: &ProjectId,
+        new_documents: Vec<NewDocument>,
+    ) -> Result<Vec<Document>, DocumentError> {
+        for (index, document) in new_documents.iter().enumerate() {
+            self.validate(&format!("document {}", index + 1), document)?;
+        }
+        if !storage::projects::project_exists(&self.pool, project.as_str()).await? {
+            return Err(DocumentError::ProjectNotFound);
+        }
+        let mut transaction = self.pool.begin().await?;
+        let mut created = Vec::with_capacity(new_documents.len());
+        for document in &new_documents {
+            let id = storage::new_id("doc");
+            let stored = documents::insert_document(
+                &mut transaction,
+                &id,
+                project.as_str(),
+                document.title.trim(),
+                &document.content,
+            )
+            .await?;
+            jobs::enqueue(&mut transaction, project.as_str(), &id, JobKind::Embedding).await?;
+            created.push(stored);
+        }
+        transaction.commit().await?;
+
+        for document in &created {
+            self.announce_document(EventType::Created, document, None)
+                .await;
+            self.job_signal.notify();
+        }
+        Ok(created)
+    }
+
+    /// Renames one of the project's documents and publishes the new title.
+    ///
+    /// # Errors
+    ///
+    /// The title is invalid, the document does not exist, or the database fails.
+    pub async fn rename(
+        &self,
+        project: &ProjectId,
+        id: &str,
+        title: &str,
+    ) -> Result<Document, DocumentError> {
+        validate_title(title)?;
+        let document = documents::rename_document(&self.pool, project.as_str(), id, title.trim())
+            .await?
+            .ok_or(DocumentError::NotFound)?;
+        self.announce_document(EventType::Updated, &document, Some(&["title", "updatedAt"]))
+            .await;
+        Ok(document)
+    }
+
+    /// Deletes one of the project's documents, with its chunks, jobs and graph objects (a
+    /// running job notices and stops), and publishes `entity.deleted`.
+    ///
+    /// # Errors
+    ///
+    /// The document does not exist, or the database fails.
+    pub async fn delete(&self, project: &ProjectId, id: &str) -> Result<(), DocumentError> {
+        if !documents::delete_document(&self.pool, project.as_str(), id).await? {
+            return Err(DocumentError::NotFound);
+        }
+        if let Ok(entity_id) = EntityId::try_from(id.to_owned()) {
+            self.announce(NewEvent::single(
+                EventType::Deleted,
+                EntityKind::Document,
+                entity_id,
+                project.clone(),
+                None,
+            ))
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Splits the job's document into `texts` (unless a previous run did) and publishes the
+    /// chunk count; returns `false` when the job was cancelled.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn record_split(&self, job: &ClaimedJob, texts: &[String]) -> sqlx::Result<bool> {
+        if chunks::count_chunks(&self.pool, &job.document_id).await? > 0 {
+            return Ok(true);
+        }
+        let mut transaction = self.pool.begin().await?;
+        let chunk_ids =
+            chunks::insert_chunks(&mut transaction, &job.document_id, &job.project_id, texts)
+                .await?;
+        let count = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+        let Some(document) =
+            documents::start_embedding(&mut transaction, &job.document_id, count).await?
+        else {
+            return Ok(false);
+        };
+        transaction.commit().await?;
+
+        self.announce_document(
+            EventType::Updated,
+            &document,
+            Some(&["status", "chunks", "embeddedChunks", "updatedAt"]),
+        )
+        .await;
+        let project = project_of(job);
+        let ids: Vec<EntityId> = chunk_ids
+            .into_iter()
+            .filter_map(|id| EntityId::try_from(id).ok())
+            .collect();
+        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
+            self.announce(NewEvent::batch(
+                EntityKind::Chunk,
+                batch.to_vec(),
+                project.clone(),
+                Some(object([
+                    ("documentId", Value::from(job.document_id.as_str())),
+                    ("status", Value::from("pending")),
+                ])),
+            ))
+            .await;
+        }
+        Ok(true)
+    }
+
+    /// Stores one chunk's embedding, counts it on the document and renews the job's lease,
+    /// in one transaction; then publishes the chunk and the document's progress.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn record_embedding(
+        &self,
+        job: &ClaimedJob,
+        chunk_id: &str,
+        position: i64,
+        embedding: &[u8],
+        lease: std::time::Duration,
+    ) -> sqlx::Result<ChunkRecorded> {
+        let mut transaction = self.pool.begin().await?;
+        if !jobs::renew_lease(&mut transaction, &job.id, lease).await? {
+            return Ok(ChunkRecorded::Cancelled);
+        }
+        if !chunks::store_embedding(&mut transaction, chunk_id, embedding).await? {
+            return Ok(ChunkRecorded::AlreadyEmbedded);
+        }
+        let Some(document) =
+            documents::count_embedded_chunk(&mut transaction, &job.document_id).await?
+        else {
+            return Ok(ChunkRecorded::Cancelled);
+        };
+        transaction.commit().await?;
+
+        if let Ok(chunk) = EntityId::try_from(chunk_id.to_owned()) {
+            self.announce(NewEvent::single(
+                EventType::Updated,
+                EntityKind::Chunk,
+                chunk,
+                project_of(job),
+                Some(object([
+                    ("documentId", Value::from(job.document_id.as_str())),
+                    ("position", Value::from(position)),
+                    ("status", Value::from("embedded")),
+                ])),
+            ))
+            .await;
+        }
+        self.announce_document(
+            EventType::Updated,
+            &document,
+            Some(&["embeddedChunks", "chunks", "status", "updatedAt"]),
+        )
+        .await;
+        Ok(ChunkRecorded::Stored)
+    }
+
+    /// Ends an embedding job: the document is ready and its extraction job queued, in one
+    /// transaction; then both are published. Returns `false` when the job was cancelled.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn finish_embedding(&self, job: &ClaimedJob) -> sqlx::Result<bool> {
+        let mut transaction = self.pool.begin().await?;
+        if !jobs::finish(&mut transaction, &job.id).await? {
+            return Ok(false);
+        }
+        let Some(document) = documents::mark_ready(&mut transaction, &job.document_id).await?
+        else {
+            return Ok(false);
+        };
+        let extraction_id = jobs::enqueue(
+            &mut transaction,
+            &job.project_id,
+            &job.document_id,
+            JobKind::Extraction,
+        )
+        .await?;
+        transaction.commit().await?;
+
+        self.announce_document(
+            EventType::Updated,
+            &document,
+            Some(&["status", "embeddedChunks", "chunks", "updatedAt"]),
+        )
+        .await;
+        self.announce_job(
+            job,
+            EventType::Created,
+            &extraction_id,
+            object([
+                ("documentId", Value::from(job.document_id.as_str())),
+                ("status", Value::from("queued")),
+            ]),
+        )
+        .await;
+        self.job_signal.notify();
+        Ok(true)
+    }
+
+    /// Publishes that an extraction job started.
+    pub async fn record_extraction_started(&self, job: &ClaimedJob) {
+        self.announce_job(
+            job,
+            EventType::Updated,
+            &job.id,
+            object([
+                ("documentId", Value::from(job.document_id.as_str())),
+                ("status", Value::from("running")),
+            ]),
+        )
+        .await;
+    }
+
+    /// Stores the graph objects an extraction job derived and ends the job, in one
+    /// transaction; then publishes the objects (as `entity.batch`) and the job's end.
+    /// Returns `false` when the job was cancelled.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn finish_extraction(
+        &self,
+        job: &ClaimedJob,
+        objects: &[graph::NewGraphObject],
+        summary: Map<String, Value>,
+    ) -> sqlx::Result<bool> {
+        let mut transaction = self.pool.begin().await?;
+        let ids = graph::replace_job_objects(
+            &mut transaction,
+            &job.project_id,
+            &job.document_id,
+            &job.id,
+            objects,
+        )
+        .await?;
+        if !jobs::finish(&mut transaction, &job.id).await? {
+            return Ok(false);
+        }
+        transaction.commit().await?;
+
+        let ids: Vec<EntityId> = ids
+            .into_iter()
+            .filter_map(|id| EntityId::try_from(id).ok())
+            .collect();
+        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
+            self.announce(NewEvent::batch(
+                EntityKind::GraphObject,
+                batch.to_vec(),
+                project_of(job),
+                Some(object([
+                    ("documentId", Value::from(job.document_id.as_str())),
+                    ("jobId", Value::from(job.id.as_str())),
+                ])),
+            ))
+            .await;
+        }
+        let mut data = object([
+            ("documentId", Value::from(job.document_id.as_str())),
+            ("status", Value::from("done")),
+        ]);
+        data.extend(summary);
+        self.announce_job(job, EventType::Updated, &job.id, data)
+            .await;
+        Ok(true)
+    }
+
+    /// Marks the job and its document failed with `reason`, then publishes both.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn fail_job(&self, job: &ClaimedJob, reason: &str) -> sqlx::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        if !jobs::fail(&mut transaction, &job.id, reason).await? {
+            return Ok(());
+        }
+        let document = documents::mark_failed(&mut transaction, &job.document_id, reason).await?;
+        transaction.commit().await?;
+
+        if let Some(document) = document {
+            self.announce_document(
+                EventType::Updated,
+                &document,
+                Some(&["status", "error", "updatedAt"]),
+            )
+            .await;
+        }
+        if job.kind == JobKind::Extraction {
+            self.announce_job(
+                job,
+                EventType::Updated,
+                &job.id,
+                object([
+                    ("documentId", Value::from(job.document_id.as_str())),
+                    ("status", Value::from("failed")),
+                    ("error", Value::from(reason)),
+                ]),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Publishes a document event whose `data` is the document (`fields: None`) or only the
+    /// named fields of it.
+    async fn announce_document(
+        &self,
+        event_type: EventType,
+        document: &Document,
+        fields: Option<&[&str]>,
+    ) {
+        let (Ok(project), Ok(id)) = (
+            ProjectId::try_from(document.project_id.clone()),
+            EntityId::try_from(document.id.clone()),
+        ) else {
+            return;
+        };
+        let mut data = to_object(document);
+        if let Some(fields) = fields {
+            data.retain(|key, _| fields.contains(&key.as_str()));
+        }
+        self.announce(NewEvent::single(
+            event_type,
+            EntityKind::Document,
+            id,
+            project,
+            Some(data),
+        ))
+        .await;
+    }
+
+    async fn announce_job(
+        &self,
+        job: &ClaimedJob,
+        event_type: EventType,
+        job_id: &str,
+        data: Map<String, Value>,
+    ) {
+        if let Ok(id) = EntityId::try_from(job_id.to_owned()) {
+            self.announce(NewEvent::single(
+                event_type,
+                EntityKind::ExtractionJob,
+                id,
+                project_of(job),
+                Some(data),
+            ))
+            .await;
+        }
+    }
+
+    /// Publishes an event of a committed change. A bus that is shutting down cannot take it;
+    /// the change is stored all the same, and clients refetch when they reconnect.
+    async fn announce(&self, event: NewEvent) {
+        if let Err(BusError::Closed) = self.event_bus.publish(event).await {
+            tracing::debug!("event bus closed; a change was stored but not announced");
+        }
+    }
+}
+
+/// A title of 1 to [`MAX_TITLE_CHARS`] characters without control characters.
+fn validate_title(title: &str) -> Result<(), DocumentError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(DocumentError::Invalid("the title is empty".to_owned()));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(DocumentError::Invalid(format!(
+            "the title is longer than {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(DocumentError::Invalid(
+            "the title contains control characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The job's project; ids in the database were validated on the way in.
+fn project_of(job: &ClaimedJob) -> ProjectId {
+    ProjectId::try_from(job.project_id.clone()).expect("stored project ids are valid")
+}
+
+fn to_object(value: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+fn object<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_title(title: &str, expected_error: Option<&str>) {
+        let result = validate_title(title).err().map(|error| error.to_string());
+        assert_eq!(result.as_deref(), expected_error);
+    }
+
+    #[test]
+    fn titles_are_checked() {
+        check_title("Notes", None);
+        check_title("  Notes  ", None);
+        check_title("", Some("the title is empty"));
+        check_title("   ", Some("the title is empty"));
+        check_title(&"x".repeat(MAX_TITLE_CHARS), None);
+        check_title(
+            &"x".repeat(MAX_TITLE_CHARS + 1),
+            Some("the title is longer than 200 characters"),
+        );
+        check_title("a\nb", Some("the title contains control characters"));
+    }
+}
