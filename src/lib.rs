@@ -12,21 +12,28 @@
 //! - [`events`]: the [`events::EventBus`] publishers and streams share.
 //! - [`stream`]: `GET /api/events/stream`, Server-Sent Events of one project.
 //! - [`metrics`]: counters of the event path, for `GET /metrics`.
+//! - [`documents`]: [`documents::DocumentService`], the one writer of documents, and
+//!   [`documents::chunking`], which cuts their text into chunks.
+//! - [`workers`]: the job pool that chunks and embeds documents and extracts entity graphs.
+//! - [`search`]: ranks a project's chunks by similarity to a query.
 //! - [`api`]: thin HTTP handlers, one module per resource.
-//! - [`documents`]: documents and their text; [`documents::chunking`] cuts it into chunks.
-//! - [`workers`]: background work on documents: embeddings and entity graphs.
-//! - [`storage`]: the database connection and its migrations; SQL only.
+//! - [`storage`]: the database connection, its migrations and queries; SQL only.
+//! - [`demo`]: the demo account seeded on first start.
+//! - [`admin`]: `docpulse admin`, which creates projects and users.
 //!
 //! The Leptos components and everything shared with the browser live in the
 //! `app` crate; the WASM entry point is the `frontend` crate.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod documents;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod search;
 pub mod serve;
 pub mod startup;
 pub mod state;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use docpulse::admin;
 use docpulse::config::{self, Config};
 use docpulse::startup::Application;
 use docpulse::telemetry;
@@ -22,9 +23,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    if let Some(argument) = std::env::args().nth(1) {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(argument) = arguments.first() {
         if argument == "--help" || argument == "-h" {
             print!("{}", config::help());
+            return Ok(());
+        }
+        if argument == "admin" {
+            let config = Config::from_env().context("invalid configuration")?;
+            print!("{}", admin::run(&config, &arguments[1..]).await?);
             return Ok(());
         }
         anyhow::bail!(

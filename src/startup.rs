@@ -22,8 +22,10 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
-use crate::auth::JwtKeys;
-use crate::config::{BusConfig, Config, EventsConfig, MIN_JWT_SECRET_LEN, Secret};
+use crate::auth::{JwtKeys, Sessions};
+use crate::config::{BusConfig, Config, Environment, EventsConfig, MIN_JWT_SECRET_LEN, Secret};
+use crate::demo;
+use crate::documents::{DocumentService, JobSignal};
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus};
 use crate::metrics::Metrics;
@@ -31,6 +33,8 @@ use crate::serve;
 use crate::state::AppState;
 use crate::storage;
 use crate::stream::{Heartbeats, Streams};
+use crate::workers::Workers;
+use crate::workers::embedder::{Embedder, LocalEmbedder};
 
 /// File in the data folder that keeps the generated development JWT secret.
 const DEV_SECRET_FILE: &str = "jwt-secret.dev";
@@ -50,13 +54,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the storage, binds the listener and assembles the router.
+    /// Connects the storage, seeds the demo account when asked, starts the workers, binds
+    /// the listener and assembles the router.
     ///
     /// # Errors
     ///
-    /// The database cannot be opened or migrated, the address cannot be bound, the
-    /// development secret cannot be kept, or the configuration asks for a part this build
-    /// does not have.
+    /// The database cannot be opened or migrated, the demo cannot be seeded, the address
+    /// cannot be bound, the development secret cannot be kept, or the configuration asks for
+    /// a part this build does not have.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         raise_open_file_limit();
         let shutdown = CancellationToken::new();
@@ -89,10 +94,38 @@ impl Application {
             .leptos_options;
         leptos_options.site_addr = local_addr;
 
+        let jwt_keys = JwtKeys::new(&jwt_secret);
+        let job_signal = JobSignal::default();
+        let documents = DocumentService::new(
+            pool.clone(),
+            event_bus.clone(),
+            job_signal.clone(),
+            &config.documents,
+        );
+        let embedder: Arc<dyn Embedder> = Arc::new(LocalEmbedder::default());
+        if config.demo_user {
+            demo::seed(&pool, &documents).await?;
+        }
+        Workers::new(
+            pool.clone(),
+            documents.clone(),
+            embedder.clone(),
+            job_signal,
+            &config.workers,
+        )
+        .start(&tasks, &shutdown);
+
         let state = AppState {
             pool: pool.clone(),
-            jwt_keys: JwtKeys::new(&jwt_secret),
+            sessions: Sessions::new(
+                pool.clone(),
+                jwt_keys.clone(),
+                config.environment == Environment::Production,
+            ),
+            jwt_keys,
             event_bus,
+            documents,
+            embedder,
             streams: Streams::new(heartbeats, config.stream.heartbeat, metrics.clone()),
             metrics,
             leptos_options,

@@ -6,10 +6,12 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use sqlx::SqlitePool;
 
-use crate::auth::JwtKeys;
+use crate::auth::{JwtKeys, Sessions};
+use crate::documents::DocumentService;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::stream::Streams;
+use crate::workers::embedder::Embedder;
 
 /// Shared state; handlers extract the narrowest part they need through [`FromRef`].
 #[derive(Clone, FromRef)]
@@ -18,8 +20,14 @@ pub struct AppState {
     pub pool: SqlitePool,
     /// Verifies (and signs) access tokens.
     pub jwt_keys: JwtKeys,
+    /// Logs users in and out.
+    pub sessions: Sessions,
     /// Carries events from publishers to streams; which implementation is decided at start.
     pub event_bus: Arc<dyn EventBus>,
+    /// The one writer of documents.
+    pub documents: DocumentService,
+    /// Embeds search queries the same way the workers embed chunks.
+    pub embedder: Arc<dyn Embedder>,
     /// Heartbeats and bookkeeping of open streams.
     pub streams: Streams,
     /// Counters for `GET /metrics`.

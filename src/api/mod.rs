@@ -1,10 +1,14 @@
 //! The HTTP API: thin handlers, one module per resource, assembled by [`router`].
 
+mod documents;
 mod health;
 mod metrics;
 mod publish;
+mod search;
+mod session;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 
 use app::protocol::PUBLISH_PATH;
@@ -18,6 +22,23 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(health::check_health))
         .route("/metrics", get(metrics::render_metrics))
         .route(PUBLISH_PATH, post(publish::publish_event))
+        .route("/api/auth/login", post(session::log_in))
+        .route("/api/auth/logout", post(session::log_out))
+        .route("/api/projects", get(session::list_projects))
+        .route(
+            "/api/documents",
+            get(documents::list_documents)
+                // Uploads are limited per file while they stream in (MAX_DOCUMENT_BYTES).
+                .post(documents::create_document)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/documents/{id}",
+            get(documents::get_document)
+                .patch(documents::rename_document)
+                .delete(documents::delete_document),
+        )
+        .route("/api/search", get(search::search_chunks))
         .merge(crate::stream::router())
         .route("/api", any(route_not_found))
         .route("/api/{*path}", any(route_not_found))

@@ -6,7 +6,10 @@
 mod claims;
 mod extract;
 mod keys;
+mod login;
+pub mod password;
 
 pub use claims::{ALL_PROJECTS, Claims, PUBLISHER_ROLE};
 pub use extract::{Authenticated, ProjectAccess, Publisher, SESSION_COOKIE};
 pub use keys::JwtKeys;
+pub use login::{SESSION_TTL, Sessions};
