@@ -2,28 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, notification, unix_now};
-
-/// Asserts `response` is the JSON error envelope with `expected_status` and `code`.
-async fn expect_error(response: reqwest::Response, expected_status: u16, code: &str) {
-    let (status, body) = error_of(response).await;
-    assert_eq!(status.as_u16(), expected_status, "body: {body}");
-    assert_eq!(body["error"]["code"], code, "body: {body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "a message explains the error: {body}"
-    );
-}
-
-async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Value) {
-    let status = response.status();
-    let body = response.json().await.expect("errors are JSON");
-    (status, body)
-}
+use crate::helpers::{TestApp, error_of, expect_error, notification, unix_now};
 
 #[tokio::test]
 async fn a_stream_without_a_token_is_missing_token_even_with_one_in_the_query() {

@@ -6,10 +6,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use app::protocol::sse::SseParser;
 use app::protocol::{EntityEvent, StreamMessage};
+use app::resources::Document;
+use docpulse::auth::password::hash_password;
 use docpulse::auth::{Claims, JwtKeys};
 use docpulse::config::{Config, Secret};
 use docpulse::startup::Application;
+use docpulse::storage::{self, projects};
 use serde_json::Value;
+use sqlx::SqlitePool;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +36,9 @@ pub struct TestApp {
     pub stream_client: reqwest::Client,
     /// Signs tokens the server accepts.
     pub keys: JwtKeys,
+    /// The server's own database file, opened a second time for set-up and checks.
+    pub pool: SqlitePool,
+    config: Config,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
     /// Kept so the folder lives as long as the server.
@@ -48,6 +55,9 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
         match name {
             "LEPTOS_SITE_ADDR" => Some("127.0.0.1:0".to_owned()),
             "DATA_DIR" => Some(data_dir.clone()),
+            // Tests create their own users and want jobs at full speed unless they say.
+            "DEMO_USER" => Some("false".to_owned()),
+            "EMBED_DELAY_MS" => Some("0".to_owned()),
             _ => None,
         }
     })
@@ -81,9 +91,12 @@ impl TestApp {
                 .expect("test configurations carry a JWT secret"),
         );
         docpulse::telemetry::init();
-        let application = Application::build(config)
+        let application = Application::build(config.clone())
             .await
             .expect("the application builds");
+        let pool = storage::connect(&config.storage)
+            .await
+            .expect("the test opens the database");
         let address = format!("http://{}", application.local_addr());
         let shutdown = application.shutdown_token();
         let server = tokio::spawn(application.run_until_stopped());
@@ -95,10 +108,86 @@ impl TestApp {
                 .build()
                 .expect("a client"),
             keys,
+            pool,
+            config,
             shutdown,
             server,
             _data_dir: data_dir,
         }
+    }
+
+    /// Stops the server (within [`SHUTDOWN_LIMIT`]) and starts it again on the same data
+    /// folder and secret, on a new port.
+    pub async fn restart(self) -> Self {
+        let Self {
+            config,
+            shutdown,
+            server,
+            _data_dir: data_dir,
+            pool,
+            ..
+        } = self;
+        pool.close().await;
+        shutdown.cancel();
+        tokio::time::timeout(SHUTDOWN_LIMIT, server)
+            .await
+            .expect("the server stops within the limit")
+            .expect("the server task does not panic")
+            .expect("the server stops cleanly");
+        Self::spawn_with(config, data_dir).await
+    }
+
+    /// Creates a project.
+    pub async fn create_project(&self, id: &str, name: &str) {
+        assert!(
+            projects::create_project(&self.pool, id, name)
+                .await
+                .expect("the database answers"),
+            "the project {id} is new"
+        );
+    }
+
+    /// Creates a user with `password`, member of `member_of`; returns the user's id.
+    pub async fn create_user(&self, email: &str, password: &str, member_of: &[&str]) -> String {
+        let id = storage::new_id("user");
+        let hash = hash_password(password.to_owned()).await.expect("hashes");
+        assert!(
+            projects::create_user(&self.pool, &id, email, &hash)
+                .await
+                .expect("the database answers"),
+            "the email {email} is new"
+        );
+        for project in member_of {
+            projects::add_member(&self.pool, &id, project)
+                .await
+                .expect("the database answers");
+        }
+        id
+    }
+
+    /// A request to `path` for `project` with a token for `project`.
+    pub fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        project: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(self.token_for(&[project]))
+            .header("X-Project-Id", project)
+    }
+
+    /// Creates a document in `project` through the API and returns it.
+    pub async fn create_document(&self, project: &str, title: &str, content: &str) -> Document {
+        let response = self
+            .api(reqwest::Method::POST, "/api/documents", project)
+            .json(&serde_json::json!({ "title": title, "content": content }))
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 201, "the document is created");
+        response.json().await.expect("a document")
     }
 
     /// `GET <address><path>`.
@@ -268,6 +357,30 @@ pub fn notification(project: &str, id: &str) -> Value {
         "id": id,
         "projectId": project,
     })
+}
+
+/// Asserts `response` is the JSON error envelope with `expected_status` and `code`.
+pub async fn expect_error(response: reqwest::Response, expected_status: u16, code: &str) -> String {
+    let (status, body) = error_of(response).await;
+    assert_eq!(status.as_u16(), expected_status, "body: {body}");
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "a message explains the error: {body}"
+    );
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The status and JSON body of an error response.
+pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Value) {
+    let status = response.status();
+    let body = response.json().await.expect("errors are JSON");
+    (status, body)
 }
 
 /// Reads a stream response frame by frame, with the shared SSE parser.

@@ -4,8 +4,11 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod documents;
 mod health;
 mod pages;
 mod publish;
+mod session;
 mod startup;
 mod stream;
+mod workers;

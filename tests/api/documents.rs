@@ -1,0 +1,472 @@
+//! `/api/documents` and `/api/search`: membership, project isolation, the events each
+//! change publishes, uploads and their limits.
+
+use app::protocol::{EntityKind, EventType, StreamMessage};
+use app::resources::{Document, DocumentList};
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::helpers::{EventReader, TestApp, expect_error, notification};
+
+/// A text of `paragraphs` paragraphs of about 300 characters, naming a few people and
+/// places so that extraction finds something.
+pub fn long_text(paragraphs: usize) -> String {
+    (0..paragraphs)
+        .map(|index| {
+            format!(
+                "Paragraph {index} tells how Ada Lovelace wrote to Charles Babbage in London \
+                 about the Analytical Engine. She described how the engine could compute \
+                 Bernoulli numbers, and how it might one day compose music. Babbage answered \
+                 from his house in Marylebone, and the two kept writing for many years."
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+async fn list(app: &TestApp, project: &str) -> DocumentList {
+    let response = app
+        .api(Method::GET, "/api/documents", project)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("a document list")
+}
+
+/// Reads document events of `id` until one has `status: ready` and `embeddedChunks`
+/// equal to `chunks`; returns the last `embeddedChunks`, after checking it never went down.
+async fn wait_until_ready(reader: &mut EventReader, id: &str) -> u64 {
+    let mut embedded = 0;
+    loop {
+        let (_, event) = reader.next_entity().await;
+        if event.entity != EntityKind::Document
+            || event.id.as_ref().map(|id| id.as_str()) != Some(id)
+        {
+            continue;
+        }
+        let data = event.data.unwrap_or_default();
+        if let Some(count) = data.get("embeddedChunks").and_then(Value::as_u64) {
+            assert!(count >= embedded, "progress never goes back");
+            embedded = count;
+        }
+        if data.get("status").and_then(Value::as_str) == Some("ready") {
+            assert_eq!(data.get("chunks").and_then(Value::as_u64), Some(embedded));
+            return embedded;
+        }
+    }
+}
+
+#[tokio::test]
+async fn membership_is_enforced_on_every_document_route() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let document = app.create_document("proj_a", "Notes", "Some text.").await;
+    let item = format!("/api/documents/{}", document.id);
+    let routes = [
+        (Method::GET, "/api/documents"),
+        (Method::POST, "/api/documents"),
+        (Method::GET, item.as_str()),
+        (Method::PATCH, item.as_str()),
+        (Method::DELETE, item.as_str()),
+        (Method::GET, "/api/search?q=notes"),
+    ];
+    let outsider = app.token_for(&["proj_b"]);
+    let member = app.token_for(&["proj_a"]);
+
+    for (method, path) in routes {
+        let url = format!("{}{path}", app.address);
+        let no_token = app
+            .client
+            .request(method.clone(), &url)
+            .header("X-Project-Id", "proj_a")
+            .send()
+            .await
+            .expect("the server answers");
+        expect_error(no_token, 401, "missing_token").await;
+        let other_project = app
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(&outsider)
+            .header("X-Project-Id", "proj_a")
+            .send()
+            .await
+            .expect("the server answers");
+        expect_error(other_project, 403, "forbidden_project").await;
+        let no_project = app
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(&member)
+            .send()
+            .await
+            .expect("the server answers");
+        expect_error(no_project, 400, "missing_project").await;
+    }
+    let still_there = app
+        .api(Method::GET, &item, "proj_a")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(
+        still_there.status(),
+        200,
+        "no refused request changed anything"
+    );
+}
+
+#[tokio::test]
+async fn a_document_of_another_project_is_not_found_from_it() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_b", "Beta").await;
+    let document = app
+        .create_document("proj_a", "Secret", "Only for Alpha.")
+        .await;
+    let item = format!("/api/documents/{}", document.id);
+
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let response = app
+            .api(method, &item, "proj_b")
+            .json(&json!({ "title": "Taken" }))
+            .send()
+            .await
+            .expect("the server answers");
+        let message = expect_error(response, 404, "not_found").await;
+        assert_eq!(message, "document not found");
+    }
+    assert!(list(&app, "proj_b").await.documents.is_empty());
+    let detail: Value = app
+        .api(Method::GET, &item, "proj_a")
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a document");
+    assert_eq!(detail["title"], "Secret");
+    assert_eq!(detail["content"], "Only for Alpha.");
+}
+
+#[tokio::test]
+async fn creating_a_document_streams_its_progress_to_ready_then_its_extraction_and_nothing_elsewhere()
+ {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_b", "Beta").await;
+    let mut stream = app.open_stream("proj_a", None).await;
+    let mut other_stream = app.open_stream("proj_b", None).await;
+
+    let document = app
+        .create_document("proj_a", "Letters", &long_text(8))
+        .await;
+
+    let (_, created) = stream.next_entity().await;
+    assert_eq!(created.event_type, EventType::Created);
+    assert_eq!(created.entity, EntityKind::Document);
+    assert_eq!(
+        created.id.as_ref().map(|id| id.as_str()),
+        Some(document.id.as_str())
+    );
+    let data = created.data.expect("the new document");
+    assert_eq!(data["title"], "Letters");
+    assert_eq!(data["status"], "queued");
+
+    let embedded = wait_until_ready(&mut stream, &document.id).await;
+    assert!(
+        embedded >= 4,
+        "eight paragraphs make several chunks, got {embedded}"
+    );
+
+    let mut job_states = Vec::new();
+    let mut graph_objects = 0;
+    while job_states.last().map(String::as_str) != Some("done") {
+        let (_, event) = stream.next_entity().await;
+        match event.entity {
+            EntityKind::ExtractionJob => {
+                let data = event.data.expect("job data");
+                assert_eq!(data["documentId"], document.id.as_str());
+                job_states.push(data["status"].as_str().expect("a status").to_owned());
+                if data["status"] == "done" {
+                    assert!(data["entities"].as_u64().expect("a count") >= 3);
+                }
+            }
+            EntityKind::GraphObject => {
+                assert_eq!(event.event_type, EventType::Batch);
+                graph_objects += event.ids.expect("batch ids").len();
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(job_states, ["queued", "running", "done"]);
+    assert!(graph_objects >= 3, "entities and relations were created");
+
+    // The other project's stream carries none of it: the first thing on it is a sentinel
+    // published after all of the above.
+    app.publish_ok(&notification("proj_b", "sentinel")).await;
+    match other_stream.next().await {
+        StreamMessage::Entity { event, .. } => {
+            assert_eq!(event.id.as_ref().map(|id| id.as_str()), Some("sentinel"));
+        }
+        other => panic!("expected the sentinel, got {other:?}"),
+    }
+
+    let detail: Document = app
+        .api(
+            Method::GET,
+            &format!("/api/documents/{}", document.id),
+            "proj_a",
+        )
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a document");
+    assert_eq!(detail.chunks, u32::try_from(embedded).expect("small"));
+    assert_eq!(detail.embedded_chunks, detail.chunks);
+}
+
+#[tokio::test]
+async fn the_list_gives_a_last_event_id_from_which_the_stream_replays_later_changes() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let first = app.create_document("proj_a", "First", "One.").await;
+    let before = list(&app, "proj_a").await;
+    assert_eq!(before.documents.len(), 1);
+    assert_eq!(before.documents[0].id, first.id);
+
+    let renamed = app
+        .api(
+            Method::PATCH,
+            &format!("/api/documents/{}", first.id),
+            "proj_a",
+        )
+        .json(&json!({ "title": "Renamed" }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(renamed.status(), 200);
+
+    // Connecting with the list's id replays the rename made after the list was read.
+    let mut stream = app
+        .open_stream("proj_a", Some(before.last_event_id.as_str()))
+        .await;
+    loop {
+        let (_, event) = stream.next_entity().await;
+        if event.event_type == EventType::Updated
+            && event.data.as_ref().and_then(|data| data.get("title")) == Some(&json!("Renamed"))
+        {
+            break;
+        }
+    }
+    let after = list(&app, "proj_a").await;
+    assert_eq!(after.documents[0].title, "Renamed");
+}
+
+#[tokio::test]
+async fn deleting_a_document_publishes_it_and_removes_it() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let document = app.create_document("proj_a", "Doomed", "Soon gone.").await;
+    let last = list(&app, "proj_a").await.last_event_id;
+    let mut stream = app.open_stream("proj_a", Some(last.as_str())).await;
+
+    let response = app
+        .api(
+            Method::DELETE,
+            &format!("/api/documents/{}", document.id),
+            "proj_a",
+        )
+        .send()
+        .await
+        .expect("the server answers");
+
+    assert_eq!(response.status(), 204);
+    loop {
+        let (_, event) = stream.next_entity().await;
+        if event.event_type == EventType::Deleted {
+            assert_eq!(event.entity, EntityKind::Document);
+            assert_eq!(
+                event.id.as_ref().map(|id| id.as_str()),
+                Some(document.id.as_str())
+            );
+            break;
+        }
+    }
+    assert!(list(&app, "proj_a").await.documents.is_empty());
+    let again = app
+        .api(
+            Method::DELETE,
+            &format!("/api/documents/{}", document.id),
+            "proj_a",
+        )
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(again, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn an_upload_of_several_text_files_creates_one_document_per_file_titled_by_its_name() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let form = Form::new()
+        .part(
+            "file",
+            Part::text("# Plans\n\nBuild it.").file_name("plans.md"),
+        )
+        .part(
+            "file",
+            Part::bytes(b"\xef\xbb\xbfNotes with a BOM.".to_vec()).file_name("notes.TXT"),
+        );
+
+    let response = app
+        .api(Method::POST, "/api/documents", "proj_a")
+        .multipart(form)
+        .send()
+        .await
+        .expect("the server answers");
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("a JSON body");
+    let titles: Vec<&str> = body["documents"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .map(|document| document["title"].as_str().expect("a title"))
+        .collect();
+    assert_eq!(titles, ["plans.md", "notes.TXT"]);
+    let id = body["documents"][1]["id"].as_str().expect("an id");
+    let detail: Value = app
+        .api(Method::GET, &format!("/api/documents/{id}"), "proj_a")
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a document");
+    assert_eq!(detail["content"], "Notes with a BOM.");
+}
+
+#[tokio::test]
+async fn a_bad_upload_is_refused_with_a_clear_error_and_creates_nothing() {
+    let app = TestApp::spawn_with_env(&[("MAX_DOCUMENT_BYTES", "1000")]).await;
+    app.create_project("proj_a", "Alpha").await;
+    let good = || Part::text("Fine text.").file_name("good.txt");
+    let cases: [(Part, u16, &str, &str); 4] = [
+        (
+            Part::text("x".repeat(1001)).file_name("big.txt"),
+            413,
+            "payload_too_large",
+            "big.txt is over the limit of 1000 bytes",
+        ),
+        (
+            Part::bytes(vec![0x66, 0x6f, 0xff, 0xfe]).file_name("latin.txt"),
+            400,
+            "invalid_document",
+            "latin.txt is not UTF-8 text",
+        ),
+        (
+            Part::text(" \n\n ").file_name("blank.md"),
+            400,
+            "invalid_document",
+            "blank.md has no text",
+        ),
+        (
+            Part::bytes(vec![0x25, 0x50, 0x44, 0x46]).file_name("paper.pdf"),
+            400,
+            "invalid_document",
+            "paper.pdf is not a text file: upload .txt or .md files",
+        ),
+    ];
+
+    for (bad, status, code, expected_message) in cases {
+        let form = Form::new().part("file", good()).part("file", bad);
+        let response = app
+            .api(Method::POST, "/api/documents", "proj_a")
+            .multipart(form)
+            .send()
+            .await
+            .expect("the server answers");
+        let message = expect_error(response, status, code).await;
+        assert_eq!(message, expected_message);
+    }
+
+    let too_long_json = app
+        .api(Method::POST, "/api/documents", "proj_a")
+        .json(&json!({ "title": "Big", "content": "y".repeat(1001) }))
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(too_long_json, 413, "payload_too_large").await;
+    let empty_title = app
+        .api(Method::POST, "/api/documents", "proj_a")
+        .json(&json!({ "title": " ", "content": "text" }))
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(empty_title, 400, "invalid_document").await;
+    let not_a_document = app
+        .api(Method::POST, "/api/documents", "proj_a")
+        .body("plain text")
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(not_a_document, 400, "invalid_request").await;
+
+    assert!(
+        list(&app, "proj_a").await.documents.is_empty(),
+        "not even the good files of the refused uploads were kept"
+    );
+}
+
+#[tokio::test]
+async fn search_ranks_the_chunks_of_the_relevant_document_first() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let mut stream = app.open_stream("proj_a", None).await;
+    let rockets = app
+        .create_document(
+            "proj_a",
+            "Rockets",
+            "The Saturn V rocket carried astronauts to the Moon. Its first stage burned \
+             kerosene and liquid oxygen in five engines.",
+        )
+        .await;
+    let bread = app
+        .create_document(
+            "proj_a",
+            "Bread",
+            "Knead the dough for ten minutes, let it rise for an hour, and bake the bread \
+             in a hot oven until the crust is brown.",
+        )
+        .await;
+    wait_until_ready(&mut stream, &rockets.id).await;
+    wait_until_ready(&mut stream, &bread.id).await;
+
+    let response = app
+        .api(
+            Method::GET,
+            "/api/search?q=rocket+engines+to+the+moon",
+            "proj_a",
+        )
+        .send()
+        .await
+        .expect("the server answers");
+
+    assert_eq!(response.status(), 200);
+    let results: Value = response.json().await.expect("a JSON body");
+    let hits = results["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["documentId"], rockets.id.as_str());
+    assert_eq!(hits[0]["documentTitle"], "Rockets");
+    assert!(hits[0]["score"].as_f64() > hits[1]["score"].as_f64());
+
+    let no_query = app
+        .api(Method::GET, "/api/search?q=", "proj_a")
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(no_query, 400, "invalid_request").await;
+}

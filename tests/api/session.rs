@@ -1,0 +1,207 @@
+//! Login, logout and the caller's projects; the demo account.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_error};
+
+/// `POST /api/auth/login` with `email` and `password`.
+async fn log_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+#[tokio::test]
+async fn login_with_the_right_password_returns_a_token_for_the_users_projects_and_a_cookie() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_b", "Beta").await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_c", "Not hers").await;
+    let user_id = app
+        .create_user("ada@example.com", "analytical", &["proj_a", "proj_b"])
+        .await;
+
+    let response = log_in(&app, "Ada@Example.com", "analytical").await;
+
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let session: Value = response.json().await.expect("a JSON body");
+    let token = session["token"].as_str().expect("a token");
+    assert!(cookie.starts_with(&format!("docpulse_session={token};")));
+    assert!(cookie.contains("HttpOnly"), "cookie: {cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "cookie: {cookie}");
+    assert!(cookie.contains("Path=/"), "cookie: {cookie}");
+
+    let claims = app.keys.verify(token).expect("the token verifies");
+    assert_eq!(claims.sub, user_id);
+    assert_eq!(claims.projects, ["proj_a", "proj_b"]);
+    assert_eq!(claims.role, None);
+    assert_eq!(session["expiresAt"], claims.exp);
+    assert_eq!(session["email"], "ada@example.com");
+    assert_eq!(
+        session["projects"],
+        json!([{"id": "proj_a", "name": "Alpha"}, {"id": "proj_b", "name": "Beta"}])
+    );
+}
+
+#[tokio::test]
+async fn login_with_a_wrong_password_is_refused_without_a_cookie() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_user("ada@example.com", "analytical", &["proj_a"])
+        .await;
+
+    let response = log_in(&app, "ada@example.com", "Analytical").await;
+
+    assert!(response.headers().get("set-cookie").is_none());
+    expect_error(response, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn login_with_an_unknown_email_is_refused_like_a_wrong_password() {
+    let app = TestApp::spawn().await;
+
+    let response = log_in(&app, "nobody@example.com", "analytical").await;
+
+    assert!(response.headers().get("set-cookie").is_none());
+    expect_error(response, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn a_login_body_that_is_not_credentials_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .body("email=ada")
+        .send()
+        .await
+        .expect("the server answers");
+
+    expect_error(response, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_opens_the_users_projects_and_logout_clears_it() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_c", "Not hers").await;
+    app.create_user("ada@example.com", "analytical", &["proj_a"])
+        .await;
+    let cookie_client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let login = cookie_client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&json!({ "email": "ada@example.com", "password": "analytical" }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(login.status(), 200);
+
+    let projects: Value = cookie_client
+        .get(format!("{}/api/projects", app.address))
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON body");
+    assert_eq!(
+        projects,
+        json!({"projects": [{"id": "proj_a", "name": "Alpha"}]})
+    );
+    let documents = cookie_client
+        .get(format!("{}/api/documents", app.address))
+        .header("X-Project-Id", "proj_a")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(documents.status(), 200);
+    let other_project = cookie_client
+        .get(format!("{}/api/documents", app.address))
+        .header("X-Project-Id", "proj_c")
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(other_project, 403, "forbidden_project").await;
+
+    let logout = cookie_client
+        .post(format!("{}/api/auth/logout", app.address))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(logout.status(), 204);
+    let cleared = logout
+        .headers()
+        .get("set-cookie")
+        .expect("a clearing cookie")
+        .to_str()
+        .expect("text");
+    assert!(
+        cleared.starts_with("docpulse_session=;"),
+        "cookie: {cleared}"
+    );
+    assert!(cleared.contains("Max-Age=0"), "cookie: {cleared}");
+    let after = cookie_client
+        .get(format!("{}/api/projects", app.address))
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(after, 401, "missing_token").await;
+}
+
+#[tokio::test]
+async fn projects_needs_a_token() {
+    let app = TestApp::spawn().await;
+
+    expect_error(app.get("/api/projects").await, 401, "missing_token").await;
+}
+
+#[tokio::test]
+async fn the_demo_user_is_seeded_on_first_start_with_two_projects_of_documents() {
+    let app = TestApp::spawn_with_env(&[("DEMO_USER", "true")]).await;
+
+    let response = log_in(&app, "demo@docpulse.local", "demo").await;
+    assert_eq!(response.status(), 200);
+    let session: Value = response.json().await.expect("a JSON body");
+    let projects = session["projects"].as_array().expect("projects");
+    assert_eq!(projects.len(), 2);
+    for project in projects {
+        let id = project["id"].as_str().expect("an id");
+        let list: Value = app
+            .api(reqwest::Method::GET, "/api/documents", id)
+            .send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("a JSON body");
+        let documents = list["documents"].as_array().expect("documents");
+        assert!(documents.len() >= 2, "{id} has documents: {list}");
+    }
+
+    // A second start finds the user and creates nothing twice.
+    let app = app.restart().await;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .expect("the database answers");
+    let documents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+        .fetch_one(&app.pool)
+        .await
+        .expect("the database answers");
+    assert_eq!(users, 1);
+    assert_eq!(documents, 5);
+}
