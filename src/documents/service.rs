@@ -547,10 +547,11 @@ impl DocumentService {
         }
     }
 
-    /// Publishes an event of a committed change. A bus that is shutting down cannot take it;
-    /// the change is stored all the same, and clients refetch when they reconnect.
+    /// Publishes an event of a committed change without waiting for a coalescing window. A
+    /// bus that is shutting down cannot take it; the change is stored all the same, and
+    /// clients refetch when they reconnect.
     async fn announce(&self, event: NewEvent) {
-        if let Err(BusError::Closed) = self.event_bus.publish(event).await {
+        if let Err(BusError::Closed) = self.event_bus.publish_nowait(event).await {
             tracing::debug!("event bus closed; a change was stored but not announced");
         }
     }

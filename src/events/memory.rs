@@ -26,7 +26,7 @@ use app::protocol::{EventId, NewEvent, ProjectId};
 use crate::config::EventsConfig;
 use crate::events::coalesce::{Coalescer, EntityKey, Offer, Outgoing};
 use crate::events::history::{History, Resume};
-use crate::events::{BusError, EventBus, Frame, Subscription, timestamp};
+use crate::events::{BusError, EventBus, Frame, Publication, Subscription, timestamp};
 use crate::metrics::Metrics;
 
 /// The in-memory event bus; cheap to clone.
@@ -231,7 +231,7 @@ async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
 
 #[async_trait]
 impl EventBus for InMemoryEventBus {
-    async fn publish(&self, event: NewEvent) -> Result<EventId, BusError> {
+    async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError> {
         let inner = &self.inner;
         let log = inner.project(&event.project_id);
         let offer = {
@@ -263,15 +263,11 @@ impl EventBus for InMemoryEventBus {
                         key,
                     });
                 }
-                Ok(id)
+                Ok(Publication::Sent(id))
             }
-            Err(mut receiver) => {
+            Err(receiver) => {
                 inner.metrics.event_coalesced();
-                let id = receiver
-                    .wait_for(Option::is_some)
-                    .await
-                    .map_err(|_| BusError::Closed)?;
-                id.clone().ok_or(BusError::Closed)
+                Ok(Publication::Merged(receiver))
             }
         }
     }

@@ -22,8 +22,8 @@ pub use memory::InMemoryEventBus;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use app::protocol::{EventId, NewEvent, ProjectId};
@@ -57,14 +57,25 @@ pub enum BusError {
 /// The module documentation lists the guarantees every implementation keeps.
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
-    /// Publishes `event` to its project and returns the id of the stream event that carries
-    /// it: its own, or, when coalescing merged it into a pending update, that update's id
-    /// (in which case this waits for the coalescing window to close).
+    /// Publishes `event` to its project without waiting: it is sent at once, or merged into
+    /// a pending update of the same entity that goes out when its coalescing window closes.
+    /// Workers publish this way, so a burst of progress never slows them down.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Closed`] when the bus is shut down.
+    async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError>;
+
+    /// Publishes `event` and returns the id of the stream event that carries it: its own,
+    /// or, when coalescing merged it into a pending update, that update's id (in which case
+    /// this waits for the coalescing window to close).
     ///
     /// # Errors
     ///
     /// [`BusError::Closed`] when the bus shut down before the event went out.
-    async fn publish(&self, event: NewEvent) -> Result<EventId, BusError>;
+    async fn publish(&self, event: NewEvent) -> Result<EventId, BusError> {
+        self.publish_nowait(event).await?.id().await
+    }
 
     /// Subscribes to `project`'s frames after `last_event_id` (`None`: live frames only).
     ///
@@ -84,6 +95,37 @@ pub trait EventBus: Send + Sync + 'static {
     ///
     /// [`BusError::Closed`] when the bus is shut down.
     async fn last_event_id(&self, project: &ProjectId) -> Result<EventId, BusError>;
+}
+
+/// What became of a published event.
+#[derive(Debug)]
+pub enum Publication {
+    /// It went out with this id.
+    Sent(EventId),
+    /// It was merged into a pending update; the receiver gets that update's id when its
+    /// window closes.
+    Merged(watch::Receiver<Option<EventId>>),
+}
+
+impl Publication {
+    /// The id of the stream event that carries the published event, waiting for the
+    /// coalescing window when it was merged.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Closed`] when the bus shut down before the merged update went out.
+    pub async fn id(self) -> Result<EventId, BusError> {
+        match self {
+            Self::Sent(id) => Ok(id),
+            Self::Merged(mut receiver) => {
+                let id = receiver
+                    .wait_for(Option::is_some)
+                    .await
+                    .map_err(|_| BusError::Closed)?;
+                id.clone().ok_or(BusError::Closed)
+            }
+        }
+    }
 }
 
 /// What a subscription yields next.
