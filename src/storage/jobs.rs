@@ -224,3 +224,115 @@ fn unix_millis(time: SystemTime) -> i64 {
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StorageConfig;
+    use crate::storage::{self, documents, projects};
+
+    /// A fresh database with one document and one queued embedding job for it.
+    async fn database_with_a_job() -> (SqlitePool, String, tempfile::TempDir) {
+        let data_dir = tempfile::tempdir().expect("a temporary folder");
+        let pool = storage::connect(&StorageConfig {
+            data_dir: data_dir.path().to_owned(),
+            database_url: format!("sqlite://{}", data_dir.path().join("test.db").display()),
+        })
+        .await
+        .expect("the database opens");
+        projects::create_project(&pool, "proj_a", "Alpha")
+            .await
+            .expect("a project");
+        let mut connection = pool.acquire().await.expect("a connection");
+        documents::insert_document(&mut connection, "doc_1", "proj_a", "Doc", "Text.")
+            .await
+            .expect("a document");
+        let job_id = enqueue(&mut connection, "proj_a", "doc_1", JobKind::Embedding)
+            .await
+            .expect("a job");
+        (pool, job_id, data_dir)
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_give_a_job_to_exactly_one_worker() {
+        let (pool, job_id, _data_dir) = database_with_a_job().await;
+
+        let claims = futures_util::future::join_all(
+            (0..8).map(|_| claim_next(&pool, Duration::from_secs(30))),
+        )
+        .await;
+
+        let claimed: Vec<ClaimedJob> = claims
+            .into_iter()
+            .filter_map(|claim| claim.expect("the database answers"))
+            .collect();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].id, job_id);
+        assert_eq!(claimed[0].claims, 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_lease_ran_out_is_claimed_again_and_a_live_lease_is_respected() {
+        let (pool, job_id, _data_dir) = database_with_a_job().await;
+        claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("the job");
+        assert!(
+            claim_next(&pool, Duration::from_secs(30))
+                .await
+                .expect("the database answers")
+                .is_none(),
+            "a running job with a live lease is nobody else's"
+        );
+
+        // The worker died: its lease is in the past.
+        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE id = ?1")
+            .bind(&job_id)
+            .execute(&pool)
+            .await
+            .expect("the database answers");
+        let again = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("the job is claimable again");
+
+        assert_eq!(again.id, job_id);
+        assert_eq!(again.claims, 2);
+    }
+
+    #[tokio::test]
+    async fn a_finished_job_is_not_claimed_and_a_released_one_is() {
+        let (pool, job_id, _data_dir) = database_with_a_job().await;
+        claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("the job");
+        release(&pool, &job_id).await.expect("the database answers");
+        let released = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("a released job is queued");
+        assert_eq!(released.claims, 1, "a release does not count as a claim");
+
+        let mut connection = pool.acquire().await.expect("a connection");
+        assert!(
+            finish(&mut connection, &job_id)
+                .await
+                .expect("the database answers")
+        );
+
+        assert!(
+            claim_next(&pool, Duration::from_secs(30))
+                .await
+                .expect("the database answers")
+                .is_none()
+        );
+        assert!(
+            !renew_lease(&mut connection, &job_id, Duration::from_secs(30))
+                .await
+                .expect("the database answers"),
+            "a finished job has no lease to renew"
+        );
+    }
+}

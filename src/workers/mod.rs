@@ -176,3 +176,223 @@ impl Workers {
         MIN_LEASE.max(self.embed_delay.saturating_mul(4))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use app::protocol::ProjectId;
+    use app::resources::{DocumentStatus, NewDocument};
+
+    use super::embedder::{EmbedError, Embedding, LocalEmbedder};
+    use super::*;
+    use crate::config::{DocumentsConfig, EventsConfig, StorageConfig};
+    use crate::events::InMemoryEventBus;
+    use crate::metrics::Metrics;
+    use crate::storage::{self, documents, projects};
+
+    /// An embedder that fails its first `failures` calls, then embeds like the local one.
+    struct FlakyEmbedder {
+        failures: u32,
+        calls: AtomicU32,
+    }
+
+    impl Embedder for FlakyEmbedder {
+        fn dimensions(&self) -> usize {
+            LocalEmbedder::default().dimensions()
+        }
+
+        fn embed(&self, text: &str) -> Result<Embedding, EmbedError> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+                return Err(EmbedError::NoFeatures);
+            }
+            LocalEmbedder::default().embed(text)
+        }
+    }
+
+    /// Workers over a fresh database with one project and one queued one-chunk document.
+    struct Fixture {
+        workers: Workers,
+        pool: SqlitePool,
+        embedder: Arc<FlakyEmbedder>,
+        document_id: String,
+        _data_dir: tempfile::TempDir,
+    }
+
+    async fn fixture(failures: u32) -> Fixture {
+        let data_dir = tempfile::tempdir().expect("a temporary folder");
+        let pool = storage::connect(&StorageConfig {
+            data_dir: data_dir.path().to_owned(),
+            database_url: format!("sqlite://{}", data_dir.path().join("test.db").display()),
+        })
+        .await
+        .expect("the database opens");
+        let event_bus = Arc::new(InMemoryEventBus::start(
+            EventsConfig {
+                coalesce_window: Duration::ZERO,
+                retain_events: 64,
+                subscriber_backlog: 64,
+            },
+            Arc::new(Metrics::new()),
+            &TaskTracker::new(),
+            CancellationToken::new(),
+        ));
+        let job_signal = JobSignal::default();
+        let document_service = DocumentService::new(
+            pool.clone(),
+            event_bus,
+            job_signal.clone(),
+            &DocumentsConfig {
+                max_document_bytes: 10_000,
+            },
+        );
+        projects::create_project(&pool, "proj_a", "Alpha")
+            .await
+            .expect("a project");
+        let created = document_service
+            .create(
+                &ProjectId::try_from("proj_a".to_owned()).expect("valid"),
+                vec![NewDocument {
+                    title: "One chunk".to_owned(),
+                    content: "A single short paragraph.".to_owned(),
+                }],
+            )
+            .await
+            .expect("a document");
+        let embedder = Arc::new(FlakyEmbedder {
+            failures,
+            calls: AtomicU32::new(0),
+        });
+        let workers = Workers::new(
+            pool.clone(),
+            document_service,
+            embedder.clone(),
+            job_signal,
+            &WorkerConfig {
+                workers: 1,
+                embed_delay: Duration::ZERO,
+            },
+        );
+        Fixture {
+            workers,
+            pool,
+            embedder,
+            document_id: created[0].id.clone(),
+            _data_dir: data_dir,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_fails_fewer_times_than_the_bound_is_retried_until_embedded() {
+        let fixture = fixture(MAX_CHUNK_ATTEMPTS - 1).await;
+
+        let (job, outcome) = fixture
+            .workers
+            .run_next(&CancellationToken::new())
+            .await
+            .expect("the job runs")
+            .expect("a job was waiting");
+
+        assert_eq!(job.kind, JobKind::Embedding);
+        assert_eq!(outcome, JobOutcome::Done);
+        assert_eq!(
+            fixture.embedder.calls.load(Ordering::SeqCst),
+            MAX_CHUNK_ATTEMPTS
+        );
+        let document = documents::find_document(&fixture.pool, "proj_a", &fixture.document_id)
+            .await
+            .expect("the database answers")
+            .expect("the document");
+        assert_eq!(document.status, DocumentStatus::Ready);
+        assert_eq!((document.embedded_chunks, document.chunks), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_chunk_that_keeps_failing_fails_the_job_and_its_document_with_the_reason() {
+        let fixture = fixture(u32::MAX).await;
+
+        let (_, outcome) = fixture
+            .workers
+            .run_next(&CancellationToken::new())
+            .await
+            .expect("the job runs")
+            .expect("a job was waiting");
+
+        let reason = "chunk 1 could not be embedded after 3 attempts: \
+                      text has no words to embed";
+        assert_eq!(outcome, JobOutcome::Failed(reason.to_owned()));
+        assert_eq!(
+            fixture.embedder.calls.load(Ordering::SeqCst),
+            MAX_CHUNK_ATTEMPTS,
+            "the retries are bounded"
+        );
+        let document = documents::find_document(&fixture.pool, "proj_a", &fixture.document_id)
+            .await
+            .expect("the database answers")
+            .expect("the document");
+        assert_eq!(document.status, DocumentStatus::Failed);
+        assert_eq!(document.error.as_deref(), Some(reason));
+        let jobs = jobs::document_jobs(&fixture.pool, &fixture.document_id)
+            .await
+            .expect("the database answers");
+        assert_eq!(jobs.len(), 1, "no extraction job follows a failure");
+        assert_eq!(jobs[0].status, "failed");
+        assert_eq!(jobs[0].error.as_deref(), Some(reason));
+        assert!(
+            fixture
+                .workers
+                .run_next(&CancellationToken::new())
+                .await
+                .expect("the database answers")
+                .is_none(),
+            "a failed job is not taken again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_cut_short_too_many_times_fails_instead_of_running_again() {
+        let fixture = fixture(0).await;
+        sqlx::query("UPDATE jobs SET claims = ?1")
+            .bind(i64::from(MAX_CLAIMS))
+            .execute(&fixture.pool)
+            .await
+            .expect("the database answers");
+
+        let (_, outcome) = fixture
+            .workers
+            .run_next(&CancellationToken::new())
+            .await
+            .expect("the job runs")
+            .expect("a job was waiting");
+
+        assert_eq!(
+            outcome,
+            JobOutcome::Failed(format!("the job was interrupted {MAX_CLAIMS} times"))
+        );
+        assert_eq!(fixture.embedder.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_job_stopped_by_shutdown_is_given_back_and_resumed() {
+        let fixture = fixture(0).await;
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+
+        let (_, outcome) = fixture
+            .workers
+            .run_next(&stopped)
+            .await
+            .expect("the job runs")
+            .expect("a job was waiting");
+        assert_eq!(outcome, JobOutcome::Interrupted);
+        let (job, outcome) = fixture
+            .workers
+            .run_next(&CancellationToken::new())
+            .await
+            .expect("the job runs")
+            .expect("the job was queued again");
+
+        assert_eq!(outcome, JobOutcome::Done);
+        assert_eq!(job.claims, 1, "a shutdown does not count against the job");
+    }
+}
