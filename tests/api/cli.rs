@@ -108,3 +108,101 @@ fn sigterm_stops_a_running_server_cleanly() {
         "the server says why it stops: {rest:?}"
     );
 }
+
+/// `docpulse admin <arguments>` on the database in `data_dir`, with `stdin` as its input.
+fn admin(data_dir: &std::path::Path, arguments: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let mut child = docpulse()
+        .arg("admin")
+        .args(arguments)
+        .env("DATA_DIR", data_dir)
+        .env_remove("DOCPULSE_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("the input is written");
+    child.wait_with_output().expect("the binary ends")
+}
+
+#[track_caller]
+fn check_admin(output: &std::process::Output, success: bool, expected_text: &str) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.success(), success, "output: {text}");
+    assert!(text.contains(expected_text), "output: {text}");
+}
+
+#[tokio::test]
+async fn admin_commands_create_a_project_and_a_user_who_can_then_log_in() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let path = data_dir.path();
+
+    check_admin(
+        &admin(path, &["create-project", "proj_x", "Project X"], ""),
+        true,
+        "created project proj_x (Project X)",
+    );
+    check_admin(
+        &admin(path, &["create-project", "proj_x", "Again"], ""),
+        false,
+        "a project with the id proj_x exists already",
+    );
+    check_admin(
+        &admin(path, &["create-project", "bad id", "Spaces"], ""),
+        false,
+        "\"bad id\" is not a valid project id",
+    );
+    check_admin(
+        &admin(
+            path,
+            &["create-user", "eve@example.com", "proj_nope"],
+            "pw\n",
+        ),
+        false,
+        "there is no project proj_nope",
+    );
+    check_admin(
+        &admin(path, &["create-user", "eve@example.com", "proj_x"], ""),
+        false,
+        "the password is empty",
+    );
+    check_admin(
+        &admin(
+            path,
+            &["create-user", "eve@example.com", "proj_x"],
+            "s3cret\n",
+        ),
+        true,
+        "created user eve@example.com",
+    );
+    check_admin(&admin(path, &["frobnicate"], ""), false, "Usage:");
+
+    let secret = docpulse::config::Secret::generate().expect("randomness");
+    let config = crate::helpers::test_config(path, &[("JWT_SECRET", secret.expose())]);
+    let app = crate::helpers::TestApp::spawn_with(config, data_dir).await;
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .json(&serde_json::json!({ "email": "eve@example.com", "password": "s3cret" }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    let session: serde_json::Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        session["projects"],
+        serde_json::json!([{ "id": "proj_x", "name": "Project X" }])
+    );
+}
