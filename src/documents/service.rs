@@ -17,6 +17,9 @@ use crate::events::{BusError, EventBus};
 use crate::storage::jobs::{self, ClaimedJob, JobKind};
 use crate::storage::{self, chunks, documents, graph};
 
+/// The fields of a document that its processing changes, sent as its progress updates.
+const PROGRESS_FIELDS: &[&str] = &["status", "chunks", "embeddedChunks", "updatedAt"];
+
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
@@ -275,29 +278,18 @@ impl DocumentService {
         };
         transaction.commit().await?;
 
-        self.announce_document(
-            EventType::Updated,
-            &document,
-            Some(&["status", "chunks", "embeddedChunks", "updatedAt"]),
+        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
+            .await;
+        self.announce_batch(
+            job,
+            EntityKind::Chunk,
+            chunk_ids,
+            object([
+                ("documentId", Value::from(job.document_id.as_str())),
+                ("status", Value::from("pending")),
+            ]),
         )
         .await;
-        let project = project_of(job);
-        let ids: Vec<EntityId> = chunk_ids
-            .into_iter()
-            .filter_map(|id| EntityId::try_from(id).ok())
-            .collect();
-        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
-            self.announce(NewEvent::batch(
-                EntityKind::Chunk,
-                batch.to_vec(),
-                project.clone(),
-                Some(object([
-                    ("documentId", Value::from(job.document_id.as_str())),
-                    ("status", Value::from("pending")),
-                ])),
-            ))
-            .await;
-        }
         Ok(true)
     }
 
@@ -343,12 +335,8 @@ impl DocumentService {
             ))
             .await;
         }
-        self.announce_document(
-            EventType::Updated,
-            &document,
-            Some(&["embeddedChunks", "chunks", "status", "updatedAt"]),
-        )
-        .await;
+        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
+            .await;
         Ok(ChunkRecorded::Stored)
     }
 
@@ -376,12 +364,8 @@ impl DocumentService {
         .await?;
         transaction.commit().await?;
 
-        self.announce_document(
-            EventType::Updated,
-            &document,
-            Some(&["status", "embeddedChunks", "chunks", "updatedAt"]),
-        )
-        .await;
+        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
+            .await;
         self.announce_job(
             job,
             EventType::Created,
@@ -437,22 +421,16 @@ impl DocumentService {
         }
         transaction.commit().await?;
 
-        let ids: Vec<EntityId> = ids
-            .into_iter()
-            .filter_map(|id| EntityId::try_from(id).ok())
-            .collect();
-        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
-            self.announce(NewEvent::batch(
-                EntityKind::GraphObject,
-                batch.to_vec(),
-                project_of(job),
-                Some(object([
-                    ("documentId", Value::from(job.document_id.as_str())),
-                    ("jobId", Value::from(job.id.as_str())),
-                ])),
-            ))
-            .await;
-        }
+        self.announce_batch(
+            job,
+            EntityKind::GraphObject,
+            ids,
+            object([
+                ("documentId", Value::from(job.document_id.as_str())),
+                ("jobId", Value::from(job.id.as_str())),
+            ]),
+        )
+        .await;
         let mut data = object([
             ("documentId", Value::from(job.document_id.as_str())),
             ("status", Value::from("done")),
@@ -542,6 +520,30 @@ impl DocumentService {
                 id,
                 project_of(job),
                 Some(data),
+            ))
+            .await;
+        }
+    }
+
+    /// Publishes `entity.batch` events naming `ids` (as many as the batch limit needs), each
+    /// with `data`.
+    async fn announce_batch(
+        &self,
+        job: &ClaimedJob,
+        entity: EntityKind,
+        ids: Vec<String>,
+        data: Map<String, Value>,
+    ) {
+        let ids: Vec<EntityId> = ids
+            .into_iter()
+            .filter_map(|id| EntityId::try_from(id).ok())
+            .collect();
+        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
+            self.announce(NewEvent::batch(
+                entity,
+                batch.to_vec(),
+                project_of(job),
+                Some(data.clone()),
             ))
             .await;
         }

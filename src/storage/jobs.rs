@@ -228,18 +228,11 @@ fn millis(duration: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StorageConfig;
     use crate::storage::{self, documents, projects};
 
     /// A fresh database with one document and one queued embedding job for it.
     async fn database_with_a_job() -> (SqlitePool, String, tempfile::TempDir) {
-        let data_dir = tempfile::tempdir().expect("a temporary folder");
-        let pool = storage::connect(&StorageConfig {
-            data_dir: data_dir.path().to_owned(),
-            database_url: format!("sqlite://{}", data_dir.path().join("test.db").display()),
-        })
-        .await
-        .expect("the database opens");
+        let (pool, data_dir) = storage::test_pool().await;
         projects::create_project(&pool, "proj_a", "Alpha")
             .await
             .expect("a project");

@@ -74,6 +74,19 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{hex}")
 }
 
+/// A migrated database in a new temporary folder, for tests of the modules that query it.
+#[cfg(test)]
+pub(crate) async fn test_pool() -> (SqlitePool, tempfile::TempDir) {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let pool = connect(&StorageConfig {
+        data_dir: data_dir.path().to_owned(),
+        database_url: format!("sqlite://{}", data_dir.path().join("test.db").display()),
+    })
+    .await
+    .expect("the database opens");
+    (pool, data_dir)
+}
+
 /// The current time as stored: RFC 3339 with milliseconds, in UTC.
 fn now() -> String {
     crate::events::timestamp()

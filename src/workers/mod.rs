@@ -186,7 +186,7 @@ mod tests {
 
     use super::embedder::{EmbedError, Embedding, LocalEmbedder};
     use super::*;
-    use crate::config::{DocumentsConfig, EventsConfig, StorageConfig};
+    use crate::config::{DocumentsConfig, EventsConfig};
     use crate::events::InMemoryEventBus;
     use crate::metrics::Metrics;
     use crate::storage::{self, documents, projects};
@@ -220,13 +220,7 @@ mod tests {
     }
 
     async fn fixture(failures: u32) -> Fixture {
-        let data_dir = tempfile::tempdir().expect("a temporary folder");
-        let pool = storage::connect(&StorageConfig {
-            data_dir: data_dir.path().to_owned(),
-            database_url: format!("sqlite://{}", data_dir.path().join("test.db").display()),
-        })
-        .await
-        .expect("the database opens");
+        let (pool, data_dir) = storage::test_pool().await;
         let event_bus = Arc::new(InMemoryEventBus::start(
             EventsConfig {
                 coalesce_window: Duration::ZERO,
@@ -282,16 +276,22 @@ mod tests {
         }
     }
 
+    impl Fixture {
+        /// Runs the next job to its end, until `shutdown` if it fires; fails when no job waits.
+        async fn run_one(&self, shutdown: &CancellationToken) -> (ClaimedJob, JobOutcome) {
+            self.workers
+                .run_next(shutdown)
+                .await
+                .expect("the job runs")
+                .expect("a job was waiting")
+        }
+    }
+
     #[tokio::test]
     async fn a_chunk_that_fails_fewer_times_than_the_bound_is_retried_until_embedded() {
         let fixture = fixture(MAX_CHUNK_ATTEMPTS - 1).await;
 
-        let (job, outcome) = fixture
-            .workers
-            .run_next(&CancellationToken::new())
-            .await
-            .expect("the job runs")
-            .expect("a job was waiting");
+        let (job, outcome) = fixture.run_one(&CancellationToken::new()).await;
 
         assert_eq!(job.kind, JobKind::Embedding);
         assert_eq!(outcome, JobOutcome::Done);
@@ -311,12 +311,7 @@ mod tests {
     async fn a_chunk_that_keeps_failing_fails_the_job_and_its_document_with_the_reason() {
         let fixture = fixture(u32::MAX).await;
 
-        let (_, outcome) = fixture
-            .workers
-            .run_next(&CancellationToken::new())
-            .await
-            .expect("the job runs")
-            .expect("a job was waiting");
+        let (_, outcome) = fixture.run_one(&CancellationToken::new()).await;
 
         let reason = "chunk 1 could not be embedded after 3 attempts: \
                       text has no words to embed";
@@ -358,12 +353,7 @@ mod tests {
             .await
             .expect("the database answers");
 
-        let (_, outcome) = fixture
-            .workers
-            .run_next(&CancellationToken::new())
-            .await
-            .expect("the job runs")
-            .expect("a job was waiting");
+        let (_, outcome) = fixture.run_one(&CancellationToken::new()).await;
 
         assert_eq!(
             outcome,
@@ -378,19 +368,9 @@ mod tests {
         let stopped = CancellationToken::new();
         stopped.cancel();
 
-        let (_, outcome) = fixture
-            .workers
-            .run_next(&stopped)
-            .await
-            .expect("the job runs")
-            .expect("a job was waiting");
+        let (_, outcome) = fixture.run_one(&stopped).await;
         assert_eq!(outcome, JobOutcome::Interrupted);
-        let (job, outcome) = fixture
-            .workers
-            .run_next(&CancellationToken::new())
-            .await
-            .expect("the job runs")
-            .expect("the job was queued again");
+        let (job, outcome) = fixture.run_one(&CancellationToken::new()).await;
 
         assert_eq!(outcome, JobOutcome::Done);
         assert_eq!(job.claims, 1, "a shutdown does not count against the job");

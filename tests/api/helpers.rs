@@ -137,6 +137,18 @@ impl TestApp {
         Self::spawn_with(config, data_dir).await
     }
 
+    /// The single number `sql` answers (a `COUNT(*)`), with `args` bound to `?1`, `?2`...
+    pub async fn count(&self, sql: &str, args: &[&str]) -> i64 {
+        let mut query = sqlx::query_scalar(sql);
+        for arg in args {
+            query = query.bind(*arg);
+        }
+        query
+            .fetch_one(&self.pool)
+            .await
+            .expect("the database answers")
+    }
+
     /// Creates a project.
     pub async fn create_project(&self, id: &str, name: &str) {
         assert!(

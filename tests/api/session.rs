@@ -194,14 +194,8 @@ async fn the_demo_user_is_seeded_on_first_start_with_two_projects_of_documents()
 
     // A second start finds the user and creates nothing twice.
     let app = app.restart().await;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("the database answers");
-    let documents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
-        .fetch_one(&app.pool)
-        .await
-        .expect("the database answers");
+    let users = app.count("SELECT COUNT(*) FROM users", &[]).await;
+    let documents = app.count("SELECT COUNT(*) FROM documents", &[]).await;
     assert_eq!(users, 1);
     assert_eq!(documents, 5);
 }

@@ -86,13 +86,12 @@ async fn a_restart_in_the_middle_of_a_job_resumes_it_and_embeds_every_chunk_exac
         !second_run.is_empty(),
         "the restart came before the end of the job"
     );
-    let not_embedded: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM chunks WHERE document_id = ?1 AND embedding IS NULL",
-    )
-    .bind(&document.id)
-    .fetch_one(&app.pool)
-    .await
-    .expect("the database answers");
+    let not_embedded = app
+        .count(
+            "SELECT COUNT(*) FROM chunks WHERE document_id = ?1 AND embedding IS NULL",
+            &[&document.id],
+        )
+        .await;
     assert_eq!(not_embedded, 0);
     let (chunks, embedded_chunks): (i64, i64) =
         sqlx::query_as("SELECT chunks, embedded_chunks FROM documents WHERE id = ?1")
@@ -169,16 +168,18 @@ async fn deleting_a_document_stops_its_job() {
         }),
         "nothing of the deleted document happened after its deletion: {after_delete:?}"
     );
-    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE document_id = ?1")
-        .bind(&doomed.id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("the database answers");
+    let jobs = app
+        .count(
+            "SELECT COUNT(*) FROM jobs WHERE document_id = ?1",
+            &[&doomed.id],
+        )
+        .await;
     assert_eq!(jobs, 0);
-    let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE document_id = ?1")
-        .bind(&doomed.id)
-        .fetch_one(&app.pool)
-        .await
-        .expect("the database answers");
+    let chunks = app
+        .count(
+            "SELECT COUNT(*) FROM chunks WHERE document_id = ?1",
+            &[&doomed.id],
+        )
+        .await;
     assert_eq!(chunks, 0);
 }
