@@ -13,7 +13,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::config::StorageConfig;
 
@@ -34,6 +36,10 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<SqlitePool> {
         .with_context(|| format!("cannot parse DATABASE_URL {}", config.database_url))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit
+        // survives a crash of the process (which is what restarts and leases are about),
+        // and only an OS crash or power loss can take back the last few.
+        .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
