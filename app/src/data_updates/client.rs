@@ -1,0 +1,289 @@
+//! The browser's connection to `GET /api/events/stream` (hydrate only): `fetch` with a
+//! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
+//! sent, which the native `EventSource` cannot.
+//!
+//! **Invariant:** at most one connection per provider is live; a connection whose project
+//! changed is aborted and never touches the state or calls a subscriber again.
+//! 401 and 403 end the connection for good ([`ConnectionState::Unauthorized`]); every other
+//! failure, and a silence longer than the limit, is retried with backoff and jitter, with
+//! the last event id seen, for as long as the page is open.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, Request,
+    RequestCredentials, RequestInit, Response,
+};
+
+use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
+use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
+use crate::protocol::sse::SseParser;
+use crate::protocol::{EVENT_STREAM_PATH, PROJECT_HEADER, ProjectId, StreamMessage};
+
+/// One connection attempt sequence for one project.
+struct Connection {
+    /// Set when the project changed or the provider went away.
+    cancelled: Cell<bool>,
+    /// Aborts the fetch under way.
+    abort: RefCell<Option<AbortController>>,
+}
+
+impl Connection {
+    fn new() -> Rc<Self> {
+        Rc::new(Self {
+            cancelled: Cell::new(false),
+            abort: RefCell::new(None),
+        })
+    }
+
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        if let Some(controller) = self.abort.borrow_mut().take() {
+            controller.abort();
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Ending {
+    /// The project changed or the provider was disposed.
+    Cancelled,
+    /// The server refused the session: stop.
+    Unauthorized,
+    /// Anything else: try again after a delay.
+    Retry,
+}
+
+/// Follows `project`: each change aborts the current connection and opens one to the new
+/// project; `None` leaves the state [`ConnectionState::Closed`].
+pub(crate) fn start(
+    updates: DataUpdates,
+    project: Signal<Option<ProjectId>>,
+    options: StreamOptions,
+) {
+    let current: Rc<RefCell<Option<Rc<Connection>>>> = Rc::new(RefCell::new(None));
+    let on_dispose = SendWrapper::new(current.clone());
+    on_cleanup(move || {
+        if let Some(connection) = on_dispose.borrow_mut().take() {
+            connection.cancel();
+        }
+    });
+    Effect::new(move |_| {
+        let project = project.get();
+        if let Some(previous) = current.borrow_mut().take() {
+            previous.cancel();
+        }
+        let Some(project) = project else {
+            updates.set_state(ConnectionState::Closed);
+            return;
+        };
+        let connection = Connection::new();
+        *current.borrow_mut() = Some(connection.clone());
+        leptos::task::spawn_local(run(updates, project, options.clone(), connection));
+    });
+}
+
+/// Connects, reads, and reconnects until cancelled or refused.
+async fn run(
+    updates: DataUpdates,
+    project: ProjectId,
+    options: StreamOptions,
+    connection: Rc<Connection>,
+) {
+    let mut backoff = Backoff::new(DEFAULT_BASE, DEFAULT_CAP);
+    let mut last_event_id = updates.take_resume_point(&project);
+    updates.set_state(ConnectionState::Connecting);
+    loop {
+        let ending = read_stream(
+            &updates,
+            &project,
+            &options,
+            &connection,
+            &mut last_event_id,
+            &mut backoff,
+        )
+        .await;
+        if connection.cancelled.get() {
+            return;
+        }
+        match ending {
+            Ending::Cancelled => return,
+            Ending::Unauthorized => {
+                updates.set_state(ConnectionState::Unauthorized);
+                return;
+            }
+            Ending::Retry => {}
+        }
+        let delay = backoff.next_delay(js_sys::Math::random());
+        updates.set_state(ConnectionState::Reconnecting {
+            attempt: backoff.attempt(),
+            retry_in: delay,
+        });
+        sleep(delay).await;
+        if connection.cancelled.get() {
+            return;
+        }
+    }
+}
+
+/// One attempt: opens the stream and dispatches its events until it ends.
+async fn read_stream(
+    updates: &DataUpdates,
+    project: &ProjectId,
+    options: &StreamOptions,
+    connection: &Connection,
+    last_event_id: &mut Option<String>,
+    backoff: &mut Backoff,
+) -> Ending {
+    let Ok(controller) = AbortController::new() else {
+        return Ending::Retry;
+    };
+    *connection.abort.borrow_mut() = Some(controller.clone());
+    let Ok(request) = stream_request(project, options, last_event_id.as_deref(), &controller)
+    else {
+        return Ending::Retry;
+    };
+    let response = match JsFuture::from(window().fetch_with_request(&request)).await {
+        Ok(response) => response,
+        Err(_) if connection.cancelled.get() => return Ending::Cancelled,
+        Err(_) => return Ending::Retry,
+    };
+    let Ok(response) = response.dyn_into::<Response>() else {
+        return Ending::Retry;
+    };
+    match response.status() {
+        401 | 403 => return Ending::Unauthorized,
+        200..=299 => {}
+        _ => return Ending::Retry,
+    }
+    let Some(reader) = response.body().and_then(|body| {
+        body.get_reader()
+            .dyn_into::<ReadableStreamDefaultReader>()
+            .ok()
+    }) else {
+        return Ending::Retry;
+    };
+
+    let mut watchdog = Watchdog::new(controller, options.silence_limit);
+    let mut parser = SseParser::new();
+    loop {
+        watchdog.arm();
+        let result = match JsFuture::from(reader.read()).await {
+            Ok(result) => result.unchecked_into::<ReadableStreamReadResult>(),
+            Err(_) if connection.cancelled.get() => return Ending::Cancelled,
+            // The watchdog aborted a silent stream, or the network failed.
+            Err(_) => return Ending::Retry,
+        };
+        if connection.cancelled.get() {
+            return Ending::Cancelled;
+        }
+        if result.get_done().unwrap_or(true) {
+            return Ending::Retry;
+        }
+        let chunk = js_sys::Uint8Array::new(&result.get_value()).to_vec();
+        for frame in parser.push(&chunk) {
+            if let Some(retry) = frame.retry {
+                backoff.set_base_millis(retry);
+            }
+            let message = match StreamMessage::from_frame(&frame) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(error) => {
+                    leptos::logging::warn!("docpulse: skipped an event frame: {error}");
+                    continue;
+                }
+            };
+            match message {
+                StreamMessage::Connected(_) => {
+                    backoff.reset();
+                    updates.set_state(ConnectionState::Open);
+                }
+                StreamMessage::Heartbeat(_) => {}
+                StreamMessage::Resync(_) => updates.resynced(),
+                StreamMessage::AuthExpired(_) => return Ending::Unauthorized,
+                StreamMessage::Entity { id, event } => {
+                    if !id.is_empty() {
+                        *last_event_id = Some(id);
+                    }
+                    updates.dispatch(&event);
+                }
+            }
+            if connection.cancelled.get() {
+                return Ending::Cancelled;
+            }
+        }
+    }
+}
+
+/// The `fetch` request of the stream.
+fn stream_request(
+    project: &ProjectId,
+    options: &StreamOptions,
+    last_event_id: Option<&str>,
+    controller: &AbortController,
+) -> Result<Request, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("Accept", "text/event-stream")?;
+    headers.set(PROJECT_HEADER, project.as_str())?;
+    if let Some(last_event_id) = last_event_id {
+        headers.set("Last-Event-ID", last_event_id)?;
+    }
+    if let Some(token) = &options.bearer_token {
+        headers.set("Authorization", &format!("Bearer {token}"))?;
+    }
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_signal(Some(&controller.signal()));
+    Request::new_with_str_and_init(EVENT_STREAM_PATH, &init)
+}
+
+/// Aborts the stream when nothing arrived for the silence limit.
+struct Watchdog {
+    controller: AbortController,
+    limit: Duration,
+    timer: Option<TimeoutHandle>,
+}
+
+impl Watchdog {
+    fn new(controller: AbortController, limit: Duration) -> Self {
+        Self {
+            controller,
+            limit,
+            timer: None,
+        }
+    }
+
+    /// Restarts the countdown; called before every read.
+    fn arm(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.clear();
+        }
+        let controller = self.controller.clone();
+        self.timer = set_timeout_with_handle(move || controller.abort(), self.limit).ok();
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.clear();
+        }
+    }
+}
+
+/// Waits `delay` on the browser's timer.
+async fn sleep(delay: Duration) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let millis = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis);
+    });
+    let _ = JsFuture::from(promise).await;
+}
