@@ -1,0 +1,300 @@
+//! [`DocumentsTable`] and the live row state behind it, [`DocumentRows`].
+//!
+//! **Invariant:** an event changes only the row it names, and in that row only the cells
+//! whose fields it carries (each cell reads its own signal); the list itself changes only
+//! when a document is created or deleted, and then `<For>` inserts or removes that one row.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::components::embedding_progress::EmbeddingProgress;
+use crate::data_updates::{Pattern, use_data_updates};
+use crate::protocol::{EntityEvent, EntityKind, EventType};
+use crate::resources::{Document, DocumentStatus};
+
+/// One row's live cells.
+#[derive(Clone)]
+struct DocumentRow {
+    /// The document as first seen; the progress bar starts from it.
+    document: Document,
+    title: RwSignal<String>,
+    status: RwSignal<DocumentStatus>,
+    error: RwSignal<Option<String>>,
+    updated_at: RwSignal<String>,
+}
+
+impl DocumentRow {
+    fn new(document: Document) -> Self {
+        Self {
+            title: RwSignal::new(document.title.clone()),
+            status: RwSignal::new(document.status),
+            error: RwSignal::new(document.error.clone()),
+            updated_at: RwSignal::new(document.updated_at.clone()),
+            document,
+        }
+    }
+
+    /// Sets the cells `data` names, each only if its value changed.
+    fn apply(&self, data: &Map<String, Value>) {
+        fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+            if signal.with_untracked(|current| *current != value) {
+                signal.set(value);
+            }
+        }
+        if let Some(title) = data.get("title").and_then(Value::as_str) {
+            set_if_changed(self.title, title.to_owned());
+        }
+        if let Some(status) = data
+            .get("status")
+            .and_then(Value::as_str)
+            .and_then(DocumentStatus::from_name)
+        {
+            set_if_changed(self.status, status);
+        }
+        if let Some(error) = data.get("error") {
+            set_if_changed(self.error, error.as_str().map(str::to_owned));
+        }
+        if let Some(updated_at) = data.get("updatedAt").and_then(Value::as_str) {
+            set_if_changed(self.updated_at, updated_at.to_owned());
+        }
+    }
+}
+
+/// The documents of one project as live rows, newest first. `Copy`: the page, the upload
+/// zone and the table share it.
+#[derive(Clone, Copy)]
+pub struct DocumentRows {
+    /// Row ids in display order; changes only when a row comes or goes.
+    order: RwSignal<Vec<String>>,
+    /// The rows by id.
+    rows: StoredValue<HashMap<String, DocumentRow>>,
+}
+
+impl DocumentRows {
+    /// Rows for `documents`, in their order.
+    pub fn new(documents: Vec<Document>) -> Self {
+        let order = documents
+            .iter()
+            .map(|document| document.id.clone())
+            .collect();
+        let rows = documents
+            .into_iter()
+            .map(|document| (document.id.clone(), DocumentRow::new(document)))
+            .collect();
+        Self {
+            order: RwSignal::new(order),
+            rows: StoredValue::new(rows),
+        }
+    }
+
+    /// Adds `document` at the top, or updates its row when it is there already (the upload's
+    /// answer and the `entity.created` event may come in either order).
+    pub fn insert(&self, document: Document) {
+        let existing = self.rows.with_value(|rows| rows.get(&document.id).cloned());
+        if let Some(row) = existing {
+            if let Ok(Value::Object(data)) = serde_json::to_value(&document) {
+                row.apply(&data);
+            }
+            return;
+        }
+        let id = document.id.clone();
+        self.rows.update_value(|rows| {
+            rows.insert(id.clone(), DocumentRow::new(document));
+        });
+        self.order.update(|order| order.insert(0, id));
+    }
+
+    /// Removes the row of `id`, if there is one.
+    pub fn remove(&self, id: &str) {
+        let removed = self.rows.try_update_value(|rows| rows.remove(id)).flatten();
+        if removed.is_some() {
+            self.order
+                .update(|order| order.retain(|row_id| row_id != id));
+        }
+    }
+
+    /// How many rows there are (tracked).
+    pub fn len(&self) -> usize {
+        self.order.with(Vec::len)
+    }
+
+    /// True when there is no row (tracked).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one `document` event.
+    pub fn apply_event(&self, event: &EntityEvent) {
+        let data = event.data.as_ref();
+        match event.event_type {
+            EventType::Created => {
+                let document =
+                    data.and_then(|data| serde_json::from_value(Value::Object(data.clone())).ok());
+                if let Some(document) = document {
+                    self.insert(document);
+                }
+            }
+            EventType::Updated => {
+                if let (Some(id), Some(data)) = (&event.id, data) {
+                    self.update(id.as_str(), data);
+                }
+            }
+            EventType::Deleted => {
+                if let Some(id) = &event.id {
+                    self.remove(id.as_str());
+                }
+            }
+            EventType::Batch => {
+                if let (Some(ids), Some(data)) = (&event.ids, data) {
+                    for id in ids {
+                        self.update(id.as_str(), data);
+                    }
+                }
+            }
+        }
+    }
+
+    fn update(&self, id: &str, data: &Map<String, Value>) {
+        if let Some(row) = self.rows.with_value(|rows| rows.get(id).cloned()) {
+            row.apply(data);
+        }
+    }
+
+    fn row(&self, id: &str) -> Option<DocumentRow> {
+        self.rows.with_value(|rows| rows.get(id).cloned())
+    }
+}
+
+/// The project's documents as a table: title, status, embedding progress, size, last
+/// change, and a delete button per row. Kept live by `document:*` events.
+#[component]
+pub fn DocumentsTable(
+    /// The rows; the table subscribes to `document:*` and applies the events to them.
+    rows: DocumentRows,
+    /// The caption, naming the project.
+    caption: String,
+    /// Called with the id of a document the user asked to delete.
+    on_delete: Callback<String>,
+) -> impl IntoView {
+    use_data_updates()
+        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
+            rows.apply_event(event);
+        })
+        .keep_while_mounted();
+
+    view! {
+        <div class="table-wrap">
+            <table class="documents" data-testid="documents-table">
+                <caption class="visually-hidden">{caption}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col" class="col-title">"Title"</th>
+                        <th scope="col" class="col-status">"Status"</th>
+                        <th scope="col" class="col-progress">"Embedding"</th>
+                        <th scope="col" class="col-size">"Size"</th>
+                        <th scope="col" class="col-updated">"Updated"</th>
+                        <th scope="col" class="col-actions">
+                            <span class="visually-hidden">"Actions"</span>
+                        </th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <Show when=move || rows.is_empty()>
+                        <tr class="empty">
+                            <td colspan="6">"No documents yet. Upload a .txt or .md file."</td>
+                        </tr>
+                    </Show>
+                    <For
+                        each=move || rows.order.get()
+                        key=|id| id.clone()
+                        children=move |id| {
+                            rows.row(&id).map(|row| view! { <DocumentRowView row on_delete /> }.into_any())
+                        }
+                    />
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn DocumentRowView(row: DocumentRow, on_delete: Callback<String>) -> impl IntoView {
+    let DocumentRow {
+        document,
+        title,
+        status,
+        error,
+        updated_at,
+    } = row;
+    let id = document.id.clone();
+    let size = format_size(document.size_bytes);
+    let status_name = move || status.get().as_str();
+    let status_label = move || match status.get() {
+        DocumentStatus::Queued => "Queued",
+        DocumentStatus::Embedding => "Embedding",
+        DocumentStatus::Ready => "Ready",
+        DocumentStatus::Failed => "Failed",
+    };
+    let time = move || updated_at.with(|updated_at| clock_time(updated_at).to_owned());
+    let delete_label = move || format!("Delete {}", title.get());
+    let delete_id = id.clone();
+    view! {
+        <tr data-testid="document-row" data-document-id=id data-status=status_name>
+            <th scope="row" class="col-title">
+                <span class="title">{move || title.get()}</span>
+            </th>
+            <td class="col-status">
+                <span class="badge" data-status=status_name title=move || error.get()>
+                    {status_label}
+                </span>
+            </td>
+            <td class="col-progress">
+                <EmbeddingProgress document />
+            </td>
+            <td class="col-size">{size}</td>
+            <td class="col-updated">
+                <time datetime=move || updated_at.get()>{time}</time>
+            </td>
+            <td class="col-actions">
+                <button
+                    type="button"
+                    class="button small danger"
+                    aria-label=delete_label
+                    on:click=move |_| on_delete.run(delete_id.clone())
+                >
+                    "Delete"
+                </button>
+            </td>
+        </tr>
+    }
+}
+
+/// `2026-11-27T00:00:01.000Z` → `00:00:01`; anything else as it is.
+fn clock_time(timestamp: &str) -> &str {
+    timestamp.get(11..19).unwrap_or(timestamp)
+}
+
+/// Bytes in the unit a reader expects.
+fn format_size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1_000.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_times_read_naturally() {
+        assert_eq!(format_size(12), "12 B");
+        assert_eq!(format_size(2_345), "2.3 kB");
+        assert_eq!(format_size(3_400_000), "3.4 MB");
+        assert_eq!(clock_time("2026-11-27T10:11:12.000Z"), "10:11:12");
+        assert_eq!(clock_time("soon"), "soon");
+    }
+}
