@@ -169,3 +169,28 @@ test.describe("without JavaScript", () => {
     await expect(page.locator(".table-wrap")).toHaveCSS("border-radius", "12px");
   });
 });
+
+test("the login and documents pages read well on a desktop and at phone width", async ({ page }, testInfo) => {
+  const account = createAccount("Archive");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto("/login");
+  await expect(page.getByRole("button", { name: "Sign in" })).toBeEnabled();
+  await page.screenshot({ path: testInfo.outputPath("login.png"), fullPage: true });
+
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  await documents.upload("difference-engine.txt", longText(2));
+  await expect(documents.row("difference-engine.txt")).toHaveAttribute("data-status", "ready");
+  await documents.upload("analytical-engine.md", longText(40));
+  await expect(documents.progress("analytical-engine.md")).toHaveAttribute("aria-valuetext", /^[1-9]\d? %$/);
+  await page.screenshot({ path: testInfo.outputPath("documents.png"), fullPage: true });
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow, "no horizontal scrolling").toBe(0);
+  await expect(documents.progress("analytical-engine.md")).toBeVisible();
+  await expect(page.getByRole("button", { name: "Delete analytical-engine.md" })).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath("documents-phone.png"), fullPage: true });
+});

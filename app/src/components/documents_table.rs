@@ -264,7 +264,10 @@ fn DocumentRowView(row: DocumentRow, on_delete: Callback<String>) -> impl IntoVi
                     aria-label=delete_label
                     on:click=move |_| on_delete.run(delete_id.clone())
                 >
-                    "Delete"
+                    <span class="delete-text">"Delete"</span>
+                    <span class="delete-icon" aria-hidden="true">
+                        "✕"
+                    </span>
                 </button>
             </td>
         </tr>
