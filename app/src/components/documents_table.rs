@@ -3,24 +3,35 @@
 //! **Invariant:** an event changes only the row it names, and in that row only the cells
 //! whose fields it carries (each cell reads its own signal); the list itself changes only
 //! when a document is created or deleted, and then `<For>` inserts or removes that one row.
+//! Only the rows in view (plus a margin) are in the DOM, each [`ROW_HEIGHT_PX`] high, so the
+//! cost of a frame does not grow with the number of documents; rows out of view keep their
+//! state in signals and show it when they scroll in.
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::components::embedding_progress::EmbeddingProgress;
+use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::data_updates::{Pattern, use_data_updates};
 use crate::protocol::{EntityEvent, EntityKind, EventType};
 use crate::resources::{Document, DocumentStatus};
 
+/// The height of every body row, in CSS pixels (the stylesheet sets the same).
+pub const ROW_HEIGHT_PX: usize = 52;
+/// Rows rendered from the first one in view: enough for a viewport of this many rows.
+const RENDERED_ROWS: usize = 40;
+/// Rows rendered above the first one in view, so a small scroll shows rows at once.
+const MARGIN_ROWS: usize = 10;
+
 /// One row's live cells.
 #[derive(Clone)]
 struct DocumentRow {
-    /// The document as first seen; the progress bar starts from it.
-    document: Document,
+    id: String,
+    size_bytes: u64,
     title: RwSignal<String>,
     status: RwSignal<DocumentStatus>,
+    progress: RwSignal<Progress>,
     error: RwSignal<Option<String>>,
     updated_at: RwSignal<String>,
 }
@@ -28,11 +39,13 @@ struct DocumentRow {
 impl DocumentRow {
     fn new(document: Document) -> Self {
         Self {
-            title: RwSignal::new(document.title.clone()),
+            progress: RwSignal::new(Progress::of(&document)),
+            title: RwSignal::new(document.title),
             status: RwSignal::new(document.status),
-            error: RwSignal::new(document.error.clone()),
-            updated_at: RwSignal::new(document.updated_at.clone()),
-            document,
+            error: RwSignal::new(document.error),
+            updated_at: RwSignal::new(document.updated_at),
+            id: document.id,
+            size_bytes: document.size_bytes,
         }
     }
 
@@ -59,6 +72,9 @@ impl DocumentRow {
         if let Some(updated_at) = data.get("updatedAt").and_then(Value::as_str) {
             set_if_changed(self.updated_at, updated_at.to_owned());
         }
+        let mut progress = self.progress.get_untracked();
+        progress.apply(data);
+        set_if_changed(self.progress, progress);
     }
 }
 
@@ -162,13 +178,21 @@ impl DocumentRows {
         }
     }
 
+    /// Where `id` is in the list (tracked: it moves when rows come or go above it).
+    fn position(&self, id: &str) -> Option<usize> {
+        self.order
+            .with(|order| order.iter().position(|row_id| row_id == id))
+    }
+
     fn row(&self, id: &str) -> Option<DocumentRow> {
         self.rows.with_value(|rows| rows.get(id).cloned())
     }
 }
 
 /// The project's documents as a table: title, status, embedding progress, size, last
-/// change, and a delete button per row. Kept live by `document:*` events.
+/// change, and a delete button per row. Kept live by `document:*` events; only the rows in
+/// view are rendered, and `aria-rowcount` / `aria-rowindex` tell assistive technology where
+/// they sit in the whole list.
 #[component]
 pub fn DocumentsTable(
     /// The rows; the table subscribes to `document:*` and applies the events to them.
@@ -184,12 +208,45 @@ pub fn DocumentsTable(
         })
         .keep_while_mounted();
 
+    let scroll_top = RwSignal::new(0_usize);
+    let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
+    // The rendered slice: its start, and its ids with their positions in the whole list.
+    let window = Memo::new(move |_| {
+        let start = first_in_view.get().saturating_sub(MARGIN_ROWS);
+        rows.order.with(|order| {
+            let start = start.min(order.len());
+            let end = (start + MARGIN_ROWS + RENDERED_ROWS).min(order.len());
+            (start, order.len(), order[start..end].to_vec())
+        })
+    });
+    let space_above = move || window.with(|(start, _, _)| start * ROW_HEIGHT_PX);
+    let space_below =
+        move || window.with(|(start, total, ids)| (total - start - ids.len()) * ROW_HEIGHT_PX);
+    let on_scroll = move |event: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            if let Some(element) = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            {
+                scroll_top.set(usize::try_from(element.scroll_top()).unwrap_or(0));
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = event;
+    };
+
     view! {
-        <div class="table-wrap">
-            <table class="documents" data-testid="documents-table">
+        <div class="table-wrap" data-testid="documents-scroller" on:scroll=on_scroll>
+            <table
+                class="documents"
+                data-testid="documents-table"
+                aria-rowcount=move || rows.len() + 1
+            >
                 <caption class="visually-hidden">{caption}</caption>
                 <thead>
-                    <tr>
+                    <tr aria-rowindex="1">
                         <th scope="col" class="col-title">"Title"</th>
                         <th scope="col" class="col-status">"Status"</th>
                         <th scope="col" class="col-progress">"Embedding"</th>
@@ -206,13 +263,20 @@ pub fn DocumentsTable(
                             <td colspan="6">"No documents yet. Upload a .txt or .md file."</td>
                         </tr>
                     </Show>
+                    <tr class="spacer" aria-hidden="true" style:height=move || format!("{}px", space_above())>
+                        <td colspan="6"></td>
+                    </tr>
                     <For
-                        each=move || rows.order.get()
+                        each=move || window.get().2
                         key=|id| id.clone()
                         children=move |id| {
-                            rows.row(&id).map(|row| view! { <DocumentRowView row on_delete /> }.into_any())
+                            rows.row(&id)
+                                .map(|row| view! { <DocumentRowView row rows on_delete /> }.into_any())
                         }
                     />
+                    <tr class="spacer" aria-hidden="true" style:height=move || format!("{}px", space_below())>
+                        <td colspan="6"></td>
+                    </tr>
                 </tbody>
             </table>
         </div>
@@ -220,16 +284,21 @@ pub fn DocumentsTable(
 }
 
 #[component]
-fn DocumentRowView(row: DocumentRow, on_delete: Callback<String>) -> impl IntoView {
+fn DocumentRowView(
+    row: DocumentRow,
+    rows: DocumentRows,
+    on_delete: Callback<String>,
+) -> impl IntoView {
     let DocumentRow {
-        document,
+        id,
+        size_bytes,
         title,
         status,
+        progress,
         error,
         updated_at,
     } = row;
-    let id = document.id.clone();
-    let size = format_size(document.size_bytes);
+    let size = format_size(size_bytes);
     let status_name = move || status.get().as_str();
     let status_label = move || match status.get() {
         DocumentStatus::Queued => "Queued",
@@ -239,9 +308,13 @@ fn DocumentRowView(row: DocumentRow, on_delete: Callback<String>) -> impl IntoVi
     };
     let time = move || updated_at.with(|updated_at| clock_time(updated_at).to_owned());
     let delete_label = move || format!("Delete {}", title.get());
+    let row_index = {
+        let id = id.clone();
+        move || rows.position(&id).map(|position| position + 2)
+    };
     let delete_id = id.clone();
     view! {
-        <tr data-testid="document-row" data-document-id=id data-status=status_name>
+        <tr data-testid="document-row" data-document-id=id aria-rowindex=row_index data-status=status_name>
             <th scope="row" class="col-title">
                 <span class="title">{move || title.get()}</span>
             </th>
@@ -251,7 +324,7 @@ fn DocumentRowView(row: DocumentRow, on_delete: Callback<String>) -> impl IntoVi
                 </span>
             </td>
             <td class="col-progress">
-                <EmbeddingProgress document />
+                <ProgressBar progress=progress.into() title=title />
             </td>
             <td class="col-size">{size}</td>
             <td class="col-updated">

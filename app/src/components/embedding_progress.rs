@@ -1,5 +1,5 @@
 //! [`EmbeddingProgress`]: one document's embedding progress as a progress bar, kept live by
-//! the `document:<id>` events.
+//! the `document:<id>` events; [`ProgressBar`] draws it; [`Progress`] is the state.
 
 use leptos::prelude::*;
 use serde_json::{Map, Value};
@@ -64,8 +64,9 @@ impl Progress {
     }
 }
 
-/// A `role="progressbar"` with `aria-valuenow` (embedded chunks) and `aria-valuemax`
-/// (chunks), updated by every `document:<id>` event that carries progress.
+/// One document's progress bar, kept live by the `document:<id>` events: for a document
+/// shown on its own. [`DocumentsTable`](crate::components::documents_table::DocumentsTable)
+/// keeps the progress of all its rows itself and draws [`ProgressBar`]s.
 #[component]
 pub fn EmbeddingProgress(
     /// The document as loaded.
@@ -83,7 +84,20 @@ pub fn EmbeddingProgress(
             })
             .keep_while_mounted();
     }
-    let label = format!("Embedding of {}", document.title);
+    view! { <ProgressBar progress=progress.into() title=document.title /> }
+}
+
+/// A `role="progressbar"` with `aria-valuenow` (embedded chunks), `aria-valuemax` (chunks)
+/// and the percentage as `aria-valuetext`.
+#[component]
+pub fn ProgressBar(
+    /// What to show.
+    progress: Signal<Progress>,
+    /// The document's title, for the accessible name "Embedding of <title>".
+    #[prop(into)]
+    title: Signal<String>,
+) -> impl IntoView {
+    let label = move || format!("Embedding of {}", title.get());
     let percent = move || progress.get().percent();
     let max = move || progress.get().chunks.max(1);
     let now = move || {

@@ -7,6 +7,10 @@
 //! 401 and 403 end the connection for good ([`ConnectionState::Unauthorized`]); every other
 //! failure, and a silence longer than the limit, is retried with backoff and jitter, with
 //! the last event id seen, for as long as the page is open.
+//! Entity events are dispatched once per animation frame, all those that arrived since the
+//! last frame in their order, so a burst costs one render per changed cell per frame; the
+//! queue is bounded, and a queue that overflows (a hidden tab gets no frames) is dropped in
+//! favour of a refetch.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -24,7 +28,14 @@ use web_sys::{
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
 use crate::protocol::sse::SseParser;
-use crate::protocol::{EVENT_STREAM_PATH, PROJECT_HEADER, ProjectId, StreamMessage};
+use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
+
+/// Events that may wait for the next animation frame; beyond this the queue is dropped and
+/// subscribers refetch instead.
+const MAX_PENDING_EVENTS: usize = 20_000;
+
+/// The global property that counts the entity events dispatched, for benchmarks and tests.
+const EVENTS_RECEIVED_PROPERTY: &str = "docpulseEventsReceived";
 
 /// One connection attempt sequence for one project.
 struct Connection {
@@ -32,6 +43,10 @@ struct Connection {
     cancelled: Cell<bool>,
     /// Aborts the fetch under way.
     abort: RefCell<Option<AbortController>>,
+    /// Entity events waiting for the next animation frame, in arrival order.
+    pending: RefCell<Vec<EntityEvent>>,
+    /// True while a frame callback is requested.
+    frame_requested: Cell<bool>,
 }
 
 impl Connection {
@@ -39,7 +54,42 @@ impl Connection {
         Rc::new(Self {
             cancelled: Cell::new(false),
             abort: RefCell::new(None),
+            pending: RefCell::new(Vec::new()),
+            frame_requested: Cell::new(false),
         })
+    }
+
+    /// Queues `event` for the next animation frame.
+    fn queue(self: &Rc<Self>, updates: DataUpdates, event: EntityEvent) {
+        {
+            let mut pending = self.pending.borrow_mut();
+            if pending.len() >= MAX_PENDING_EVENTS {
+                // Without frames (a hidden tab) the queue would grow without end; the
+                // refetch brings the same final state.
+                pending.clear();
+                drop(pending);
+                updates.resynced();
+                return;
+            }
+            pending.push(event);
+        }
+        if !self.frame_requested.replace(true) {
+            let connection = self.clone();
+            request_animation_frame(move || connection.flush(updates));
+        }
+    }
+
+    /// Dispatches every queued event, in order.
+    fn flush(&self, updates: DataUpdates) {
+        self.frame_requested.set(false);
+        let events = std::mem::take(&mut *self.pending.borrow_mut());
+        if self.cancelled.get() || events.is_empty() {
+            return;
+        }
+        for event in &events {
+            updates.dispatch(event);
+        }
+        count_received(events.len());
     }
 
     fn cancel(&self) {
@@ -137,7 +187,7 @@ async fn read_stream(
     updates: &DataUpdates,
     project: &ProjectId,
     options: &StreamOptions,
-    connection: &Connection,
+    connection: &Rc<Connection>,
     last_event_id: &mut Option<String>,
     backoff: &mut Backoff,
 ) -> Ending {
@@ -211,7 +261,7 @@ async fn read_stream(
                     if !id.is_empty() {
                         *last_event_id = Some(id);
                     }
-                    updates.dispatch(&event);
+                    connection.queue(*updates, event);
                 }
             }
             if connection.cancelled.get() {
@@ -277,6 +327,17 @@ impl Drop for Watchdog {
             timer.clear();
         }
     }
+}
+
+/// Adds `count` to `window.docpulseEventsReceived`.
+fn count_received(count: usize) {
+    let window = window();
+    let key = JsValue::from_str(EVENTS_RECEIVED_PROPERTY);
+    let before = js_sys::Reflect::get(&window, &key)
+        .ok()
+        .and_then(|value| value.as_f64())
+        .unwrap_or(0.0);
+    let _ = js_sys::Reflect::set(&window, &key, &JsValue::from_f64(before + count as f64));
 }
 
 /// Waits `delay` on the browser's timer.
