@@ -365,6 +365,75 @@ fn format_size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
+    use crate::protocol::{EntityId, NewEvent, ProjectId};
+
+    fn document(id: &str, title: &str) -> Document {
+        Document {
+            id: id.to_owned(),
+            project_id: "proj_1".to_owned(),
+            title: title.to_owned(),
+            status: DocumentStatus::Queued,
+            chunks: 0,
+            embedded_chunks: 0,
+            error: None,
+            size_bytes: 10,
+            created_at: "2026-11-27T00:00:00.000Z".to_owned(),
+            updated_at: "2026-11-27T00:00:00.000Z".to_owned(),
+        }
+    }
+
+    fn event(event_type: EventType, id: &str, data: serde_json::Value) -> EntityEvent {
+        let id: EntityId = id.parse().expect("a valid id");
+        let project: ProjectId = "proj_1".parse().expect("a valid project");
+        let data = data.as_object().cloned();
+        NewEvent::single(event_type, EntityKind::Document, id, project, data)
+            .into_event("2026-11-27T00:00:01.000Z".to_owned())
+    }
+
+    #[test]
+    fn events_create_update_and_delete_only_the_rows_they_name() {
+        let _owner = Owner::new();
+        let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
+        let created = serde_json::to_value(document("doc_c", "c")).expect("serializes");
+
+        rows.apply_event(&event(EventType::Created, "doc_c", created));
+        rows.apply_event(&event(
+            EventType::Updated,
+            "doc_a",
+            serde_json::json!({"status": "embedding", "chunks": 4, "embeddedChunks": 2}),
+        ));
+        rows.apply_event(&event(EventType::Deleted, "doc_b", serde_json::Value::Null));
+        // An update for a document that is not listed changes nothing.
+        rows.apply_event(&event(
+            EventType::Updated,
+            "doc_x",
+            serde_json::json!({"title": "x"}),
+        ));
+
+        assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
+        let row = rows.row("doc_a").expect("still listed");
+        assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
+        assert_eq!(row.progress.get_untracked().percent(), 50);
+        assert_eq!(row.title.get_untracked(), "a");
+        assert_eq!(rows.position("doc_a"), Some(1));
+        assert!(rows.row("doc_b").is_none());
+    }
+
+    #[test]
+    fn a_document_created_twice_keeps_one_row_with_the_newer_fields() {
+        let _owner = Owner::new();
+        let rows = DocumentRows::new(Vec::new());
+        rows.insert(document("doc_a", "a"));
+        let mut newer = document("doc_a", "a, renamed");
+        newer.status = DocumentStatus::Ready;
+        rows.insert(newer);
+
+        assert_eq!(rows.order.get_untracked(), ["doc_a"]);
+        let row = rows.row("doc_a").expect("listed");
+        assert_eq!(row.title.get_untracked(), "a, renamed");
+        assert_eq!(row.progress.get_untracked().percent(), 100);
+    }
+
     #[test]
     fn sizes_and_times_read_naturally() {
         assert_eq!(format_size(12), "12 B");

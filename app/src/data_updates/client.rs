@@ -34,7 +34,8 @@ use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId,
 /// subscribers refetch instead.
 const MAX_PENDING_EVENTS: usize = 20_000;
 
-/// The global property that counts the entity events dispatched, for benchmarks and tests.
+/// The global object that counts the entity events dispatched by entity kind, for
+/// benchmarks and tests.
 const EVENTS_RECEIVED_PROPERTY: &str = "docpulseEventsReceived";
 
 /// One connection attempt sequence for one project.
@@ -89,7 +90,7 @@ impl Connection {
         for event in &events {
             updates.dispatch(event);
         }
-        count_received(events.len());
+        count_received(&events);
     }
 
     fn cancel(&self) {
@@ -329,15 +330,26 @@ impl Drop for Watchdog {
     }
 }
 
-/// Adds `count` to `window.docpulseEventsReceived`.
-fn count_received(count: usize) {
+/// Adds the `events` dispatched to `window.docpulseEventsReceived[<entity kind>]`.
+fn count_received(events: &[EntityEvent]) {
     let window = window();
     let key = JsValue::from_str(EVENTS_RECEIVED_PROPERTY);
-    let before = js_sys::Reflect::get(&window, &key)
+    let counts = js_sys::Reflect::get(&window, &key)
         .ok()
-        .and_then(|value| value.as_f64())
-        .unwrap_or(0.0);
-    let _ = js_sys::Reflect::set(&window, &key, &JsValue::from_f64(before + count as f64));
+        .filter(JsValue::is_object)
+        .unwrap_or_else(|| {
+            let counts = JsValue::from(js_sys::Object::new());
+            let _ = js_sys::Reflect::set(&window, &key, &counts);
+            counts
+        });
+    for event in events {
+        let kind = JsValue::from_str(event.entity.as_str());
+        let before = js_sys::Reflect::get(&counts, &kind)
+            .ok()
+            .and_then(|value| value.as_f64())
+            .unwrap_or(0.0);
+        let _ = js_sys::Reflect::set(&counts, &kind, &JsValue::from_f64(before + 1.0));
+    }
 }
 
 /// Waits `delay` on the browser's timer.

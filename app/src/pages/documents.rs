@@ -3,7 +3,9 @@
 //!
 //! **Invariant:** the first data comes from the server with its `lastEventId`, and the
 //! stream of that project resumes from that id, so nothing changed between the load and the
-//! connect is missed; a `resync` (or the manual refresh) loads the data again.
+//! connect is missed; a `resync` (or the manual refresh) loads the data again, and the
+//! document events that arrive while it loads are applied again on top of the new data
+//! (they carry newest values, so replaying them in order converges on the current state).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,10 +15,16 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
 use crate::components::project_switcher::ProjectSwitcher;
-use crate::data_updates::use_data_updates;
+use crate::data_updates::{Pattern, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
-use crate::protocol::ProjectId;
+use crate::protocol::{EntityEvent, EntityKind, ProjectId};
+
+/// Document events kept while a refetch is under way; beyond this, another refetch is asked.
+const MAX_EVENTS_DURING_REFETCH: usize = 20_000;
+
+/// The document events that arrived since a refetch started; `None` when none is under way.
+type EventsDuringRefetch = StoredValue<Option<Vec<EntityEvent>>>;
 
 /// `/documents?project=<id>`: the documents of the project named (or the first one).
 #[component]
@@ -26,9 +34,29 @@ pub fn DocumentsPage() -> impl IntoView {
     let data = documents_page_resource(requested);
     let updates = use_data_updates();
     let resyncs = updates.resyncs();
+    let during_refetch: EventsDuringRefetch = StoredValue::new(None);
+    updates
+        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
+            let overflow = during_refetch
+                .try_update_value(|events| match events {
+                    Some(events) if events.len() >= MAX_EVENTS_DURING_REFETCH => true,
+                    Some(events) => {
+                        events.push(event.clone());
+                        false
+                    }
+                    None => false,
+                })
+                .unwrap_or(false);
+            if overflow {
+                during_refetch.set_value(None);
+                updates.request_resync();
+            }
+        })
+        .keep_while_mounted();
     Effect::new(move |previous: Option<u64>| {
         let count = resyncs.get();
         if previous.is_some_and(|previous| previous != count) {
+            during_refetch.set_value(Some(Vec::new()));
             data.refetch();
         }
         count
@@ -41,7 +69,7 @@ pub fn DocumentsPage() -> impl IntoView {
         }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <DocumentsView data /> }.into_any(),
+                    Ok(data) => view! { <DocumentsView data during_refetch /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
                     Err(error) => {
                         view! {
@@ -60,7 +88,7 @@ pub fn DocumentsPage() -> impl IntoView {
 
 /// The loaded page.
 #[component]
-fn DocumentsView(data: DocumentsPageData) -> impl IntoView {
+fn DocumentsView(data: DocumentsPageData, during_refetch: EventsDuringRefetch) -> impl IntoView {
     let DocumentsPageData {
         projects,
         project,
@@ -69,6 +97,16 @@ fn DocumentsView(data: DocumentsPageData) -> impl IntoView {
     let active = expect_context::<ActiveProject>();
     let updates = use_data_updates();
     let rows = DocumentRows::new(list.documents);
+    let missed = during_refetch
+        .try_update_value(Option::take)
+        .flatten()
+        .unwrap_or_default();
+    for event in missed
+        .iter()
+        .filter(|event| event.project_id.as_str() == project.id)
+    {
+        rows.apply_event(event);
+    }
 
     // Browser only: follow this project's stream from the id the list was read at.
     let project_id = project.id.parse::<ProjectId>().ok();
