@@ -145,6 +145,28 @@ test("a wrong password is refused on the page", async ({ page, browserErrors }) 
   await expect(page).toHaveURL(/\/login$/);
 });
 
+test("what was typed before the page hydrated is what signs in", async ({ page }) => {
+  const account = createAccount("Early");
+  // Hold the WASM back until the fields are filled, so the typing surely comes first.
+  let release: () => void = () => {};
+  const filled = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route("**/pkg/*.wasm", async (route) => {
+    await filled;
+    await route.continue();
+  });
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(account.email);
+  await page.getByLabel("Password").fill(account.password);
+  release();
+
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  await expect(page).toHaveURL(/\/documents/);
+  await expect(new DocumentsPage(page).connection).toHaveText("Live");
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

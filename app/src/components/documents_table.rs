@@ -392,46 +392,50 @@ mod tests {
 
     #[test]
     fn events_create_update_and_delete_only_the_rows_they_name() {
-        let _owner = Owner::new();
-        let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
-        let created = serde_json::to_value(document("doc_c", "c")).expect("serializes");
+        // With the `ssr` feature, signals live in the arena of an owner.
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
+            let created = serde_json::to_value(document("doc_c", "c")).expect("serializes");
 
-        rows.apply_event(&event(EventType::Created, "doc_c", created));
-        rows.apply_event(&event(
-            EventType::Updated,
-            "doc_a",
-            serde_json::json!({"status": "embedding", "chunks": 4, "embeddedChunks": 2}),
-        ));
-        rows.apply_event(&event(EventType::Deleted, "doc_b", serde_json::Value::Null));
-        // An update for a document that is not listed changes nothing.
-        rows.apply_event(&event(
-            EventType::Updated,
-            "doc_x",
-            serde_json::json!({"title": "x"}),
-        ));
+            rows.apply_event(&event(EventType::Created, "doc_c", created));
+            rows.apply_event(&event(
+                EventType::Updated,
+                "doc_a",
+                serde_json::json!({"status": "embedding", "chunks": 4, "embeddedChunks": 2}),
+            ));
+            rows.apply_event(&event(EventType::Deleted, "doc_b", serde_json::Value::Null));
+            // An update for a document that is not listed changes nothing.
+            rows.apply_event(&event(
+                EventType::Updated,
+                "doc_x",
+                serde_json::json!({"title": "x"}),
+            ));
 
-        assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
-        let row = rows.row("doc_a").expect("still listed");
-        assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
-        assert_eq!(row.progress.get_untracked().percent(), 50);
-        assert_eq!(row.title.get_untracked(), "a");
-        assert_eq!(rows.position("doc_a"), Some(1));
-        assert!(rows.row("doc_b").is_none());
+            assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
+            let row = rows.row("doc_a").expect("still listed");
+            assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
+            assert_eq!(row.progress.get_untracked().percent(), 50);
+            assert_eq!(row.title.get_untracked(), "a");
+            assert_eq!(rows.position("doc_a"), Some(1));
+            assert!(rows.row("doc_b").is_none());
+        });
     }
 
     #[test]
     fn a_document_created_twice_keeps_one_row_with_the_newer_fields() {
-        let _owner = Owner::new();
-        let rows = DocumentRows::new(Vec::new());
-        rows.insert(document("doc_a", "a"));
-        let mut newer = document("doc_a", "a, renamed");
-        newer.status = DocumentStatus::Ready;
-        rows.insert(newer);
+        // With the `ssr` feature, signals live in the arena of an owner.
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(Vec::new());
+            rows.insert(document("doc_a", "a"));
+            let mut newer = document("doc_a", "a, renamed");
+            newer.status = DocumentStatus::Ready;
+            rows.insert(newer);
 
-        assert_eq!(rows.order.get_untracked(), ["doc_a"]);
-        let row = rows.row("doc_a").expect("listed");
-        assert_eq!(row.title.get_untracked(), "a, renamed");
-        assert_eq!(row.progress.get_untracked().percent(), 100);
+            assert_eq!(rows.order.get_untracked(), ["doc_a"]);
+            let row = rows.row("doc_a").expect("listed");
+            assert_eq!(row.title.get_untracked(), "a, renamed");
+            assert_eq!(row.progress.get_untracked().percent(), 100);
+        });
     }
 
     #[test]

@@ -197,6 +197,9 @@ fn UploadZone(
 ) -> impl IntoView {
     let dragging = RwSignal::new(false);
     let busy = RwSignal::new(false);
+    // The picker comes alive with the page: a file chosen before hydration would be lost.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
 
     #[cfg(feature = "hydrate")]
     let upload = {
@@ -282,11 +285,15 @@ fn UploadZone(
                     "Drop .txt or .md files here, or choose them. Each is split, embedded and searchable in moments."
                 </p>
             </div>
-            <label class="button file-button" class:busy=move || busy.get()>
+            <label
+                class="button file-button"
+                class:busy=move || busy.get() || !hydrated.get()
+            >
                 "Choose files"
                 <input
                     type="file"
                     class="visually-hidden"
+                    disabled=move || !hydrated.get()
                     multiple
                     accept=".txt,.md,.markdown,text/plain,text/markdown"
                     on:change=on_pick

@@ -2,7 +2,8 @@
 //! and opens the documents page.
 //!
 //! The form only submits once the page has hydrated, so the password never goes into an
-//! address as a plain HTML form would put it.
+//! address as a plain HTML form would put it. The fields are read when the form is submitted,
+//! not bound to signals, so what was typed before hydration is kept.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -21,8 +22,8 @@ pub fn LoginPage() -> impl IntoView {
     // Effects run only in the browser, after hydration.
     Effect::new(move |_| set_hydrated.set(true));
 
-    let email = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    let email = NodeRef::<leptos::html::Input>::new();
+    let password = NodeRef::<leptos::html::Input>::new();
     let failure = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
@@ -34,9 +35,15 @@ pub fn LoginPage() -> impl IntoView {
         failure.set(None);
         #[cfg(feature = "hydrate")]
         {
+            let value = |field: NodeRef<leptos::html::Input>| {
+                field
+                    .get_untracked()
+                    .map(|input| input.value())
+                    .unwrap_or_default()
+            };
             let credentials = Credentials {
-                email: email.get_untracked(),
-                password: password.get_untracked(),
+                email: value(email),
+                password: value(password),
             };
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
@@ -66,7 +73,7 @@ pub fn LoginPage() -> impl IntoView {
                         name="email"
                         autocomplete="username"
                         required
-                        bind:value=email
+                        node_ref=email
                     />
                 </div>
                 <div class="field">
@@ -77,7 +84,7 @@ pub fn LoginPage() -> impl IntoView {
                         name="password"
                         autocomplete="current-password"
                         required
-                        bind:value=password
+                        node_ref=password
                     />
                 </div>
                 <p class="form-error" role="alert">
