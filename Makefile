@@ -13,7 +13,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test lint unit e2e load-smoke toolchain bench load
+.PHONY: run test lint unit e2e load-smoke toolchain bench load bench-ui
 
 ## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
 run:
@@ -51,3 +51,7 @@ bench:
 ## The end-to-end load benchmark against a release server; see README "Benchmarks".
 load:
 	scripts/load.sh
+
+## The documents-table benchmark in Chromium against a release server; see docs/ui-benchmark.md.
+bench-ui:
+	scripts/bench-ui.sh

@@ -17,6 +17,7 @@
 //! - [`workers`]: the job pool that chunks and embeds documents and extracts entity graphs.
 //! - [`search`]: ranks a project's chunks by similarity to a query.
 //! - [`api`]: thin HTTP handlers, one module per resource.
+//! - [`page_data`]: the data server-rendered pages load, through the API's extractors.
 //! - [`storage`]: the database connection, its migrations and queries; SQL only.
 //! - [`demo`]: the demo account seeded on first start.
 //! - [`admin`]: `docpulse admin`, which creates projects and users.
@@ -33,6 +34,7 @@ pub mod documents;
 pub mod error;
 pub mod events;
 pub mod metrics;
+pub mod page_data;
 pub mod search;
 pub mod serve;
 pub mod startup;

@@ -14,6 +14,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::middleware;
 use leptos::config::get_configuration;
+use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
@@ -29,6 +30,7 @@ use crate::documents::{DocumentService, JobSignal};
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus};
 use crate::metrics::Metrics;
+use crate::page_data::ServerPageData;
 use crate::serve;
 use crate::state::AppState;
 use crate::storage;
@@ -214,9 +216,16 @@ fn raise_open_file_limit() {
 fn assemble_router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let leptos_options = state.leptos_options.clone();
+    // Pages load their first data while they render, through the same services as the API.
+    let page_data = ServerPageData::context(state.clone());
     Router::new()
         .merge(api::router())
-        .leptos_routes(&state, routes, move || app::shell(leptos_options.clone()))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(page_data.clone()),
+            move || app::shell(leptos_options.clone()),
+        )
         .fallback(file_and_error_handler::<AppState, _>(app::shell))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(TraceLayer::new_for_http())

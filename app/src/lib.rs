@@ -4,27 +4,46 @@
 //!
 //! - [`protocol`]: the wire types both sides agree on.
 //! - [`resources`]: the JSON shapes of the REST resources (documents, projects, session).
-//! - [`data_updates`]: live updates in the browser (patterns, registry, backoff so far).
+//! - [`error`]: [`error::AppError`], what a page shows when something fails.
+//! - [`data_updates`]: live updates in the browser: patterns, registry, backoff, the stream
+//!   client, [`data_updates::DataUpdatesProvider`] and [`data_updates::use_data_updates`].
+//! - [`page_data`]: the first data of a page, loaded during SSR and refetched in the browser.
+//! - `rest` (hydrate only): the browser's REST calls.
 //! - [`components`]: reusable pieces of the pages.
 //! - [`pages`]: one module per route.
-//! - this file: [`shell`] (the HTML document the server renders) and [`App`] (the router).
+//! - this file: [`shell`] (the HTML document the server renders), [`App`] (the shell and
+//!   the router) and [`ActiveProject`].
 //!
 //! Feature `ssr` builds the server side, `hydrate` the browser side; pure modules need
 //! neither and test natively.
 
 pub mod components;
 pub mod data_updates;
+pub mod error;
+pub mod page_data;
 pub mod pages;
 pub mod protocol;
 pub mod resources;
+#[cfg(feature = "hydrate")]
+mod rest;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
-use leptos_router::StaticSegment;
 use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{SsrMode, StaticSegment};
 
+use crate::components::connection_indicator::ConnectionIndicator;
+use crate::data_updates::DataUpdatesProvider;
+use crate::pages::documents::DocumentsPage;
 use crate::pages::home::HomePage;
+use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
+use crate::protocol::ProjectId;
+
+/// The project whose events the app's stream follows; the documents page sets it once its
+/// data is loaded, logout clears it.
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveProject(pub RwSignal<Option<ProjectId>>);
 
 /// The HTML document around [`App`], rendered by the server for every page.
 ///
@@ -51,27 +70,41 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: the page frame and the router.
+/// The application: the page frame, the event stream and the router.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let active_project = ActiveProject(RwSignal::new(None));
+    provide_context(active_project);
     view! {
         <Title text="docpulse" />
         <Router>
-            <header class="app-header">
-                <A href="/" attr:class="brand">
-                    <span class="brand-mark" aria-hidden="true"></span>
-                    "docpulse"
-                </A>
-            </header>
-            <main class="app-main">
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=HomePage />
-                </Routes>
-            </main>
-            <footer class="app-footer">
-                "docpulse · documents whose every change reaches you live"
-            </footer>
+            <DataUpdatesProvider project=active_project.0>
+                <header class="app-header">
+                    <A href="/" attr:class="brand">
+                        <span class="brand-mark" aria-hidden="true"></span>
+                        "docpulse"
+                    </A>
+                    <nav class="app-nav" aria-label="Main">
+                        <A href="/documents">"Documents"</A>
+                    </nav>
+                    <ConnectionIndicator />
+                </header>
+                <main class="app-main">
+                    <Routes fallback=NotFound>
+                        <Route path=StaticSegment("") view=HomePage />
+                        <Route path=StaticSegment("login") view=LoginPage />
+                        <Route
+                            path=StaticSegment("documents")
+                            view=DocumentsPage
+                            ssr=SsrMode::Async
+                        />
+                    </Routes>
+                </main>
+                <footer class="app-footer">
+                    "docpulse · documents whose every change reaches you live"
+                </footer>
+            </DataUpdatesProvider>
         </Router>
     }
 }

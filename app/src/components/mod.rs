@@ -1,3 +1,7 @@
 //! Reusable pieces of the pages.
 
+pub mod connection_indicator;
+pub mod documents_table;
+pub mod embedding_progress;
+pub mod project_switcher;
 pub mod server_status;

@@ -1,6 +1,7 @@
 //! The start page: what docpulse does, and whether its server is up.
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use crate::components::server_status::ServerStatus;
 
@@ -15,6 +16,9 @@ pub fn HomePage() -> impl IntoView {
                  entities in the background. Every step shows up in every open browser of the \
                  project within milliseconds, with no refresh."
             </p>
+            <A href="/documents" attr:class="button">
+                "Open your documents"
+            </A>
         </section>
         <section class="features" aria-label="What docpulse does">
             <article class="card">

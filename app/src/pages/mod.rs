@@ -1,4 +1,6 @@
 //! One module per route.
 
+pub mod documents;
 pub mod home;
+pub mod login;
 pub mod not_found;

@@ -1,0 +1,449 @@
+//! [`DocumentsTable`] and the live row state behind it, [`DocumentRows`].
+//!
+//! **Invariant:** an event changes only the row it names, and in that row only the cells
+//! whose fields it carries (each cell reads its own signal); the list itself changes only
+//! when a document is created or deleted, and then `<For>` inserts or removes that one row.
+//! Only the rows in view (plus a margin) are in the DOM, each [`ROW_HEIGHT_PX`] high, so the
+//! cost of a frame does not grow with the number of documents; rows out of view keep their
+//! state in signals and show it when they scroll in.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::components::embedding_progress::{Progress, ProgressBar};
+use crate::data_updates::{Pattern, use_data_updates};
+use crate::protocol::{EntityEvent, EntityKind, EventType};
+use crate::resources::{Document, DocumentStatus};
+
+/// The height of every body row, in CSS pixels (the stylesheet sets the same).
+pub const ROW_HEIGHT_PX: usize = 52;
+/// Rows rendered from the first one in view: enough for a viewport of this many rows.
+const RENDERED_ROWS: usize = 40;
+/// Rows rendered above the first one in view, so a small scroll shows rows at once.
+const MARGIN_ROWS: usize = 10;
+
+/// One row's live cells.
+#[derive(Clone)]
+struct DocumentRow {
+    id: String,
+    size_bytes: u64,
+    title: RwSignal<String>,
+    status: RwSignal<DocumentStatus>,
+    progress: RwSignal<Progress>,
+    error: RwSignal<Option<String>>,
+    updated_at: RwSignal<String>,
+}
+
+impl DocumentRow {
+    fn new(document: Document) -> Self {
+        Self {
+            progress: RwSignal::new(Progress::of(&document)),
+            title: RwSignal::new(document.title),
+            status: RwSignal::new(document.status),
+            error: RwSignal::new(document.error),
+            updated_at: RwSignal::new(document.updated_at),
+            id: document.id,
+            size_bytes: document.size_bytes,
+        }
+    }
+
+    /// Sets the cells `data` names, each only if its value changed.
+    fn apply(&self, data: &Map<String, Value>) {
+        fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+            if signal.with_untracked(|current| *current != value) {
+                signal.set(value);
+            }
+        }
+        if let Some(title) = data.get("title").and_then(Value::as_str) {
+            set_if_changed(self.title, title.to_owned());
+        }
+        if let Some(status) = data
+            .get("status")
+            .and_then(Value::as_str)
+            .and_then(DocumentStatus::from_name)
+        {
+            set_if_changed(self.status, status);
+        }
+        if let Some(error) = data.get("error") {
+            set_if_changed(self.error, error.as_str().map(str::to_owned));
+        }
+        if let Some(updated_at) = data.get("updatedAt").and_then(Value::as_str) {
+            set_if_changed(self.updated_at, updated_at.to_owned());
+        }
+        let mut progress = self.progress.get_untracked();
+        progress.apply(data);
+        set_if_changed(self.progress, progress);
+    }
+}
+
+/// The documents of one project as live rows, newest first. `Copy`: the page, the upload
+/// zone and the table share it.
+#[derive(Clone, Copy)]
+pub struct DocumentRows {
+    /// Row ids in display order; changes only when a row comes or goes.
+    order: RwSignal<Vec<String>>,
+    /// The rows by id.
+    rows: StoredValue<HashMap<String, DocumentRow>>,
+}
+
+impl DocumentRows {
+    /// Rows for `documents`, in their order.
+    pub fn new(documents: Vec<Document>) -> Self {
+        let order = documents
+            .iter()
+            .map(|document| document.id.clone())
+            .collect();
+        let rows = documents
+            .into_iter()
+            .map(|document| (document.id.clone(), DocumentRow::new(document)))
+            .collect();
+        Self {
+            order: RwSignal::new(order),
+            rows: StoredValue::new(rows),
+        }
+    }
+
+    /// Adds `document` at the top, or updates its row when it is there already (the upload's
+    /// answer and the `entity.created` event may come in either order).
+    pub fn insert(&self, document: Document) {
+        let existing = self.rows.with_value(|rows| rows.get(&document.id).cloned());
+        if let Some(row) = existing {
+            if let Ok(Value::Object(data)) = serde_json::to_value(&document) {
+                row.apply(&data);
+            }
+            return;
+        }
+        let id = document.id.clone();
+        self.rows.update_value(|rows| {
+            rows.insert(id.clone(), DocumentRow::new(document));
+        });
+        self.order.update(|order| order.insert(0, id));
+    }
+
+    /// Removes the row of `id`, if there is one.
+    pub fn remove(&self, id: &str) {
+        let removed = self.rows.try_update_value(|rows| rows.remove(id)).flatten();
+        if removed.is_some() {
+            self.order
+                .update(|order| order.retain(|row_id| row_id != id));
+        }
+    }
+
+    /// How many rows there are (tracked).
+    pub fn len(&self) -> usize {
+        self.order.with(Vec::len)
+    }
+
+    /// True when there is no row (tracked).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies one `document` event.
+    pub fn apply_event(&self, event: &EntityEvent) {
+        let data = event.data.as_ref();
+        match event.event_type {
+            EventType::Created => {
+                let document =
+                    data.and_then(|data| serde_json::from_value(Value::Object(data.clone())).ok());
+                if let Some(document) = document {
+                    self.insert(document);
+                }
+            }
+            EventType::Updated => {
+                if let (Some(id), Some(data)) = (&event.id, data) {
+                    self.update(id.as_str(), data);
+                }
+            }
+            EventType::Deleted => {
+                if let Some(id) = &event.id {
+                    self.remove(id.as_str());
+                }
+            }
+            EventType::Batch => {
+                if let (Some(ids), Some(data)) = (&event.ids, data) {
+                    for id in ids {
+                        self.update(id.as_str(), data);
+                    }
+                }
+            }
+        }
+    }
+
+    fn update(&self, id: &str, data: &Map<String, Value>) {
+        if let Some(row) = self.rows.with_value(|rows| rows.get(id).cloned()) {
+            row.apply(data);
+        }
+    }
+
+    /// Where `id` is in the list (tracked: it moves when rows come or go above it).
+    fn position(&self, id: &str) -> Option<usize> {
+        self.order
+            .with(|order| order.iter().position(|row_id| row_id == id))
+    }
+
+    fn row(&self, id: &str) -> Option<DocumentRow> {
+        self.rows.with_value(|rows| rows.get(id).cloned())
+    }
+}
+
+/// The project's documents as a table: title, status, embedding progress, size, last
+/// change, and a delete button per row. Kept live by `document:*` events; only the rows in
+/// view are rendered, and `aria-rowcount` / `aria-rowindex` tell assistive technology where
+/// they sit in the whole list.
+#[component]
+pub fn DocumentsTable(
+    /// The rows; the table subscribes to `document:*` and applies the events to them.
+    rows: DocumentRows,
+    /// The caption, naming the project.
+    caption: String,
+    /// Called with the id of a document the user asked to delete.
+    on_delete: Callback<String>,
+) -> impl IntoView {
+    use_data_updates()
+        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
+            rows.apply_event(event);
+        })
+        .keep_while_mounted();
+
+    let scroll_top = RwSignal::new(0_usize);
+    let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
+    // The rendered slice: its start, and its ids with their positions in the whole list.
+    let window = Memo::new(move |_| {
+        let start = first_in_view.get().saturating_sub(MARGIN_ROWS);
+        rows.order.with(|order| {
+            let start = start.min(order.len());
+            let end = (start + MARGIN_ROWS + RENDERED_ROWS).min(order.len());
+            (start, order.len(), order[start..end].to_vec())
+        })
+    });
+    let space_above = move || window.with(|(start, _, _)| start * ROW_HEIGHT_PX);
+    let space_below =
+        move || window.with(|(start, total, ids)| (total - start - ids.len()) * ROW_HEIGHT_PX);
+    let on_scroll = move |event: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            if let Some(element) = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+            {
+                scroll_top.set(usize::try_from(element.scroll_top()).unwrap_or(0));
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = event;
+    };
+
+    view! {
+        <div class="table-wrap" data-testid="documents-scroller" on:scroll=on_scroll>
+            <table
+                class="documents"
+                data-testid="documents-table"
+                aria-rowcount=move || rows.len() + 1
+            >
+                <caption class="visually-hidden">{caption}</caption>
+                <thead>
+                    <tr aria-rowindex="1">
+                        <th scope="col" class="col-title">"Title"</th>
+                        <th scope="col" class="col-status">"Status"</th>
+                        <th scope="col" class="col-progress">"Embedding"</th>
+                        <th scope="col" class="col-size">"Size"</th>
+                        <th scope="col" class="col-updated">"Updated"</th>
+                        <th scope="col" class="col-actions">
+                            <span class="visually-hidden">"Actions"</span>
+                        </th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <Show when=move || rows.is_empty()>
+                        <tr class="empty">
+                            <td colspan="6">"No documents yet. Upload a .txt or .md file."</td>
+                        </tr>
+                    </Show>
+                    <tr class="spacer" aria-hidden="true" style:height=move || format!("{}px", space_above())>
+                        <td colspan="6"></td>
+                    </tr>
+                    <For
+                        each=move || window.get().2
+                        key=|id| id.clone()
+                        children=move |id| {
+                            rows.row(&id)
+                                .map(|row| view! { <DocumentRowView row rows on_delete /> }.into_any())
+                        }
+                    />
+                    <tr class="spacer" aria-hidden="true" style:height=move || format!("{}px", space_below())>
+                        <td colspan="6"></td>
+                    </tr>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn DocumentRowView(
+    row: DocumentRow,
+    rows: DocumentRows,
+    on_delete: Callback<String>,
+) -> impl IntoView {
+    let DocumentRow {
+        id,
+        size_bytes,
+        title,
+        status,
+        progress,
+        error,
+        updated_at,
+    } = row;
+    let size = format_size(size_bytes);
+    let status_name = move || status.get().as_str();
+    let status_label = move || match status.get() {
+        DocumentStatus::Queued => "Queued",
+        DocumentStatus::Embedding => "Embedding",
+        DocumentStatus::Ready => "Ready",
+        DocumentStatus::Failed => "Failed",
+    };
+    let time = move || updated_at.with(|updated_at| clock_time(updated_at).to_owned());
+    let delete_label = move || format!("Delete {}", title.get());
+    let row_index = {
+        let id = id.clone();
+        move || rows.position(&id).map(|position| position + 2)
+    };
+    let delete_id = id.clone();
+    view! {
+        <tr data-testid="document-row" data-document-id=id aria-rowindex=row_index data-status=status_name>
+            <th scope="row" class="col-title">
+                <span class="title">{move || title.get()}</span>
+            </th>
+            <td class="col-status">
+                <span class="badge" data-status=status_name title=move || error.get()>
+                    {status_label}
+                </span>
+            </td>
+            <td class="col-progress">
+                <ProgressBar progress=progress.into() title=title />
+            </td>
+            <td class="col-size">{size}</td>
+            <td class="col-updated">
+                <time datetime=move || updated_at.get()>{time}</time>
+            </td>
+            <td class="col-actions">
+                <button
+                    type="button"
+                    class="button small danger"
+                    aria-label=delete_label
+                    on:click=move |_| on_delete.run(delete_id.clone())
+                >
+                    <span class="delete-text">"Delete"</span>
+                    <span class="delete-icon" aria-hidden="true">
+                        "✕"
+                    </span>
+                </button>
+            </td>
+        </tr>
+    }
+}
+
+/// `2026-11-27T00:00:01.000Z` → `00:00:01`; anything else as it is.
+fn clock_time(timestamp: &str) -> &str {
+    timestamp.get(11..19).unwrap_or(timestamp)
+}
+
+/// Bytes in the unit a reader expects.
+fn format_size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1_000.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::protocol::{EntityId, NewEvent, ProjectId};
+
+    fn document(id: &str, title: &str) -> Document {
+        Document {
+            id: id.to_owned(),
+            project_id: "proj_1".to_owned(),
+            title: title.to_owned(),
+            status: DocumentStatus::Queued,
+            chunks: 0,
+            embedded_chunks: 0,
+            error: None,
+            size_bytes: 10,
+            created_at: "2026-11-27T00:00:00.000Z".to_owned(),
+            updated_at: "2026-11-27T00:00:00.000Z".to_owned(),
+        }
+    }
+
+    fn event(event_type: EventType, id: &str, data: serde_json::Value) -> EntityEvent {
+        let id: EntityId = id.parse().expect("a valid id");
+        let project: ProjectId = "proj_1".parse().expect("a valid project");
+        let data = data.as_object().cloned();
+        NewEvent::single(event_type, EntityKind::Document, id, project, data)
+            .into_event("2026-11-27T00:00:01.000Z".to_owned())
+    }
+
+    #[test]
+    fn events_create_update_and_delete_only_the_rows_they_name() {
+        // With the `ssr` feature, signals live in the arena of an owner.
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
+            let created = serde_json::to_value(document("doc_c", "c")).expect("serializes");
+
+            rows.apply_event(&event(EventType::Created, "doc_c", created));
+            rows.apply_event(&event(
+                EventType::Updated,
+                "doc_a",
+                serde_json::json!({"status": "embedding", "chunks": 4, "embeddedChunks": 2}),
+            ));
+            rows.apply_event(&event(EventType::Deleted, "doc_b", serde_json::Value::Null));
+            // An update for a document that is not listed changes nothing.
+            rows.apply_event(&event(
+                EventType::Updated,
+                "doc_x",
+                serde_json::json!({"title": "x"}),
+            ));
+
+            assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
+            let row = rows.row("doc_a").expect("still listed");
+            assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
+            assert_eq!(row.progress.get_untracked().percent(), 50);
+            assert_eq!(row.title.get_untracked(), "a");
+            assert_eq!(rows.position("doc_a"), Some(1));
+            assert!(rows.row("doc_b").is_none());
+        });
+    }
+
+    #[test]
+    fn a_document_created_twice_keeps_one_row_with_the_newer_fields() {
+        // With the `ssr` feature, signals live in the arena of an owner.
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(Vec::new());
+            rows.insert(document("doc_a", "a"));
+            let mut newer = document("doc_a", "a, renamed");
+            newer.status = DocumentStatus::Ready;
+            rows.insert(newer);
+
+            assert_eq!(rows.order.get_untracked(), ["doc_a"]);
+            let row = rows.row("doc_a").expect("listed");
+            assert_eq!(row.title.get_untracked(), "a, renamed");
+            assert_eq!(row.progress.get_untracked().percent(), 100);
+        });
+    }
+
+    #[test]
+    fn sizes_and_times_read_naturally() {
+        assert_eq!(format_size(12), "12 B");
+        assert_eq!(format_size(2_345), "2.3 kB");
+        assert_eq!(format_size(3_400_000), "3.4 MB");
+        assert_eq!(clock_time("2026-11-27T10:11:12.000Z"), "10:11:12");
+        assert_eq!(clock_time("soon"), "soon");
+    }
+}

@@ -1,0 +1,362 @@
+//! The browser's connection to `GET /api/events/stream` (hydrate only): `fetch` with a
+//! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
+//! sent, which the native `EventSource` cannot.
+//!
+//! **Invariant:** at most one connection per provider is live; a connection whose project
+//! changed is aborted and never touches the state or calls a subscriber again.
+//! 401 and 403 end the connection for good ([`ConnectionState::Unauthorized`]); every other
+//! failure, and a silence longer than the limit, is retried with backoff and jitter, with
+//! the last event id seen, for as long as the page is open.
+//! Entity events are dispatched once per animation frame, all those that arrived since the
+//! last frame in their order, so a burst costs one render per changed cell per frame; the
+//! queue is bounded, and a queue that overflows (a hidden tab gets no frames) is dropped in
+//! favour of a refetch.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, Request,
+    RequestCredentials, RequestInit, Response,
+};
+
+use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
+use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
+use crate::protocol::sse::SseParser;
+use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
+
+/// Events that may wait for the next animation frame; beyond this the queue is dropped and
+/// subscribers refetch instead.
+const MAX_PENDING_EVENTS: usize = 20_000;
+
+/// The global object that counts the entity events dispatched by entity kind, for
+/// benchmarks and tests.
+const EVENTS_RECEIVED_PROPERTY: &str = "docpulseEventsReceived";
+
+/// One connection attempt sequence for one project.
+struct Connection {
+    /// Set when the project changed or the provider went away.
+    cancelled: Cell<bool>,
+    /// Aborts the fetch under way.
+    abort: RefCell<Option<AbortController>>,
+    /// Entity events waiting for the next animation frame, in arrival order.
+    pending: RefCell<Vec<EntityEvent>>,
+    /// True while a frame callback is requested.
+    frame_requested: Cell<bool>,
+}
+
+impl Connection {
+    fn new() -> Rc<Self> {
+        Rc::new(Self {
+            cancelled: Cell::new(false),
+            abort: RefCell::new(None),
+            pending: RefCell::new(Vec::new()),
+            frame_requested: Cell::new(false),
+        })
+    }
+
+    /// Queues `event` for the next animation frame.
+    fn queue(self: &Rc<Self>, updates: DataUpdates, event: EntityEvent) {
+        {
+            let mut pending = self.pending.borrow_mut();
+            if pending.len() >= MAX_PENDING_EVENTS {
+                // Without frames (a hidden tab) the queue would grow without end; the
+                // refetch brings the same final state.
+                pending.clear();
+                drop(pending);
+                updates.resynced();
+                return;
+            }
+            pending.push(event);
+        }
+        if !self.frame_requested.replace(true) {
+            let connection = self.clone();
+            request_animation_frame(move || connection.flush(updates));
+        }
+    }
+
+    /// Dispatches every queued event, in order.
+    fn flush(&self, updates: DataUpdates) {
+        self.frame_requested.set(false);
+        let events = std::mem::take(&mut *self.pending.borrow_mut());
+        if self.cancelled.get() || events.is_empty() {
+            return;
+        }
+        for event in &events {
+            updates.dispatch(event);
+        }
+        count_received(&events);
+    }
+
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        if let Some(controller) = self.abort.borrow_mut().take() {
+            controller.abort();
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Ending {
+    /// The project changed or the provider was disposed.
+    Cancelled,
+    /// The server refused the session: stop.
+    Unauthorized,
+    /// Anything else: try again after a delay.
+    Retry,
+}
+
+/// Follows `project`: each change aborts the current connection and opens one to the new
+/// project; `None` leaves the state [`ConnectionState::Closed`].
+pub(crate) fn start(
+    updates: DataUpdates,
+    project: Signal<Option<ProjectId>>,
+    options: StreamOptions,
+) {
+    let current: Rc<RefCell<Option<Rc<Connection>>>> = Rc::new(RefCell::new(None));
+    let on_dispose = SendWrapper::new(current.clone());
+    on_cleanup(move || {
+        if let Some(connection) = on_dispose.borrow_mut().take() {
+            connection.cancel();
+        }
+    });
+    Effect::new(move |_| {
+        let project = project.get();
+        if let Some(previous) = current.borrow_mut().take() {
+            previous.cancel();
+        }
+        let Some(project) = project else {
+            updates.set_state(ConnectionState::Closed);
+            return;
+        };
+        let connection = Connection::new();
+        *current.borrow_mut() = Some(connection.clone());
+        leptos::task::spawn_local(run(updates, project, options.clone(), connection));
+    });
+}
+
+/// Connects, reads, and reconnects until cancelled or refused.
+async fn run(
+    updates: DataUpdates,
+    project: ProjectId,
+    options: StreamOptions,
+    connection: Rc<Connection>,
+) {
+    let mut backoff = Backoff::new(DEFAULT_BASE, DEFAULT_CAP);
+    let mut last_event_id = updates.take_resume_point(&project);
+    updates.set_state(ConnectionState::Connecting);
+    loop {
+        let ending = read_stream(
+            &updates,
+            &project,
+            &options,
+            &connection,
+            &mut last_event_id,
+            &mut backoff,
+        )
+        .await;
+        if connection.cancelled.get() {
+            return;
+        }
+        match ending {
+            Ending::Cancelled => return,
+            Ending::Unauthorized => {
+                updates.set_state(ConnectionState::Unauthorized);
+                return;
+            }
+            Ending::Retry => {}
+        }
+        let delay = backoff.next_delay(js_sys::Math::random());
+        updates.set_state(ConnectionState::Reconnecting {
+            attempt: backoff.attempt(),
+            retry_in: delay,
+        });
+        sleep(delay).await;
+        if connection.cancelled.get() {
+            return;
+        }
+    }
+}
+
+/// One attempt: opens the stream and dispatches its events until it ends.
+async fn read_stream(
+    updates: &DataUpdates,
+    project: &ProjectId,
+    options: &StreamOptions,
+    connection: &Rc<Connection>,
+    last_event_id: &mut Option<String>,
+    backoff: &mut Backoff,
+) -> Ending {
+    let Ok(controller) = AbortController::new() else {
+        return Ending::Retry;
+    };
+    *connection.abort.borrow_mut() = Some(controller.clone());
+    let Ok(request) = stream_request(project, options, last_event_id.as_deref(), &controller)
+    else {
+        return Ending::Retry;
+    };
+    let response = match JsFuture::from(window().fetch_with_request(&request)).await {
+        Ok(response) => response,
+        Err(_) if connection.cancelled.get() => return Ending::Cancelled,
+        Err(_) => return Ending::Retry,
+    };
+    let Ok(response) = response.dyn_into::<Response>() else {
+        return Ending::Retry;
+    };
+    match response.status() {
+        401 | 403 => return Ending::Unauthorized,
+        200..=299 => {}
+        _ => return Ending::Retry,
+    }
+    let Some(reader) = response.body().and_then(|body| {
+        body.get_reader()
+            .dyn_into::<ReadableStreamDefaultReader>()
+            .ok()
+    }) else {
+        return Ending::Retry;
+    };
+
+    let mut watchdog = Watchdog::new(controller, options.silence_limit);
+    let mut parser = SseParser::new();
+    loop {
+        watchdog.arm();
+        let result = match JsFuture::from(reader.read()).await {
+            Ok(result) => result.unchecked_into::<ReadableStreamReadResult>(),
+            Err(_) if connection.cancelled.get() => return Ending::Cancelled,
+            // The watchdog aborted a silent stream, or the network failed.
+            Err(_) => return Ending::Retry,
+        };
+        if connection.cancelled.get() {
+            return Ending::Cancelled;
+        }
+        if result.get_done().unwrap_or(true) {
+            return Ending::Retry;
+        }
+        let chunk = js_sys::Uint8Array::new(&result.get_value()).to_vec();
+        for frame in parser.push(&chunk) {
+            if let Some(retry) = frame.retry {
+                backoff.set_base_millis(retry);
+            }
+            let message = match StreamMessage::from_frame(&frame) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(error) => {
+                    leptos::logging::warn!("docpulse: skipped an event frame: {error}");
+                    continue;
+                }
+            };
+            match message {
+                StreamMessage::Connected(_) => {
+                    backoff.reset();
+                    updates.set_state(ConnectionState::Open);
+                }
+                StreamMessage::Heartbeat(_) => {}
+                StreamMessage::Resync(_) => updates.resynced(),
+                StreamMessage::AuthExpired(_) => return Ending::Unauthorized,
+                StreamMessage::Entity { id, event } => {
+                    if !id.is_empty() {
+                        *last_event_id = Some(id);
+                    }
+                    connection.queue(*updates, event);
+                }
+            }
+            if connection.cancelled.get() {
+                return Ending::Cancelled;
+            }
+        }
+    }
+}
+
+/// The `fetch` request of the stream.
+fn stream_request(
+    project: &ProjectId,
+    options: &StreamOptions,
+    last_event_id: Option<&str>,
+    controller: &AbortController,
+) -> Result<Request, JsValue> {
+    let headers = Headers::new()?;
+    headers.set("Accept", "text/event-stream")?;
+    headers.set(PROJECT_HEADER, project.as_str())?;
+    if let Some(last_event_id) = last_event_id {
+        headers.set("Last-Event-ID", last_event_id)?;
+    }
+    if let Some(token) = &options.bearer_token {
+        headers.set("Authorization", &format!("Bearer {token}"))?;
+    }
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_signal(Some(&controller.signal()));
+    Request::new_with_str_and_init(EVENT_STREAM_PATH, &init)
+}
+
+/// Aborts the stream when nothing arrived for the silence limit.
+struct Watchdog {
+    controller: AbortController,
+    limit: Duration,
+    timer: Option<TimeoutHandle>,
+}
+
+impl Watchdog {
+    fn new(controller: AbortController, limit: Duration) -> Self {
+        Self {
+            controller,
+            limit,
+            timer: None,
+        }
+    }
+
+    /// Restarts the countdown; called before every read.
+    fn arm(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.clear();
+        }
+        let controller = self.controller.clone();
+        self.timer = set_timeout_with_handle(move || controller.abort(), self.limit).ok();
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.clear();
+        }
+    }
+}
+
+/// Adds the `events` dispatched to `window.docpulseEventsReceived[<entity kind>]`.
+fn count_received(events: &[EntityEvent]) {
+    let window = window();
+    let key = JsValue::from_str(EVENTS_RECEIVED_PROPERTY);
+    let counts = js_sys::Reflect::get(&window, &key)
+        .ok()
+        .filter(JsValue::is_object)
+        .unwrap_or_else(|| {
+            let counts = JsValue::from(js_sys::Object::new());
+            let _ = js_sys::Reflect::set(&window, &key, &counts);
+            counts
+        });
+    for event in events {
+        let kind = JsValue::from_str(event.entity.as_str());
+        let before = js_sys::Reflect::get(&counts, &kind)
+            .ok()
+            .and_then(|value| value.as_f64())
+            .unwrap_or(0.0);
+        let _ = js_sys::Reflect::set(&counts, &kind, &JsValue::from_f64(before + 1.0));
+    }
+}
+
+/// Waits `delay` on the browser's timer.
+async fn sleep(delay: Duration) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let millis = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis);
+    });
+    let _ = JsFuture::from(promise).await;
+}

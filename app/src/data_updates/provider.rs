@@ -1,0 +1,245 @@
+//! [`DataUpdatesProvider`] and [`use_data_updates`]: one event stream per provider, shared by
+//! every live component below it through the [`DataUpdates`] handle.
+//!
+//! **Invariant:** subscriptions live in the registry, not in the connection, so they survive
+//! reconnects and project switches unchanged; a [`Subscription`] that is dropped, or whose
+//! owner is disposed, is removed from the registry and never called again.
+//!
+//! During SSR the provider renders its children and opens nothing: the state stays
+//! [`ConnectionState::Closed`] and no callback runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use crate::data_updates::pattern::Pattern;
+use crate::data_updates::registry::{Registry, SubscriptionId};
+use crate::protocol::{EntityEvent, ProjectId};
+
+/// What a subscriber is called with; `Send + Sync` because Leptos signals are.
+type Callback = Arc<dyn Fn(&EntityEvent) + Send + Sync>;
+
+/// Default silence after which the client takes the connection for dead: 2.5 times the
+/// server's default heartbeat of 30 s.
+pub const DEFAULT_SILENCE_LIMIT: Duration = Duration::from_secs(75);
+
+/// Where the connection to the event stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// The first attempt for the current project is under way.
+    Connecting,
+    /// The stream is open: events arrive live.
+    Open,
+    /// The stream was lost; the next attempt starts in `retry_in`.
+    Reconnecting {
+        /// Attempts made since the stream was last open.
+        attempt: u32,
+        /// The delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The server refused the session (401 or 403, or `auth_expired`): no retry.
+    Unauthorized,
+    /// No project is active, or this is the server rendering: nothing is open.
+    Closed,
+}
+
+/// How the provider's client connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// A token sent as `Authorization: Bearer`; `None` in the app, whose session is the
+    /// HttpOnly cookie (the token is never kept where scripts can read it).
+    pub bearer_token: Option<String>,
+    /// Silence after which the connection is taken for dead and reopened.
+    pub silence_limit: Duration,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            bearer_token: None,
+            silence_limit: DEFAULT_SILENCE_LIMIT,
+        }
+    }
+}
+
+/// The handle [`use_data_updates`] returns: subscribe to events, watch the connection, ask
+/// for a refetch. `Copy`, so closures can capture it freely.
+#[derive(Clone, Copy)]
+pub struct DataUpdates {
+    /// Callbacks by pattern.
+    registry: StoredValue<Registry<Callback>>,
+    /// Where the connection stands.
+    state: RwSignal<ConnectionState>,
+    /// Counts the times subscribers must refetch (the server said `resync`, or the user
+    /// asked); components track it and reload their data when it changes.
+    resyncs: RwSignal<u64>,
+    /// The event id each project's data was loaded at, for the first connect to it.
+    resume_points: StoredValue<HashMap<ProjectId, String>>,
+}
+
+impl DataUpdates {
+    fn new() -> Self {
+        Self {
+            registry: StoredValue::new(Registry::new()),
+            state: RwSignal::new(ConnectionState::Closed),
+            resyncs: RwSignal::new(0),
+            resume_points: StoredValue::new(HashMap::new()),
+        }
+    }
+
+    /// Calls `callback` with every event `pattern` matches, until the returned
+    /// [`Subscription`] is dropped or the current reactive owner is disposed.
+    ///
+    /// Subscribing never reconnects the stream. During SSR the callback is kept but never
+    /// called.
+    pub fn subscribe(
+        &self,
+        pattern: Pattern,
+        callback: impl Fn(&EntityEvent) + Send + Sync + 'static,
+    ) -> Subscription {
+        let callback: Callback = Arc::new(callback);
+        let id = self
+            .registry
+            .try_update_value(|registry| registry.subscribe(pattern, callback));
+        if let Some(id) = id
+            && Owner::current().is_some()
+        {
+            let updates = *self;
+            on_cleanup(move || updates.unsubscribe(id));
+        }
+        Subscription { updates: *self, id }
+    }
+
+    /// Where the connection stands.
+    pub fn connection_state(&self) -> ReadSignal<ConnectionState> {
+        self.state.read_only()
+    }
+
+    /// Changes each time subscribers must refetch their data: after a `resync` from the
+    /// server (events were missed) or [`DataUpdates::request_resync`].
+    pub fn resyncs(&self) -> ReadSignal<u64> {
+        self.resyncs.read_only()
+    }
+
+    /// Asks every subscriber to refetch, as the manual refresh control does when live
+    /// updates are paused.
+    pub fn request_resync(&self) {
+        self.resyncs.update(|count| *count += 1);
+    }
+
+    /// Records that `project`'s data was loaded at `event_id` (the `lastEventId` of a list
+    /// endpoint), so the next connection to that project resumes from it and misses
+    /// nothing that changed after the load.
+    pub fn resume_from(&self, project: &ProjectId, event_id: String) {
+        self.resume_points.update_value(|points| {
+            points.insert(project.clone(), event_id);
+        });
+    }
+
+    /// Takes the recorded resume point of `project`, if any.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn take_resume_point(&self, project: &ProjectId) -> Option<String> {
+        self.resume_points
+            .try_update_value(|points| points.remove(project))
+            .flatten()
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        if self.state.try_get_untracked() != Some(state) {
+            self.state.try_set(state);
+        }
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn resynced(&self) {
+        self.resyncs.try_update(|count| *count += 1);
+    }
+
+    /// Calls every subscriber `event` matches, each once, in subscription order; a
+    /// subscription removed by an earlier callback of the same event is skipped.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn dispatch(&self, event: &EntityEvent) {
+        let Some(recipients) = self
+            .registry
+            .try_with_value(|registry| registry.recipients(event))
+        else {
+            return;
+        };
+        for (id, callback) in recipients {
+            let subscribed = self
+                .registry
+                .try_with_value(|registry| registry.contains(id))
+                .unwrap_or(false);
+            if subscribed {
+                callback(event);
+            }
+        }
+    }
+
+    fn unsubscribe(&self, id: SubscriptionId) {
+        // The provider may be gone already, taking the registry with it.
+        self.registry
+            .try_update_value(|registry| registry.unsubscribe(id));
+    }
+}
+
+/// One subscription of [`DataUpdates::subscribe`]; dropping it unsubscribes.
+#[must_use = "dropping a Subscription unsubscribes at once; call keep_while_mounted to keep it"]
+pub struct Subscription {
+    updates: DataUpdates,
+    /// `None` once handed over to the owner, or when the provider was already gone.
+    id: Option<SubscriptionId>,
+}
+
+impl Subscription {
+    /// Keeps the subscription until the reactive owner it was made in (usually the
+    /// component) is disposed, instead of until this handle is dropped.
+    pub fn keep_while_mounted(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.updates.unsubscribe(id);
+        }
+    }
+}
+
+/// Provides [`DataUpdates`] to its children and keeps one event stream open for `project`.
+///
+/// When `project` changes the stream reconnects to the new project; every subscription is
+/// kept. `None` closes the stream. The first connection to a project resumes from the id
+/// given to [`DataUpdates::resume_from`], later ones from the last event seen.
+#[component]
+pub fn DataUpdatesProvider(
+    /// The active project; `None` while no project is shown (or after logout).
+    #[prop(into)]
+    project: Signal<Option<ProjectId>>,
+    /// How to connect; the defaults suit the app's own pages.
+    #[prop(optional)]
+    options: StreamOptions,
+    children: Children,
+) -> impl IntoView {
+    let updates = DataUpdates::new();
+    provide_context(updates);
+    #[cfg(feature = "hydrate")]
+    crate::data_updates::client::start(updates, project, options);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (project, options);
+    children()
+}
+
+/// The [`DataUpdates`] of the nearest [`DataUpdatesProvider`].
+///
+/// # Panics
+///
+/// When called outside a [`DataUpdatesProvider`].
+pub fn use_data_updates() -> DataUpdates {
+    use_context::<DataUpdates>()
+        .expect("use_data_updates() must be called inside a <DataUpdatesProvider>")
+}

@@ -1,0 +1,179 @@
+//! The data a page shows first: loaded by the server while it renders (through the
+//! [`server::PageDataSource`] the server provides as context), sent along with the HTML, and
+//! loaded again in the browser through the REST API when the page refetches.
+//!
+//! **Invariant:** both paths give the same [`DocumentsPageData`] for the same session and
+//! project, each list with the `lastEventId` it was read at.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::resources::{DocumentList, Project};
+
+/// What the documents page needs: the user's projects, the one shown and its documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentsPageData {
+    /// Every project the session opens, sorted by name.
+    pub projects: Vec<Project>,
+    /// The project shown.
+    pub project: Project,
+    /// Its documents, with the event id to resume the stream from.
+    pub list: DocumentList,
+}
+
+impl DocumentsPageData {
+    /// Picks the requested project if the session opens it, else the first one.
+    fn pick(
+        projects: Vec<Project>,
+        requested: Option<&str>,
+    ) -> Result<(Vec<Project>, Project), AppError> {
+        let project = requested
+            .and_then(|requested| projects.iter().find(|project| project.id == requested))
+            .or_else(|| projects.first())
+            .cloned()
+            .ok_or_else(|| AppError::Rejected("your account has no project yet".to_owned()))?;
+        Ok((projects, project))
+    }
+}
+
+/// The documents page's data for `requested` (a project id from the address, if any),
+/// loaded on the server during SSR and through the REST API in the browser.
+pub fn documents_page_resource(
+    requested: Memo<Option<String>>,
+) -> Resource<Result<DocumentsPageData, AppError>> {
+    #[cfg(feature = "ssr")]
+    let source = server::context();
+    Resource::new(
+        move || requested.get(),
+        move |requested| {
+            #[cfg(feature = "ssr")]
+            {
+                let source = source.clone();
+                async move {
+                    match source {
+                        Some((source, headers)) => {
+                            server::load_documents_page(source, headers, requested).await
+                        }
+                        None => Err(AppError::Unavailable),
+                    }
+                }
+            }
+            #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+            {
+                send_wrapper::SendWrapper::new(browser::load_documents_page(requested))
+            }
+            #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+            {
+                let _ = requested;
+                async { Err(AppError::Unavailable) }
+            }
+        },
+    )
+}
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+mod browser {
+    use super::*;
+    use crate::rest;
+
+    pub async fn load_documents_page(
+        requested: Option<String>,
+    ) -> Result<DocumentsPageData, AppError> {
+        let projects = rest::list_projects().await?.projects;
+        let (projects, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
+        let list = rest::list_documents(&project.id).await?;
+        Ok(DocumentsPageData {
+            projects,
+            project,
+            list,
+        })
+    }
+}
+
+/// What the server provides so pages can load their data while it renders.
+#[cfg(feature = "ssr")]
+pub mod server {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    use http::HeaderMap;
+    use leptos::prelude::*;
+
+    use crate::error::AppError;
+    use crate::page_data::DocumentsPageData;
+    use crate::protocol::ProjectId;
+    use crate::resources::{DocumentList, ProjectList};
+
+    /// A boxed, sendable future, as the trait's methods return.
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+    /// The server's answers to the page loads, authorised from the request's headers exactly
+    /// as the REST routes authorise them.
+    pub trait PageDataSource: Send + Sync + 'static {
+        /// `GET /api/projects` for the caller the headers name.
+        fn list_projects(&self, headers: HeaderMap) -> BoxFuture<Result<ProjectList, AppError>>;
+
+        /// `GET /api/documents` of `project` for the caller the headers name.
+        fn list_documents(
+            &self,
+            headers: HeaderMap,
+            project: ProjectId,
+        ) -> BoxFuture<Result<DocumentList, AppError>>;
+    }
+
+    /// The context value the server provides to every rendered route.
+    #[derive(Clone)]
+    pub struct PageData(pub Arc<dyn PageDataSource>);
+
+    /// The provided source and the request's headers, when rendering a request.
+    pub(crate) fn context() -> Option<(PageData, HeaderMap)> {
+        let source = use_context::<PageData>()?;
+        let parts = use_context::<http::request::Parts>()?;
+        Some((source, parts.headers))
+    }
+
+    pub(crate) async fn load_documents_page(
+        source: PageData,
+        headers: HeaderMap,
+        requested: Option<String>,
+    ) -> Result<DocumentsPageData, AppError> {
+        let projects = source.0.list_projects(headers.clone()).await?.projects;
+        let (projects, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
+        let project_id: ProjectId = project.id.parse().map_err(|_| AppError::Forbidden)?;
+        let list = source.0.list_documents(headers, project_id).await?;
+        Ok(DocumentsPageData {
+            projects,
+            project,
+            list,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(id: &str) -> Project {
+        Project {
+            id: id.to_owned(),
+            name: id.to_uppercase(),
+        }
+    }
+
+    #[test]
+    fn the_requested_project_is_shown_only_when_the_session_opens_it() {
+        let projects = vec![project("proj_a"), project("proj_b")];
+
+        let (_, shown) =
+            DocumentsPageData::pick(projects.clone(), Some("proj_b")).expect("a project");
+        assert_eq!(shown.id, "proj_b");
+        let (_, shown) =
+            DocumentsPageData::pick(projects.clone(), Some("proj_x")).expect("a project");
+        assert_eq!(shown.id, "proj_a");
+        let (_, shown) = DocumentsPageData::pick(projects, None).expect("a project");
+        assert_eq!(shown.id, "proj_a");
+        assert!(DocumentsPageData::pick(Vec::new(), Some("proj_a")).is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! The documents page: the project's documents, live, with upload (file picker and
+//! drag-and-drop), deletion, the project switcher and logout.
+//!
+//! **Invariant:** the first data comes from the server with its `lastEventId`, and the
+//! stream of that project resumes from that id, so nothing changed between the load and the
+//! connect is missed; a `resync` (or the manual refresh) loads the data again, and the
+//! document events that arrive while it loads are applied again on top of the new data
+//! (they carry newest values, so replaying them in order converges on the current state).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::ActiveProject;
+use crate::components::documents_table::{DocumentRows, DocumentsTable};
+use crate::components::project_switcher::ProjectSwitcher;
+use crate::data_updates::{Pattern, use_data_updates};
+use crate::error::AppError;
+use crate::page_data::{DocumentsPageData, documents_page_resource};
+use crate::protocol::{EntityEvent, EntityKind, ProjectId};
+
+/// Document events kept while a refetch is under way; beyond this, another refetch is asked.
+const MAX_EVENTS_DURING_REFETCH: usize = 20_000;
+
+/// The document events that arrived since a refetch started; `None` when none is under way.
+type EventsDuringRefetch = StoredValue<Option<Vec<EntityEvent>>>;
+
+/// `/documents?project=<id>`: the documents of the project named (or the first one).
+#[component]
+pub fn DocumentsPage() -> impl IntoView {
+    let query = use_query_map();
+    let requested = Memo::new(move |_| query.with(|query| query.get("project")));
+    let data = documents_page_resource(requested);
+    let updates = use_data_updates();
+    let resyncs = updates.resyncs();
+    let during_refetch: EventsDuringRefetch = StoredValue::new(None);
+    updates
+        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
+            let overflow = during_refetch
+                .try_update_value(|events| match events {
+                    Some(events) if events.len() >= MAX_EVENTS_DURING_REFETCH => true,
+                    Some(events) => {
+                        events.push(event.clone());
+                        false
+                    }
+                    None => false,
+                })
+                .unwrap_or(false);
+            if overflow {
+                during_refetch.set_value(None);
+                updates.request_resync();
+            }
+        })
+        .keep_while_mounted();
+    Effect::new(move |previous: Option<u64>| {
+        let count = resyncs.get();
+        if previous.is_some_and(|previous| previous != count) {
+            during_refetch.set_value(Some(Vec::new()));
+            data.refetch();
+        }
+        count
+    });
+
+    view! {
+        <Title text="Documents · docpulse" />
+        <Transition fallback=|| {
+            view! { <p class="muted">"Loading documents…"</p> }
+        }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <DocumentsView data during_refetch /> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(error) => {
+                        view! {
+                            <section class="card narrow" role="alert">
+                                <h1>"Documents"</h1>
+                                <p>{format!("The documents could not be loaded: {error}.")}</p>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The loaded page.
+#[component]
+fn DocumentsView(data: DocumentsPageData, during_refetch: EventsDuringRefetch) -> impl IntoView {
+    let DocumentsPageData {
+        projects,
+        project,
+        list,
+    } = data;
+    let active = expect_context::<ActiveProject>();
+    let updates = use_data_updates();
+    let rows = DocumentRows::new(list.documents);
+    let missed = during_refetch
+        .try_update_value(Option::take)
+        .flatten()
+        .unwrap_or_default();
+    for event in missed
+        .iter()
+        .filter(|event| event.project_id.as_str() == project.id)
+    {
+        rows.apply_event(event);
+    }
+
+    // Browser only: follow this project's stream from the id the list was read at.
+    let project_id = project.id.parse::<ProjectId>().ok();
+    let last_event_id = list.last_event_id;
+    Effect::new(move |_| {
+        if let Some(project_id) = project_id.clone()
+            && active.0.get_untracked().as_ref() != Some(&project_id)
+        {
+            updates.resume_from(&project_id, last_event_id.clone());
+            active.0.set(Some(project_id));
+        }
+    });
+
+    let notice = RwSignal::new(None::<String>);
+    let failure = RwSignal::new(None::<String>);
+    let project_for_delete = project.id.clone();
+    let on_delete = Callback::new(move |id: String| {
+        failure.set(None);
+        #[cfg(feature = "hydrate")]
+        {
+            let project = project_for_delete.clone();
+            leptos::task::spawn_local(async move {
+                match crate::rest::delete_document(&project, &id).await {
+                    Ok(()) => rows.remove(&id),
+                    Err(error) => failure.set(Some(format!("Could not delete: {error}."))),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (id, &project_for_delete);
+    });
+
+    let navigate = use_navigate();
+    let log_out = move |_| {
+        // Closing the stream first means the server never sees it without a session.
+        active.0.set(None);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            #[cfg(feature = "hydrate")]
+            let _ = crate::rest::log_out().await;
+            navigate("/login", Default::default());
+        });
+    };
+
+    let count = move || match rows.len() {
+        1 => "1 document".to_owned(),
+        count => format!("{count} documents"),
+    };
+    let caption = format!("Documents of {}", project.name);
+
+    view! {
+        <section class="page-head">
+            <div>
+                <h1>"Documents"</h1>
+                <p class="muted" data-testid="document-count">
+                    {project.name.clone()}
+                    " · "
+                    {count}
+                </p>
+            </div>
+            <div class="page-tools">
+                <ProjectSwitcher projects current=project.id.clone() />
+                <button type="button" class="button secondary" on:click=log_out>
+                    "Log out"
+                </button>
+            </div>
+        </section>
+        <UploadZone project=project.id.clone() rows notice failure />
+        <p class="notice" role="status">
+            {move || notice.get()}
+        </p>
+        <p class="form-error" role="alert">
+            {move || failure.get()}
+        </p>
+        <DocumentsTable rows caption on_delete />
+    }
+    .into_any()
+}
+
+/// Upload by file picker or by dropping files; each created document appears at once and
+/// its progress follows live.
+#[component]
+fn UploadZone(
+    project: String,
+    rows: DocumentRows,
+    notice: RwSignal<Option<String>>,
+    failure: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let dragging = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    // The picker comes alive with the page: a file chosen before hydration would be lost.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    #[cfg(feature = "hydrate")]
+    let upload = {
+        let project = project.clone();
+        move |files: Vec<web_sys::File>| {
+            if files.is_empty() {
+                return;
+            }
+            busy.set(true);
+            notice.set(None);
+            failure.set(None);
+            let project = project.clone();
+            leptos::task::spawn_local(async move {
+                match crate::rest::upload_documents(&project, &files).await {
+                    Ok(created) => {
+                        let count = created.documents.len();
+                        for document in created.documents {
+                            rows.insert(document);
+                        }
+                        notice.set(Some(match count {
+                            1 => "Uploaded 1 document.".to_owned(),
+                            count => format!("Uploaded {count} documents."),
+                        }));
+                    }
+                    Err(error) => failure.set(Some(format!("Upload failed: {error}."))),
+                }
+                busy.set(false);
+            });
+        }
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (&project, rows, notice, failure);
+
+    #[cfg(feature = "hydrate")]
+    let upload_dropped = upload.clone();
+    let on_pick = move |_event: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = _event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let files = input.files().map(file_list).unwrap_or_default();
+            // Clearing lets the same file be chosen again.
+            input.set_value("");
+            upload(files);
+        }
+    };
+    let on_drop = move |event: leptos::ev::DragEvent| {
+        event.prevent_default();
+        dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        {
+            let files = event
+                .data_transfer()
+                .and_then(|transfer| transfer.files())
+                .map(file_list)
+                .unwrap_or_default();
+            upload_dropped(files);
+        }
+    };
+    let on_drag_over = move |event: leptos::ev::DragEvent| {
+        event.prevent_default();
+        dragging.set(true);
+    };
+
+    view! {
+        <section
+            class="card upload"
+            class:dragging=move || dragging.get()
+            aria-labelledby="upload-heading"
+            data-testid="upload-zone"
+            on:dragover=on_drag_over
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+        >
+            <div>
+                <h2 id="upload-heading">"Add documents"</h2>
+                <p class="muted">
+                    "Drop .txt or .md files here, or choose them. Each is split, embedded and searchable in moments."
+                </p>
+            </div>
+            <label
+                class="button file-button"
+                class:busy=move || busy.get() || !hydrated.get()
+            >
+                "Choose files"
+                <input
+                    type="file"
+                    class="visually-hidden"
+                    disabled=move || !hydrated.get()
+                    multiple
+                    accept=".txt,.md,.markdown,text/plain,text/markdown"
+                    on:change=on_pick
+                />
+            </label>
+        </section>
+    }
+    .into_any()
+}
+
+/// The files of a `FileList`, in order.
+#[cfg(feature = "hydrate")]
+fn file_list(list: web_sys::FileList) -> Vec<web_sys::File> {
+    (0..list.length())
+        .filter_map(|index| list.get(index))
+        .collect()
+}

@@ -1,0 +1,95 @@
+//! The browser's calls to the REST API (hydrate only): one function per request the pages
+//! make, each answering [`AppError`] on failure.
+//!
+//! **Invariant:** requests are same-origin, so the HttpOnly session cookie goes with them;
+//! no token is ever read or stored by this code.
+
+use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
+use web_sys::{File, FormData};
+
+use crate::error::{AppError, ErrorEnvelope};
+use crate::protocol::PROJECT_HEADER;
+use crate::resources::{CreatedDocuments, Credentials, DocumentList, ProjectList, Session};
+
+/// The body of a 2xx answer as `T`, or the error the answer means.
+async fn read<T: DeserializeOwned>(
+    response: Result<Response, gloo_net::Error>,
+) -> Result<T, AppError> {
+    let response = checked(response).await?;
+    response
+        .json::<T>()
+        .await
+        .map_err(|_| AppError::Unavailable)
+}
+
+/// The answer if it is a 2xx, else the error it means, with the server's message.
+async fn checked(response: Result<Response, gloo_net::Error>) -> Result<Response, AppError> {
+    let response = response.map_err(|_| AppError::Unavailable)?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let message = response
+        .json::<ErrorEnvelope>()
+        .await
+        .ok()
+        .map(|envelope| envelope.error.message);
+    Err(AppError::from_status(response.status(), message))
+}
+
+/// `POST /api/auth/login`: sets the session cookie.
+pub async fn log_in(credentials: &Credentials) -> Result<Session, AppError> {
+    let request = Request::post("/api/auth/login")
+        .json(credentials)
+        .map_err(|_| AppError::Unavailable)?;
+    read(request.send().await).await
+}
+
+/// `POST /api/auth/logout`: clears the session cookie.
+pub async fn log_out() -> Result<(), AppError> {
+    checked(Request::post("/api/auth/logout").send().await)
+        .await
+        .map(drop)
+}
+
+/// `GET /api/projects`.
+pub async fn list_projects() -> Result<ProjectList, AppError> {
+    read(Request::get("/api/projects").send().await).await
+}
+
+/// `GET /api/documents` of `project`.
+pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
+    read(
+        Request::get("/api/documents")
+            .header(PROJECT_HEADER, project)
+            .send()
+            .await,
+    )
+    .await
+}
+
+/// `POST /api/documents` as a multipart upload of `files`.
+pub async fn upload_documents(project: &str, files: &[File]) -> Result<CreatedDocuments, AppError> {
+    let form = FormData::new().map_err(|_| AppError::Unavailable)?;
+    for file in files {
+        form.append_with_blob_and_filename("file", file, &file.name())
+            .map_err(|_| AppError::Unavailable)?;
+    }
+    let request = Request::post("/api/documents")
+        .header(PROJECT_HEADER, project)
+        .body(form)
+        .map_err(|_| AppError::Unavailable)?;
+    read(request.send().await).await
+}
+
+/// `DELETE /api/documents/{id}`.
+pub async fn delete_document(project: &str, id: &str) -> Result<(), AppError> {
+    checked(
+        Request::delete(&format!("/api/documents/{id}"))
+            .header(PROJECT_HEADER, project)
+            .send()
+            .await,
+    )
+    .await
+    .map(drop)
+}

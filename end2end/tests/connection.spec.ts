@@ -1,0 +1,73 @@
+import { createAccount, createAccountIn, longText } from "./fixtures/accounts";
+import { DocumentsPage } from "./fixtures/documents_page";
+import { OwnServer } from "./fixtures/server";
+import { expect, test } from "./fixtures/test";
+
+test("without the event stream the page still loads, says updates are paused and refreshes on demand", async ({
+  page,
+  browserErrors,
+}) => {
+  // A proxy that does not know the stream route: every attempt answers 404.
+  browserErrors.expectError(/status of 404/);
+  await page.route("**/api/events/stream*", (route) =>
+    route.fulfill({ status: 404, contentType: "application/json", body: '{"error":{"code":"not_found","message":"no such route"}}' }),
+  );
+  const account = createAccount("Paused");
+  const documents = new DocumentsPage(page);
+  await page.goto("/login");
+  await page.getByLabel("Email").fill(account.email);
+  await page.getByLabel("Password").fill(account.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  await expect(documents.heading).toHaveText("Documents");
+  await expect(documents.connection).toContainText("Updates paused");
+  const refresh = page.getByRole("button", { name: "Refresh" });
+  await expect(refresh).toBeVisible();
+
+  await documents.upload("offline.txt", "Uploaded while live updates are paused.");
+  const row = documents.row("offline.txt");
+  await expect(row).toBeVisible();
+  // No event will say it is ready: the manual refresh loads the current state.
+  await expect(async () => {
+    await refresh.click();
+    await expect(row).toHaveAttribute("data-status", "ready", { timeout: 1_000 });
+  }).toPass();
+  await expect(documents.progress("offline.txt")).toHaveAttribute("aria-valuetext", "100 %");
+});
+
+test("stopping and restarting the server shows Reconnecting then Live, and no update is lost", async ({
+  page,
+  browserErrors,
+}) => {
+  // While the server is down, the attempts that reach no one are reported on the console.
+  browserErrors.allowError(/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to fetch/);
+  const server = await OwnServer.start({ EMBED_DELAY_MS: "250", DEMO_USER: "false" });
+  try {
+    const account = createAccountIn(server.dataDir, "Restarts");
+    const documents = new DocumentsPage(page, server.url);
+    await documents.logIn(account);
+    await documents.upload("long-run.txt", longText(16));
+    await expect(documents.progress("long-run.txt")).toHaveAttribute("aria-valuetext", /^[1-9]\d? %$/);
+
+    await server.stop();
+    await expect(documents.connection).toContainText("reconnecting");
+    await server.startAgain();
+    // A change the browser has not seen yet: it arrives live, or through the refetch that the
+    // new server's resync (its history starts afresh) asks for.
+    const created = await page.request.post(`${server.url}/api/documents`, {
+      headers: { "X-Project-Id": account.projects[0].id },
+      data: { title: "while-away.txt", content: "Written just after the restart." },
+    });
+    expect(created.status()).toBe(201);
+
+    await expect(documents.connection).toHaveText("Live");
+    await expect(documents.row("while-away.txt")).toBeVisible();
+    // The interrupted embedding resumes after the restart and its progress still reaches the page.
+    await expect(documents.progress("long-run.txt")).toHaveAttribute("aria-valuetext", "100 %", {
+      timeout: 20_000,
+    });
+    await expect(documents.row("long-run.txt")).toHaveAttribute("data-status", "ready");
+  } finally {
+    await server.dispose();
+  }
+});

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The documents-table benchmark in Chromium: builds the release site, starts the release
+# server on a free port with a fresh data folder and a random JWT_SECRET, fills a project with
+# documents, publishes updates through POST /api/events/publish and prints the browser's
+# figures; then the release WASM size. Environment: BENCH_DOCUMENTS (5000), BENCH_RATE
+# (1000 events/s), BENCH_SECONDS (10). Arguments go to `playwright test`.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+cargo leptos build --release --cargo-locked
+
+E2E_PORT=$(node -e '
+  const server = require("net").createServer();
+  server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
+')
+E2E_DATA_DIR=$(mktemp -d -t docpulse-bench.XXXXXX)
+trap 'rm -rf "$E2E_DATA_DIR"' EXIT
+JWT_SECRET=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
+export E2E_PORT E2E_DATA_DIR JWT_SECRET
+export E2E_SERVER_BIN="$root/target/release/docpulse"
+
+(cd end2end && npx playwright test -c playwright.bench.config.ts "$@")
+
+wasm=target/site/pkg/docpulse.wasm
+echo "release WASM: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"

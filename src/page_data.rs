@@ -1,0 +1,91 @@
+//! [`ServerPageData`]: the data the server-rendered pages load, authorised from the
+//! request's headers by the same extractors as the REST routes.
+//!
+//! **Invariant:** a page rendered on the server shows exactly what `GET /api/projects` and
+//! `GET /api/documents` would answer the same request, and nothing a REST call would refuse.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, HeaderValue, Request};
+
+use app::error::AppError;
+use app::page_data::server::{BoxFuture, PageData, PageDataSource};
+use app::protocol::{PROJECT_HEADER, ProjectId};
+use app::resources::{DocumentList, ProjectList};
+
+use crate::auth::{ALL_PROJECTS, Authenticated, ProjectAccess};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::projects;
+
+/// Answers the pages' loads from the application state.
+pub struct ServerPageData {
+    state: AppState,
+}
+
+impl ServerPageData {
+    /// The context value Leptos routes get (see `startup::assemble_router`).
+    pub fn context(state: AppState) -> PageData {
+        PageData(Arc::new(Self { state }))
+    }
+}
+
+impl PageDataSource for ServerPageData {
+    fn list_projects(&self, headers: HeaderMap) -> BoxFuture<Result<ProjectList, AppError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let mut parts = request_parts(headers);
+            let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, &state)
+                .await
+                .map_err(app_error)?;
+            let every_project = claims
+                .projects
+                .iter()
+                .any(|project| project == ALL_PROJECTS);
+            let ids = (!every_project).then_some(claims.projects.as_slice());
+            let projects = projects::list_projects(&state.pool, ids)
+                .await
+                .map_err(|error| app_error(error.into()))?;
+            Ok(ProjectList { projects })
+        })
+    }
+
+    fn list_documents(
+        &self,
+        mut headers: HeaderMap,
+        project: ProjectId,
+    ) -> BoxFuture<Result<DocumentList, AppError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let project_header =
+                HeaderValue::from_str(project.as_str()).map_err(|_| AppError::Forbidden)?;
+            headers.insert(PROJECT_HEADER, project_header);
+            let mut parts = request_parts(headers);
+            let access = ProjectAccess::from_request_parts(&mut parts, &state)
+                .await
+                .map_err(app_error)?;
+            state
+                .documents
+                .list(&access.project)
+                .await
+                .map_err(|error| app_error(error.into()))
+        })
+    }
+}
+
+/// Request parts carrying only `headers`, for the extractors.
+fn request_parts(headers: HeaderMap) -> axum::http::request::Parts {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.headers = headers;
+    parts
+}
+
+/// What the page shows for an API error; the cause of a 5xx is logged here, once.
+fn app_error(error: ApiError) -> AppError {
+    let status = error.status().as_u16();
+    if status >= 500 {
+        tracing::error!(error = ?error, "a page could not load its data");
+    }
+    AppError::from_status(status, Some(error.to_string()))
+}
