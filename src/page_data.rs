@@ -14,7 +14,7 @@ use app::page_data::server::{BoxFuture, PageData, PageDataSource};
 use app::protocol::{PROJECT_HEADER, ProjectId};
 use app::resources::{DocumentList, ProjectList};
 
-use crate::auth::{ALL_PROJECTS, Authenticated, ProjectAccess};
+use crate::auth::{Authenticated, ProjectAccess};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::projects;
@@ -39,12 +39,7 @@ impl PageDataSource for ServerPageData {
             let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, &state)
                 .await
                 .map_err(app_error)?;
-            let every_project = claims
-                .projects
-                .iter()
-                .any(|project| project == ALL_PROJECTS);
-            let ids = (!every_project).then_some(claims.projects.as_slice());
-            let projects = projects::list_projects(&state.pool, ids)
+            let projects = projects::list_projects(&state.pool, claims.project_ids())
                 .await
                 .map_err(|error| app_error(error.into()))?;
             Ok(ProjectList { projects })

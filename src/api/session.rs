@@ -10,7 +10,7 @@ use sqlx::SqlitePool;
 
 use app::resources::{Credentials, ProjectList};
 
-use crate::auth::{ALL_PROJECTS, Authenticated, Sessions};
+use crate::auth::{Authenticated, Sessions};
 use crate::error::ApiError;
 use crate::storage::projects;
 
@@ -41,11 +41,6 @@ pub async fn list_projects(
     Authenticated(claims): Authenticated,
     State(pool): State<SqlitePool>,
 ) -> Result<Json<ProjectList>, ApiError> {
-    let every_project = claims
-        .projects
-        .iter()
-        .any(|project| project == ALL_PROJECTS);
-    let ids = (!every_project).then_some(claims.projects.as_slice());
-    let projects = projects::list_projects(&pool, ids).await?;
+    let projects = projects::list_projects(&pool, claims.project_ids()).await?;
     Ok(Json(ProjectList { projects }))
 }

@@ -30,6 +30,12 @@ impl Claims {
             .any(|allowed| allowed == ALL_PROJECTS || allowed == project.as_str())
     }
 
+    /// The projects the token grants, or `None` when it grants every project (`"*"`).
+    pub fn project_ids(&self) -> Option<&[String]> {
+        let every_project = self.projects.iter().any(|project| project == ALL_PROJECTS);
+        (!every_project).then_some(self.projects.as_slice())
+    }
+
     /// True when the token carries the publisher role.
     pub fn is_publisher(&self) -> bool {
         self.role.as_deref() == Some(PUBLISHER_ROLE)
@@ -58,6 +64,16 @@ mod tests {
         assert!(!claims(&[], None).allows(&project));
         assert!(claims(&["*"], None).allows(&other));
         assert!(!claims(&["proj_*"], None).allows(&project));
+    }
+
+    #[test]
+    fn the_wildcard_grants_every_project_and_a_list_only_its_own() {
+        assert_eq!(claims(&["*"], None).project_ids(), None);
+        assert_eq!(
+            claims(&["proj_1", "proj_2"], None).project_ids(),
+            Some(["proj_1".to_owned(), "proj_2".to_owned()].as_slice())
+        );
+        assert_eq!(claims(&[], None).project_ids(), Some([].as_slice()));
     }
 
     #[test]
