@@ -216,3 +216,31 @@ test("the login and documents pages read well on a desktop and at phone width", 
   await expect(page.getByRole("button", { name: "Delete analytical-engine.md" })).toBeVisible();
   await page.screenshot({ path: testInfo.outputPath("documents-phone.png"), fullPage: true });
 });
+
+test("sorting by a column orders the whole list, and a new document lands in its sorted place", async ({
+  page,
+}) => {
+  const account = createAccount("Sorting");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  for (const name of ["banana.md", "apple.txt", "cherry.md"]) {
+    await documents.upload(name, `# ${name}\n\nA few words about ${name}.`);
+    await expect(documents.row(name)).toBeVisible();
+  }
+  const titles = documents.rows.getByRole("rowheader");
+  await expect(titles).toHaveText(["cherry.md", "apple.txt", "banana.md"]);
+
+  const titleHeader = page.getByRole("columnheader", { name: "Title" });
+  await expect(titleHeader).toHaveAttribute("aria-sort", "none");
+  await page.getByRole("button", { name: "Title", exact: true }).click();
+  await expect(titleHeader).toHaveAttribute("aria-sort", "ascending");
+  await expect(titles).toHaveText(["apple.txt", "banana.md", "cherry.md"]);
+
+  await page.getByRole("button", { name: "Title", exact: true }).click();
+  await expect(titleHeader).toHaveAttribute("aria-sort", "descending");
+  await expect(titles).toHaveText(["cherry.md", "banana.md", "apple.txt"]);
+
+  await documents.upload("avocado.md", "# Avocado\n\nGreen.");
+  await expect(titles).toHaveText(["cherry.md", "banana.md", "avocado.md", "apple.txt"]);
+  await expect(documents.row("avocado.md")).toHaveAttribute("aria-rowindex", "4");
+});

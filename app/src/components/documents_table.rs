@@ -5,7 +5,8 @@
 //! when a document is created or deleted, and then `<For>` inserts or removes that one row.
 //! Only the rows in view (plus a margin) are in the DOM, each [`ROW_HEIGHT_PX`] high, so the
 //! cost of a frame does not grow with the number of documents; rows out of view keep their
-//! state in signals and show it when they scroll in.
+//! state in signals and show it when they scroll in. Sorting by a column orders the whole
+//! list, not only the rows in view, and a live change of the sorted field moves its row.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,110 @@ const RENDERED_ROWS: usize = 40;
 /// Rows rendered above the first one in view, so a small scroll shows rows at once.
 const MARGIN_ROWS: usize = 10;
 
+/// The column the table is sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// The order documents were added in (the server's newest first).
+    Added,
+    /// Title, without regard to case.
+    Title,
+    /// Processing status: queued, embedding, ready, failed.
+    Status,
+    /// Size in bytes.
+    Size,
+    /// Time of the last change.
+    Updated,
+}
+
+/// The table's order: a column and a direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortOrder {
+    /// The column.
+    pub key: SortKey,
+    /// Largest (or latest, or last) first.
+    pub descending: bool,
+}
+
+impl Default for SortOrder {
+    /// Newest first, as the server lists documents.
+    fn default() -> Self {
+        Self {
+            key: SortKey::Added,
+            descending: true,
+        }
+    }
+}
+
+impl SortOrder {
+    /// The order after a click on `key`'s header: the same column flips its direction; a new
+    /// column starts in its natural direction (names A to Z, sizes and times largest first).
+    pub fn toggled(self, key: SortKey) -> Self {
+        if self.key == key {
+            return Self {
+                key,
+                descending: !self.descending,
+            };
+        }
+        let descending = matches!(key, SortKey::Added | SortKey::Size | SortKey::Updated);
+        Self { key, descending }
+    }
+
+    /// The `aria-sort` of `key`'s header.
+    fn aria_sort(self, key: SortKey) -> &'static str {
+        match (self.key == key, self.descending) {
+            (false, _) => "none",
+            (true, true) => "descending",
+            (true, false) => "ascending",
+        }
+    }
+}
+
+/// A row's value in the sorted column.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue {
+    Number(u64),
+    Text(String),
+}
+
+/// `order` (ids newest first) sorted by `value_of` each id, in `sort`'s direction; rows with
+/// equal values keep their newest-first order.
+fn sorted_ids(
+    order: &[String],
+    sort: SortOrder,
+    value_of: impl Fn(&str) -> Option<SortValue>,
+) -> Vec<String> {
+    if sort.key == SortKey::Added {
+        let mut ids = order.to_vec();
+        if !sort.descending {
+            ids.reverse();
+        }
+        return ids;
+    }
+    let mut keyed: Vec<(Option<SortValue>, usize)> = order
+        .iter()
+        .enumerate()
+        .map(|(position, id)| (value_of(id), position))
+        .collect();
+    keyed.sort_by(|(a, a_position), (b, b_position)| {
+        let by_value = if sort.descending { b.cmp(a) } else { a.cmp(b) };
+        by_value.then(a_position.cmp(b_position))
+    });
+    keyed
+        .into_iter()
+        .map(|(_, position)| order[position].clone())
+        .collect()
+}
+
+/// Where a status sorts: in the order documents go through them.
+fn status_rank(status: DocumentStatus) -> u64 {
+    match status {
+        DocumentStatus::Queued => 0,
+        DocumentStatus::Embedding => 1,
+        DocumentStatus::Ready => 2,
+        DocumentStatus::Failed => 3,
+    }
+}
+
 /// One row's live cells.
 #[derive(Clone)]
 struct DocumentRow {
@@ -37,6 +142,19 @@ struct DocumentRow {
 }
 
 impl DocumentRow {
+    /// The row's value in `key`'s column (tracked, so a sorted list follows live changes).
+    fn sort_value(&self, key: SortKey) -> Option<SortValue> {
+        match key {
+            SortKey::Added => None,
+            SortKey::Title => Some(SortValue::Text(
+                self.title.with(|title| title.to_lowercase()),
+            )),
+            SortKey::Status => Some(SortValue::Number(status_rank(self.status.get()))),
+            SortKey::Size => Some(SortValue::Number(self.size_bytes)),
+            SortKey::Updated => Some(SortValue::Text(self.updated_at.get())),
+        }
+    }
+
     fn new(document: Document) -> Self {
         Self {
             progress: RwSignal::new(Progress::of(&document)),
@@ -86,6 +204,8 @@ pub struct DocumentRows {
     order: RwSignal<Vec<String>>,
     /// The rows by id.
     rows: StoredValue<HashMap<String, DocumentRow>>,
+    /// The order the table shows them in.
+    sort: RwSignal<SortOrder>,
 }
 
 impl DocumentRows {
@@ -102,7 +222,19 @@ impl DocumentRows {
         Self {
             order: RwSignal::new(order),
             rows: StoredValue::new(rows),
+            sort: RwSignal::new(SortOrder::default()),
         }
+    }
+
+    /// The row ids in the table's order (tracked: follows new rows, the sort, and live
+    /// changes of the sorted field).
+    fn displayed(&self) -> Vec<String> {
+        let sort = self.sort.get();
+        self.order.with(|order| {
+            sorted_ids(order, sort, |id| {
+                self.row(id).and_then(|row| row.sort_value(sort.key))
+            })
+        })
     }
 
     /// Adds `document` at the top, or updates its row when it is there already (the upload's
@@ -178,12 +310,6 @@ impl DocumentRows {
         }
     }
 
-    /// Where `id` is in the list (tracked: it moves when rows come or go above it).
-    fn position(&self, id: &str) -> Option<usize> {
-        self.order
-            .with(|order| order.iter().position(|row_id| row_id == id))
-    }
-
     fn row(&self, id: &str) -> Option<DocumentRow> {
         self.rows.with_value(|rows| rows.get(id).cloned())
     }
@@ -210,10 +336,11 @@ pub fn DocumentsTable(
 
     let scroll_top = RwSignal::new(0_usize);
     let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
+    let displayed = Memo::new(move |_| rows.displayed());
     // The rendered slice: its start, and its ids with their positions in the whole list.
     let window = Memo::new(move |_| {
         let start = first_in_view.get().saturating_sub(MARGIN_ROWS);
-        rows.order.with(|order| {
+        displayed.with(|order| {
             let start = start.min(order.len());
             let end = (start + MARGIN_ROWS + RENDERED_ROWS).min(order.len());
             (start, order.len(), order[start..end].to_vec())
@@ -247,11 +374,11 @@ pub fn DocumentsTable(
                 <caption class="visually-hidden">{caption}</caption>
                 <thead>
                     <tr aria-rowindex="1">
-                        <th scope="col" class="col-title">"Title"</th>
-                        <th scope="col" class="col-status">"Status"</th>
+                        <SortableHeader rows key=SortKey::Title label="Title" class="col-title" />
+                        <SortableHeader rows key=SortKey::Status label="Status" class="col-status" />
                         <th scope="col" class="col-progress">"Embedding"</th>
-                        <th scope="col" class="col-size">"Size"</th>
-                        <th scope="col" class="col-updated">"Updated"</th>
+                        <SortableHeader rows key=SortKey::Size label="Size" class="col-size" />
+                        <SortableHeader rows key=SortKey::Updated label="Updated" class="col-updated" />
                         <th scope="col" class="col-actions">
                             <span class="visually-hidden">"Actions"</span>
                         </th>
@@ -271,7 +398,9 @@ pub fn DocumentsTable(
                         key=|id| id.clone()
                         children=move |id| {
                             rows.row(&id)
-                                .map(|row| view! { <DocumentRowView row rows on_delete /> }.into_any())
+                                .map(|row| {
+                                    view! { <DocumentRowView row displayed on_delete /> }.into_any()
+                                })
                         }
                     />
                     <tr class="spacer" aria-hidden="true" style:height=move || format!("{}px", space_below())>
@@ -283,10 +412,42 @@ pub fn DocumentsTable(
     }
 }
 
+/// A column header that sorts the table by its column; a second click reverses the order.
+#[component]
+fn SortableHeader(
+    rows: DocumentRows,
+    key: SortKey,
+    label: &'static str,
+    class: &'static str,
+) -> AnyView {
+    let sort = rows.sort;
+    let mark = move || match sort.get().aria_sort(key) {
+        "ascending" => "▲",
+        "descending" => "▼",
+        _ => "",
+    };
+    // Erased, so that the table's view type stays shallow enough for the compiler.
+    view! {
+        <th scope="col" class=class aria-sort=move || sort.get().aria_sort(key)>
+            <button
+                type="button"
+                class="sort"
+                on:click=move |_| sort.update(|order| *order = order.toggled(key))
+            >
+                {label}
+                <span class="sort-mark" aria-hidden="true">
+                    {mark}
+                </span>
+            </button>
+        </th>
+    }
+    .into_any()
+}
+
 #[component]
 fn DocumentRowView(
     row: DocumentRow,
-    rows: DocumentRows,
+    displayed: Memo<Vec<String>>,
     on_delete: Callback<String>,
 ) -> impl IntoView {
     let DocumentRow {
@@ -310,7 +471,14 @@ fn DocumentRowView(
     let delete_label = move || format!("Delete {}", title.get());
     let row_index = {
         let id = id.clone();
-        move || rows.position(&id).map(|position| position + 2)
+        move || {
+            displayed.with(|order| {
+                order
+                    .iter()
+                    .position(|row_id| *row_id == id)
+                    .map(|position| position + 2)
+            })
+        }
     };
     let delete_id = id.clone();
     view! {
@@ -416,7 +584,7 @@ mod tests {
             assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
             assert_eq!(row.progress.get_untracked().percent(), 50);
             assert_eq!(row.title.get_untracked(), "a");
-            assert_eq!(rows.position("doc_a"), Some(1));
+            assert_eq!(rows.displayed(), ["doc_c", "doc_a"]);
             assert!(rows.row("doc_b").is_none());
         });
     }
@@ -436,6 +604,71 @@ mod tests {
             assert_eq!(row.title.get_untracked(), "a, renamed");
             assert_eq!(row.progress.get_untracked().percent(), 100);
         });
+    }
+
+    #[test]
+    fn sorting_orders_the_whole_list_and_follows_live_changes() {
+        Owner::new().with(|| {
+            let mut big = document("doc_big", "Zebra");
+            big.size_bytes = 5_000;
+            let mut small = document("doc_small", "apple");
+            small.size_bytes = 5;
+            let rows = DocumentRows::new(vec![big, small, document("doc_mid", "Mango")]);
+            let sorted = |sort: SortOrder| {
+                rows.sort.set(sort);
+                rows.displayed()
+            };
+
+            assert_eq!(
+                sorted(SortOrder::default()),
+                ["doc_big", "doc_small", "doc_mid"]
+            );
+            let by_title = SortOrder::default().toggled(SortKey::Title);
+            assert_eq!(
+                by_title,
+                SortOrder {
+                    key: SortKey::Title,
+                    descending: false
+                }
+            );
+            assert_eq!(sorted(by_title), ["doc_small", "doc_mid", "doc_big"]);
+            assert_eq!(
+                sorted(by_title.toggled(SortKey::Title)),
+                ["doc_big", "doc_mid", "doc_small"]
+            );
+            let by_size = by_title.toggled(SortKey::Size);
+            assert!(by_size.descending, "sizes start largest first");
+            assert_eq!(sorted(by_size), ["doc_big", "doc_mid", "doc_small"]);
+            let oldest_first = SortOrder {
+                key: SortKey::Added,
+                descending: false,
+            };
+            assert_eq!(sorted(oldest_first), ["doc_mid", "doc_small", "doc_big"]);
+
+            // Sorted by status, a document that becomes ready moves after the queued ones.
+            let by_status = SortOrder::default().toggled(SortKey::Status);
+            assert_eq!(sorted(by_status), ["doc_big", "doc_small", "doc_mid"]);
+            rows.apply_event(&event(
+                EventType::Updated,
+                "doc_big",
+                serde_json::json!({"status": "ready"}),
+            ));
+            assert_eq!(rows.displayed(), ["doc_small", "doc_mid", "doc_big"]);
+        });
+    }
+
+    #[test]
+    fn only_the_sorted_column_has_an_aria_sort_direction() {
+        let by_title = SortOrder {
+            key: SortKey::Title,
+            descending: false,
+        };
+        assert_eq!(by_title.aria_sort(SortKey::Title), "ascending");
+        assert_eq!(by_title.aria_sort(SortKey::Size), "none");
+        assert_eq!(
+            by_title.toggled(SortKey::Title).aria_sort(SortKey::Title),
+            "descending"
+        );
     }
 
     #[test]
