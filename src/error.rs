@@ -54,6 +54,9 @@ pub enum ApiError {
     /// No such resource in the caller's project; the text says which kind.
     #[error("{0} not found")]
     ResourceNotFound(&'static str),
+    /// A backing service (the Redis event bus) is unreachable; the client may retry.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] anyhow::Error),
     /// Anything unexpected; the client sees a generic message.
     #[error("internal server error")]
     Internal(#[source] anyhow::Error),
@@ -73,6 +76,7 @@ impl ApiError {
             Self::ForbiddenProject | Self::NotPublisher => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge | Self::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound | Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +95,7 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidCredentials => "invalid_credentials",
             Self::NotFound | Self::ResourceNotFound(_) => "not_found",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -98,7 +103,10 @@ impl ApiError {
 
 impl From<crate::events::BusError> for ApiError {
     fn from(error: crate::events::BusError) -> Self {
-        Self::Internal(anyhow::Error::new(error))
+        match error {
+            crate::events::BusError::Unavailable(_) => Self::Unavailable(anyhow::Error::new(error)),
+            crate::events::BusError::Closed => Self::Internal(anyhow::Error::new(error)),
+        }
     }
 }
 
@@ -138,7 +146,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(envelope)).into_response();
-        if let Self::Internal(cause) = self {
+        if let Self::Internal(cause) | Self::Unavailable(cause) = self {
             response
                 .extensions_mut()
                 .insert(InternalCause(Arc::new(cause)));

@@ -28,7 +28,7 @@ use crate::config::{BusConfig, Config, Environment, EventsConfig, MIN_JWT_SECRET
 use crate::demo;
 use crate::documents::{DocumentService, JobSignal};
 use crate::error::log_internal_errors;
-use crate::events::{EventBus, InMemoryEventBus};
+use crate::events::{EventBus, InMemoryEventBus, RedisEventBus};
 use crate::metrics::Metrics;
 use crate::page_data::ServerPageData;
 use crate::serve;
@@ -75,7 +75,8 @@ impl Application {
             metrics.clone(),
             &tasks,
             shutdown.clone(),
-        )?;
+        )
+        .await?;
         let heartbeats = Heartbeats::start(config.stream.heartbeat, &tasks, shutdown.clone());
 
         let pool = storage::connect(&config.storage).await?;
@@ -179,7 +180,7 @@ impl Application {
 }
 
 /// The event bus `bus` asks for; the one place that chooses an implementation.
-fn start_event_bus(
+async fn start_event_bus(
     bus: &BusConfig,
     events: EventsConfig,
     metrics: Arc<Metrics>,
@@ -190,9 +191,12 @@ fn start_event_bus(
         BusConfig::InMemory => Ok(Arc::new(InMemoryEventBus::start(
             events, metrics, tasks, shutdown,
         ))),
-        BusConfig::Redis { .. } => anyhow::bail!(
-            "REDIS_URL is set, but this build has only the in-memory event bus; unset it"
-        ),
+        BusConfig::Redis { url } => {
+            let bus = RedisEventBus::connect(url, events, metrics, tasks, shutdown)
+                .await
+                .context("cannot connect to REDIS_URL")?;
+            Ok(Arc::new(bus))
+        }
     }
 }
 

@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -26,7 +25,9 @@ use app::protocol::{EventId, NewEvent, ProjectId};
 use crate::config::EventsConfig;
 use crate::events::coalesce::{Coalescer, EntityKey, Offer, Outgoing};
 use crate::events::history::{History, Resume};
-use crate::events::{BusError, EventBus, Frame, Publication, Subscription, timestamp};
+use crate::events::{
+    BusError, EventBus, Frame, Live, Publication, Subscription, new_epoch, timestamp,
+};
 use crate::metrics::Metrics;
 
 /// The in-memory event bus; cheap to clone.
@@ -57,7 +58,7 @@ struct Timer {
 struct ProjectLog {
     state: Mutex<ProjectState>,
     /// Live frames; a receiver more than `subscriber_backlog` behind lags and resyncs.
-    live: broadcast::Sender<Frame>,
+    live: broadcast::Sender<Live>,
 }
 
 struct ProjectState {
@@ -134,7 +135,7 @@ impl Inner {
         };
         state.history.push(frame.clone());
         // An error only means nobody listens right now.
-        let _ = log.live.send(frame);
+        let _ = log.live.send(Live::Frame(frame));
         self.metrics.event_published();
         if let Some(waiters) = outgoing.waiters {
             waiters.send_replace(Some(id.clone()));
@@ -300,19 +301,6 @@ impl EventBus for InMemoryEventBus {
             seq: state.history.last_seq(),
         })
     }
-}
-
-/// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
-fn new_epoch() -> String {
-    let mut bytes = [0_u8; 6];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Without OS randomness the clock still tells restarts apart.
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
-        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
-    }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

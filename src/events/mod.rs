@@ -17,8 +17,12 @@
 mod coalesce;
 mod history;
 mod memory;
+mod redis;
 
 pub use memory::InMemoryEventBus;
+pub use redis::RedisEventBus;
+
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -50,6 +54,32 @@ pub enum BusError {
     /// The bus stopped (shutdown) before the event could be published.
     #[error("the event bus is shut down")]
     Closed,
+    /// The bus's backing store (Redis) cannot be reached or did not answer in time.
+    #[error("the event bus is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a bus sends to the live subscribers of a project.
+#[derive(Debug, Clone)]
+pub enum Live {
+    /// The next frame.
+    Frame(Frame),
+    /// The history was lost (a flushed or restarted Redis): subscribers must refetch, and
+    /// sequences start again from the new history's.
+    Resync(&'static str),
+}
+
+/// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
+pub(crate) fn new_epoch() -> String {
+    let mut bytes = [0_u8; 6];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without OS randomness the clock still tells restarts apart.
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Carries entity events from publishers to the streams of their project.
@@ -63,7 +93,8 @@ pub trait EventBus: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`BusError::Closed`] when the bus is shut down.
+    /// [`BusError::Closed`] when the bus is shut down, [`BusError::Unavailable`] when its
+    /// store cannot be reached.
     async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError>;
 
     /// Publishes `event` and returns the id of the stream event that carries it: its own,
@@ -156,7 +187,7 @@ pub enum Delivery {
 pub struct Subscription {
     resync: Option<&'static str>,
     replay: std::vec::IntoIter<Frame>,
-    live: broadcast::Receiver<Frame>,
+    live: broadcast::Receiver<Live>,
     /// The highest sequence already yielded by the replay.
     replayed_up_to: u64,
 }
@@ -167,7 +198,7 @@ impl Subscription {
     pub fn new(
         resync: Option<&'static str>,
         replay: Vec<Frame>,
-        live: broadcast::Receiver<Frame>,
+        live: broadcast::Receiver<Live>,
         replayed_up_to: u64,
     ) -> Self {
         Self {
@@ -188,8 +219,13 @@ impl Subscription {
         }
         loop {
             match self.live.recv().await {
-                Ok(frame) if frame.seq <= self.replayed_up_to => {}
-                Ok(frame) => return Delivery::Frame(frame),
+                Ok(Live::Frame(frame)) if frame.seq <= self.replayed_up_to => {}
+                Ok(Live::Frame(frame)) => return Delivery::Frame(frame),
+                Ok(Live::Resync(reason)) => {
+                    // The new history numbers its events from its own start.
+                    self.replayed_up_to = 0;
+                    return Delivery::Resync { reason };
+                }
                 Err(RecvError::Lagged(dropped)) => {
                     // Drop the whole backlog: the client refetches, then follows live frames.
                     self.live = self.live.resubscribe();

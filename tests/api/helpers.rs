@@ -2,6 +2,7 @@
 //! token minting, publishing and a typed SSE reader.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use app::protocol::sse::SseParser;
@@ -64,6 +65,35 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
     .expect("the test configuration is valid")
 }
 
+/// The next database of the test Redis to hand out; the server has 4096 (scripts/redis.sh).
+static NEXT_REDIS_DATABASE: AtomicU32 = AtomicU32::new(1);
+
+/// The URL of an empty database of its own on the test Redis (`TEST_REDIS_URL`, started by
+/// `scripts/redis.sh start` and by `make test`), for one test's servers.
+pub async fn fresh_redis_database() -> String {
+    let base = std::env::var("TEST_REDIS_URL").expect(
+        "TEST_REDIS_URL names the test Redis: run `make test`, or \
+         `export TEST_REDIS_URL=$(scripts/redis.sh start)` before `cargo test`",
+    );
+    let database = NEXT_REDIS_DATABASE.fetch_add(1, Ordering::Relaxed) % 4096;
+    let url = format!("{}/{database}", base.trim_end_matches('/'));
+    let mut connection = redis_connection(&url).await;
+    redis::cmd("FLUSHDB")
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("the test Redis flushes a database");
+    url
+}
+
+/// A connection to the Redis at `url`, for tests that act on Redis directly.
+pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("a redis:// URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test Redis answers")
+}
+
 impl TestApp {
     /// Starts a server with a fresh data folder and secret.
     pub async fn spawn() -> Self {
@@ -71,12 +101,23 @@ impl TestApp {
     }
 
     /// Starts a server with a fresh data folder and secret, plus the `extra` variables.
+    ///
+    /// With `TEST_BUS=redis` (and no `REDIS_URL` in `extra`), the server runs the Redis
+    /// event bus on a database of its own: that is how `make test` runs the stream and
+    /// publish suite against both buses.
     pub async fn spawn_with_env(extra: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary folder");
         // A fresh secret, so no two test servers share keys.
         let secret = Secret::generate().expect("the OS has randomness");
         let mut variables = vec![("JWT_SECRET", secret.expose())];
         variables.extend_from_slice(extra);
+        let redis_url;
+        if std::env::var("TEST_BUS").as_deref() == Ok("redis")
+            && !extra.iter().any(|(name, _)| *name == "REDIS_URL")
+        {
+            redis_url = fresh_redis_database().await;
+            variables.push(("REDIS_URL", &redis_url));
+        }
         let config = test_config(data_dir.path(), &variables);
         Self::spawn_with(config, data_dir).await
     }

@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod documents;
 mod health;
+mod instances;
 mod pages;
 mod publish;
 mod session;

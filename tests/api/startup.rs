@@ -62,9 +62,14 @@ async fn the_database_file_is_created_under_the_data_folder() {
 }
 
 #[tokio::test]
-async fn a_redis_url_is_refused_until_the_redis_bus_exists() {
+async fn an_unreachable_redis_stops_the_start_naming_redis_url() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let config = test_config(data_dir.path(), &[("REDIS_URL", "redis://127.0.0.1:6379")]);
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("redis://127.0.0.1:{closed_port}");
+    let config = test_config(data_dir.path(), &[("REDIS_URL", &url)]);
 
     let error = Application::build(config)
         .await

@@ -1,0 +1,211 @@
+//! Several instances on one Redis: events cross instances in order, a resume on another
+//! instance gets exactly the missed events, projects stay apart, and a lost Redis history
+//! or a Redis restart leads to `resync` and 503s, never to silent loss or a hang.
+
+use std::process::{Child, Command, Stdio};
+
+use app::protocol::StreamMessage;
+
+use crate::helpers::{
+    FRAME_LIMIT, TestApp, expect_error, fresh_redis_database, notification, redis_connection,
+};
+
+/// Two servers sharing one empty Redis database.
+async fn two_instances() -> (TestApp, TestApp) {
+    let url = fresh_redis_database().await;
+    let first = TestApp::spawn_with_env(&[("REDIS_URL", &url)]).await;
+    let second = TestApp::spawn_with_env(&[("REDIS_URL", &url)]).await;
+    (first, second)
+}
+
+#[tokio::test]
+async fn a_client_on_one_instance_receives_events_published_on_another_in_order() {
+    let (first, second) = two_instances().await;
+    let mut stream = second.open_stream("proj_1", None).await;
+    let mut ids = Vec::new();
+    for n in 1..=20 {
+        let instance = if n % 2 == 0 { &first } else { &second };
+        ids.push(
+            instance
+                .publish_ok(&notification("proj_1", &format!("n_{n}")))
+                .await,
+        );
+    }
+    for (n, expected) in (1..=20).zip(&ids) {
+        let (id, event) = stream.next_entity().await;
+        assert_eq!(&id, expected);
+        assert_eq!(event.id.expect("an id").as_str(), format!("n_{n}"));
+    }
+    let (first_epoch, _) = ids[0].split_once(':').expect("epoch:seq");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with(&format!("{first_epoch}:"))),
+        "both instances share one history: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resume_on_another_instance_gets_exactly_the_missed_events() {
+    let (first, second) = two_instances().await;
+    let mut on_first = first.open_stream("proj_1", None).await;
+    let seen = first.publish_ok(&notification("proj_1", "n_1")).await;
+    assert_eq!(on_first.next_entity().await.0, seen);
+    drop(on_first);
+
+    let mut missed = Vec::new();
+    for n in 2..=6 {
+        missed.push(
+            first
+                .publish_ok(&notification("proj_1", &format!("n_{n}")))
+                .await,
+        );
+    }
+    let mut on_second = second.open_stream("proj_1", Some(&seen)).await;
+    // A live event after the replay: any duplicate would arrive before it.
+    let live = first.publish_ok(&notification("proj_1", "n_7")).await;
+    for expected in missed.iter().chain([&live]) {
+        assert_eq!(&on_second.next_entity().await.0, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_project_never_sees_another_projects_events_on_any_instance() {
+    let (first, second) = two_instances().await;
+    let mut one_on_second = second.open_stream("proj_1", None).await;
+    let mut two_on_first = first.open_stream("proj_2", None).await;
+    for n in 1..=5 {
+        first
+            .publish_ok(&notification("proj_1", &format!("one_{n}")))
+            .await;
+        second
+            .publish_ok(&notification("proj_2", &format!("two_{n}")))
+            .await;
+    }
+    for n in 1..=5 {
+        let (_, event) = one_on_second.next_entity().await;
+        assert_eq!(event.project_id.as_str(), "proj_1");
+        assert_eq!(event.id.expect("an id").as_str(), format!("one_{n}"));
+        let (_, event) = two_on_first.next_entity().await;
+        assert_eq!(event.project_id.as_str(), "proj_2");
+        assert_eq!(event.id.expect("an id").as_str(), format!("two_{n}"));
+    }
+}
+
+#[tokio::test]
+async fn a_flushed_redis_makes_open_streams_resync_then_follow_the_new_history() {
+    let url = fresh_redis_database().await;
+    let app = TestApp::spawn_with_env(&[("REDIS_URL", &url)]).await;
+    let mut stream = app.open_stream("proj_1", None).await;
+    let before = app.publish_ok(&notification("proj_1", "n_1")).await;
+    assert_eq!(stream.next_entity().await.0, before);
+
+    redis::cmd("FLUSHDB")
+        .query_async::<()>(&mut redis_connection(&url).await)
+        .await
+        .expect("flushed");
+    let after = app.publish_ok(&notification("proj_1", "n_2")).await;
+    assert_ne!(
+        after.split_once(':').map(|(epoch, _)| epoch),
+        before.split_once(':').map(|(epoch, _)| epoch),
+        "a lost history starts a new epoch"
+    );
+    match stream.next().await {
+        StreamMessage::Resync(_) => {}
+        other => panic!("expected resync, got {other:?}"),
+    }
+    assert_eq!(stream.next_entity().await.0, after);
+
+    let mut resumed = app.open_stream("proj_1", Some(&before)).await;
+    assert!(matches!(resumed.next().await, StreamMessage::Resync(_)));
+}
+
+/// A redis-server of the test's own, so it can be killed and started again on its port.
+struct OwnRedis {
+    port: u16,
+    process: Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let process = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/redis.sh installs it)");
+        Self { port, process }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until the server answers.
+    async fn ready(self) -> Self {
+        let url = self.url();
+        let answered = tokio::time::timeout(FRAME_LIMIT, async {
+            loop {
+                if let Ok(client) = redis::Client::open(url.as_str())
+                    && client.get_multiplexed_async_connection().await.is_ok()
+                {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(answered.is_ok(), "redis-server never answered on {url}");
+        self
+    }
+
+    fn kill(mut self) {
+        self.process.kill().expect("killed");
+        self.process.wait().expect("reaped");
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_restart_answers_503_while_down_and_resyncs_open_streams_once_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let redis = OwnRedis::start(port).ready().await;
+    let app = TestApp::spawn_with_env(&[("REDIS_URL", &redis.url())]).await;
+    let mut stream = app.open_stream("proj_1", None).await;
+    let before = app.publish_ok(&notification("proj_1", "n_1")).await;
+    assert_eq!(stream.next_entity().await.0, before);
+
+    redis.kill();
+    let refused = tokio::time::timeout(FRAME_LIMIT, app.publish(&notification("proj_1", "n_2")))
+        .await
+        .expect("a publish without Redis does not hang");
+    expect_error(refused, 503, "unavailable").await;
+
+    let _redis = OwnRedis::start(port).ready().await;
+    match stream.next().await {
+        StreamMessage::Resync(_) => {}
+        other => panic!("expected resync, got {other:?}"),
+    }
+    let after = tokio::time::timeout(FRAME_LIMIT, async {
+        loop {
+            // The bus's connection may take a moment to come back; until then it answers 503.
+            let response = app.publish(&notification("proj_1", "n_3")).await;
+            if response.status() == 202 {
+                let body: serde_json::Value = response.json().await.expect("json");
+                return body["id"].as_str().expect("an id").to_owned();
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("publishing works again once Redis is back");
+    assert_eq!(stream.next_entity().await.0, after);
+}
