@@ -550,11 +550,17 @@ impl DocumentService {
     }
 
     /// Publishes an event of a committed change without waiting for a coalescing window. A
-    /// bus that is shutting down cannot take it; the change is stored all the same, and
-    /// clients refetch when they reconnect.
+    /// bus that is shutting down or cannot reach Redis cannot take it; the change is stored
+    /// all the same, and clients refetch when they reconnect or are told to resync.
     async fn announce(&self, event: NewEvent) {
-        if let Err(BusError::Closed) = self.event_bus.publish_nowait(event).await {
-            tracing::debug!("event bus closed; a change was stored but not announced");
+        match self.event_bus.publish_nowait(event).await {
+            Ok(_) => {}
+            Err(BusError::Closed) => {
+                tracing::debug!("event bus closed; a change was stored but not announced");
+            }
+            Err(error @ BusError::Unavailable(_)) => {
+                tracing::warn!(%error, "a change was stored but not announced");
+            }
         }
     }
 }

@@ -42,7 +42,8 @@ pub fn timestamp() -> String {
 pub struct Frame {
     /// The event's position in its project's history.
     pub seq: u64,
-    /// When the bus published it, to measure delivery latency.
+    /// When the bus published it (the Redis bus: when this instance read it), to measure
+    /// delivery latency.
     pub published_at: Instant,
     /// `id:`, `event:` and `data:` lines and the blank line that ends the frame.
     pub bytes: Bytes,
@@ -228,7 +229,10 @@ impl Subscription {
                 }
                 Err(RecvError::Lagged(dropped)) => {
                     // Drop the whole backlog: the client refetches, then follows live frames.
+                    // Every frame from here on is newer than the replay; a history reset lost
+                    // in the backlog must not make its low sequences look replayed.
                     self.live = self.live.resubscribe();
+                    self.replayed_up_to = 0;
                     return Delivery::Lagged { dropped };
                 }
                 Err(RecvError::Closed) => return Delivery::Closed,

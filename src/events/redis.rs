@@ -15,8 +15,9 @@
 //! **Invariant:** a project's reader position is taken before any subscriber of the project
 //! reads its snapshot, so replay (`XRANGE` after the snapshot's position) and live frames
 //! meet with no gap, and the subscription skips live frames it replayed.
-//! **Invariant:** when the reader finds the epoch changed (a flushed or restarted Redis), it
-//! tells every live subscriber to resync; frames are never silently skipped.
+//! **Invariant:** when the reader finds the epoch changed (a flushed or restarted Redis), or
+//! comes back after losing Redis, it tells every live subscriber to resync; frames are never
+//! silently skipped.
 //! **Invariant:** every Redis call has a deadline; an unreachable Redis is a
 //! [`BusError::Unavailable`], never a hang.
 
@@ -314,6 +315,7 @@ async fn read_streams(inner: Arc<Inner>, client: Client, shutdown: CancellationT
         inner,
         epoch: None,
         positions: HashMap::new(),
+        lost_redis: false,
     };
     loop {
         let outcome = tokio::select! {
@@ -322,6 +324,7 @@ async fn read_streams(inner: Arc<Inner>, client: Client, shutdown: CancellationT
         };
         if let Err(error) = outcome {
             tracing::warn!(%error, "the redis event reader lost redis; retrying");
+            reader.lost_redis = true;
         }
         *reader
             .inner
@@ -341,6 +344,9 @@ struct Reader {
     epoch: Option<String>,
     /// Per followed project, the last sequence fanned out.
     positions: HashMap<ProjectId, u64>,
+    /// Redis was out of reach since the last check: publishes may have failed meanwhile,
+    /// so the streams are told to resync even when the history survived.
+    lost_redis: bool,
 }
 
 impl Reader {
@@ -365,8 +371,8 @@ impl Reader {
         }
     }
 
-    /// Resyncs every subscriber and restarts every project at sequence 0 when the epoch is
-    /// not the one the positions belong to.
+    /// Resyncs every subscriber when the epoch is not the one the positions belong to (and
+    /// then restarts every project at sequence 0), or when Redis was out of reach.
     async fn check_epoch(
         &mut self,
         connection: &mut MultiplexedConnection,
@@ -383,23 +389,35 @@ impl Reader {
         )
         .await?
         .unwrap_or(candidate);
-        if self.epoch.as_deref() == Some(epoch.as_str()) {
-            return Ok(());
-        }
-        if self.epoch.is_some() {
+        let lost_redis = std::mem::take(&mut self.lost_redis);
+        let reset = self
+            .epoch
+            .as_deref()
+            .is_some_and(|known| known != epoch.as_str());
+        let reason = if reset {
             tracing::warn!(%epoch, "the redis event history was reset; streams resync");
-            let projects = self
-                .inner
-                .projects
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (project, position) in &mut self.positions {
+            "the event history was reset"
+        } else if lost_redis {
+            tracing::info!("the redis event reader is back; streams resync");
+            "events may have been lost while redis was out of reach"
+        } else {
+            self.epoch = Some(epoch);
+            return Ok(());
+        };
+        let projects = self
+            .inner
+            .projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (project, position) in &mut self.positions {
+            if reset {
                 *position = 0;
-                if let Some(feed) = projects.get(project) {
-                    let _ = feed.live.send(Live::Resync("the event history was reset"));
-                }
+            }
+            if let Some(feed) = projects.get(project) {
+                let _ = feed.live.send(Live::Resync(reason));
             }
         }
+        drop(projects);
         self.epoch = Some(epoch);
         Ok(())
     }

@@ -171,12 +171,68 @@ impl Drop for OwnRedis {
     }
 }
 
-#[tokio::test]
-async fn a_redis_restart_answers_503_while_down_and_resyncs_open_streams_once_back() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
-        .port();
+        .port()
+}
+
+#[tokio::test]
+async fn streams_resync_when_their_instance_lost_redis_even_if_the_history_survived() {
+    let redis = OwnRedis::start(free_port()).ready().await;
+    let app = TestApp::spawn_with_env(&[("REDIS_URL", &redis.url())]).await;
+    let mut stream = app.open_stream("proj_1", None).await;
+    let before = app.publish_ok(&notification("proj_1", "n_1")).await;
+    assert_eq!(stream.next_entity().await.0, before);
+
+    // Every connection of the server drops; the data stays.
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async::<i64>(&mut redis_connection(&redis.url()).await)
+        .await
+        .expect("killed the server's connections");
+    match stream.next().await {
+        StreamMessage::Resync(_) => {}
+        other => panic!("expected resync, got {other:?}"),
+    }
+    let after = publish_when_redis_answers(&app, "n_2").await;
+    let (epoch, seq) = before.split_once(':').expect("epoch:seq");
+    let next_seq: u64 = seq.parse::<u64>().expect("a number") + 1;
+    assert_eq!(after, format!("{epoch}:{next_seq}"), "the history went on");
+    assert_eq!(stream.next_entity().await.0, after);
+}
+
+/// Publishes notification `id` as soon as the server's bus reaches Redis again (it answers
+/// 503 until then); returns the event id.
+async fn publish_when_redis_answers(app: &TestApp, id: &str) -> String {
+    tokio::time::timeout(FRAME_LIMIT, async {
+        loop {
+            let response = app.publish(&notification("proj_1", id)).await;
+            if response.status() == 202 {
+                let body: serde_json::Value = response.json().await.expect("json");
+                return body["id"].as_str().expect("an id").to_owned();
+            }
+            assert_eq!(
+                response.status(),
+                503,
+                "only Redis being away fails a publish"
+            );
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("publishing works again once Redis is back")
+}
+
+#[tokio::test]
+async fn a_redis_restart_answers_503_while_down_and_resyncs_open_streams_once_back() {
+    let port = free_port();
     let redis = OwnRedis::start(port).ready().await;
     let app = TestApp::spawn_with_env(&[("REDIS_URL", &redis.url())]).await;
     let mut stream = app.open_stream("proj_1", None).await;
@@ -194,18 +250,6 @@ async fn a_redis_restart_answers_503_while_down_and_resyncs_open_streams_once_ba
         StreamMessage::Resync(_) => {}
         other => panic!("expected resync, got {other:?}"),
     }
-    let after = tokio::time::timeout(FRAME_LIMIT, async {
-        loop {
-            // The bus's connection may take a moment to come back; until then it answers 503.
-            let response = app.publish(&notification("proj_1", "n_3")).await;
-            if response.status() == 202 {
-                let body: serde_json::Value = response.json().await.expect("json");
-                return body["id"].as_str().expect("an id").to_owned();
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("publishing works again once Redis is back");
+    let after = publish_when_redis_answers(&app, "n_3").await;
     assert_eq!(stream.next_entity().await.0, after);
 }
