@@ -38,9 +38,11 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:3000";
         printed first in every case."
 )]
 pub struct Options {
-    /// Base URL of the docpulse server; plain http only.
-    #[arg(long, default_value = DEFAULT_URL)]
-    pub url: String,
+    /// Base URL of the docpulse server; plain http only. Given more than once (instances
+    /// sharing one Redis), stream i connects to URL i mod N and publisher task j publishes
+    /// through URL j mod N.
+    #[arg(long, default_values_t = [DEFAULT_URL.to_owned()])]
+    pub url: Vec<String>,
 
     /// Secret the server verifies tokens with (HS256); the tool mints every token with it.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
@@ -148,7 +150,7 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_cli() {
         let options = parse(&[]);
-        assert_eq!(options.url, "http://127.0.0.1:3000");
+        assert_eq!(options.url, ["http://127.0.0.1:3000"]);
         assert_eq!(options.connections, 1000);
         assert_eq!(options.projects, 10);
         assert_eq!(options.rate, 100);

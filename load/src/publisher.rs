@@ -42,8 +42,8 @@ const ANSWER_BODY_LIMIT: usize = 64 * 1024;
 
 /// What the publish phase needs.
 pub struct PublishPlan {
-    /// Where to publish.
-    pub target: ServerTarget,
+    /// Where to publish: publisher task j through target j mod N.
+    pub targets: Vec<ServerTarget>,
     /// `Bearer <publisher token>`.
     pub authorization: String,
     /// `--rate`.
@@ -124,7 +124,7 @@ async fn publish_every_nth(
         tokio::time::sleep_until(started + pacing::due_after(event_number, plan.rate)).await;
         let published = tokio::time::timeout(
             PUBLISH_TIMEOUT,
-            publish_one(&mut sender, event_number, &plan, &tracker),
+            publish_one(&mut sender, first, event_number, &plan, &tracker),
         )
         .await;
         match published {
@@ -154,14 +154,17 @@ async fn publish_every_nth(
 /// Publishes event `event_number`, opening a connection into `sender` when there is none.
 async fn publish_one(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
+    worker_index: u64,
     event_number: u64,
     plan: &PublishPlan,
     tracker: &TaskTracker,
 ) -> anyhow::Result<()> {
+    let target_index = usize::try_from(worker_index).unwrap_or(0) % plan.targets.len();
+    let target = &plan.targets[target_index];
     let sender = match sender.take() {
         Some(open) if !open.is_closed() => sender.insert(open),
         _ => {
-            let (opened, connection) = connection::open(&plan.target, None).await?;
+            let (opened, connection) = connection::open(target, None).await?;
             tracker.spawn(async move {
                 // A failure here surfaces as the next request's error on this connection.
                 let _ = connection.await;
@@ -174,8 +177,8 @@ async fn publish_one(
         .await
         .context("the publish connection closed")?;
     let body = event_body(event_number, plan.projects, clock::unix_micros_now())?;
-    let request = Request::post(plan.target.path(PUBLISH_PATH))
-        .header(HOST, &plan.target.authority)
+    let request = Request::post(target.path(PUBLISH_PATH))
+        .header(HOST, &target.authority)
         .header(AUTHORIZATION, &plan.authorization)
         .header(CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))

@@ -38,8 +38,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The URL is unusable or the publisher token cannot be signed; everything that goes wrong
 /// later (failed connections, publishes, deliveries) is counted in the report instead.
 pub async fn run(options: Options) -> anyhow::Result<Report> {
-    let target = ServerTarget::resolve(&options.url).await?;
-    let bind_source_addresses = target.accepts_loopback_sources();
+    let mut targets = Vec::with_capacity(options.url.len());
+    for url in &options.url {
+        targets.push(ServerTarget::resolve(url).await?);
+    }
+    let bind_source_addresses = targets.iter().all(ServerTarget::accepts_loopback_sources);
     if !bind_source_addresses {
         eprintln!(
             "note: the server is not on IPv4 loopback, so every connection uses the default \
@@ -62,7 +65,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let tracker = TaskTracker::new();
     let cancel = CancellationToken::new();
     let subscriber_plan = Arc::new(SubscriberPlan {
-        target: target.clone(),
+        targets: targets.clone(),
         minter,
         tally: Arc::clone(&tally),
         projects: options.projects,
@@ -94,7 +97,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         None
     } else {
         let publish_plan = Arc::new(PublishPlan {
-            target,
+            targets,
             authorization: publisher_authorization,
             rate: options.rate,
             event_count: options.total_events(),

@@ -92,6 +92,35 @@ async fn a_project_never_sees_another_projects_events_on_any_instance() {
 }
 
 #[tokio::test]
+async fn a_burst_of_updates_split_over_two_instances_loses_no_state() {
+    let (first, second) = two_instances().await;
+    let mut stream = second.open_stream("proj_1", None).await;
+    let update = |n: u64| {
+        serde_json::json!({
+            "type": "entity.updated", "entity": "document", "id": "doc_1", "projectId": "proj_1",
+            "data": { "embeddedChunks": n, format!("step{n}"): true },
+        })
+    };
+    let burst: Vec<_> = (1..=20)
+        .map(|n| {
+            let instance = if n % 2 == 0 { &first } else { &second };
+            let publisher = instance.publisher();
+            let event = update(n);
+            tokio::spawn(async move { publisher.publish_ok(&event).await })
+        })
+        .collect();
+    for publish in burst {
+        publish.await.expect("published");
+    }
+    // Each instance merges its share; together they carry every step.
+    let mut seen = serde_json::Map::new();
+    while !(1..=20).all(|n| seen.contains_key(&format!("step{n}"))) {
+        let (_, event) = stream.next_entity().await;
+        seen.extend(event.data.expect("data"));
+    }
+}
+
+#[tokio::test]
 async fn a_flushed_redis_makes_open_streams_resync_then_follow_the_new_history() {
     let url = fresh_redis_database().await;
     let app = TestApp::spawn_with_env(&[("REDIS_URL", &url)]).await;

@@ -49,8 +49,8 @@ const ERROR_BODY_LIMIT: usize = 4096;
 
 /// What every stream task of a run shares.
 pub struct SubscriberPlan {
-    /// Where the streams connect.
-    pub target: ServerTarget,
+    /// Where the streams connect: stream i to target i mod N.
+    pub targets: Vec<ServerTarget>,
     /// Signs each stream's token.
     pub minter: TokenMinter,
     /// The counters the tasks add to.
@@ -248,10 +248,12 @@ async fn open_stream(
     } else {
         None
     };
-    let (mut sender, connection) = connection::open(&plan.target, source).await?;
+    let target_index = usize::try_from(connection_index).unwrap_or(0) % plan.targets.len();
+    let target = &plan.targets[target_index];
+    let (mut sender, connection) = connection::open(target, source).await?;
     let mut connection = Box::pin(connection);
-    let request = Request::get(plan.target.path(EVENT_STREAM_PATH))
-        .header(HOST, &plan.target.authority)
+    let request = Request::get(target.path(EVENT_STREAM_PATH))
+        .header(HOST, &target.authority)
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .header(PROJECT_HEADER, project_id.as_str())
         .header(ACCEPT, "text/event-stream")
