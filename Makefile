@@ -31,11 +31,12 @@ lint:
 	cargo clippy --locked -p docpulse -p app -p docpulse-load --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-## Rust tests with a private Redis (scripts/redis.sh), stopped afterwards even on failure:
-## everything once with the in-memory bus (the cross-instance tests use Redis), then the
-## stream and publish suite again on the Redis bus.
+## Rust tests with a private Redis (scripts/redis.sh), stopped afterwards even on failure
+## (unless it was running before): everything once with the in-memory bus (the
+## cross-instance tests use Redis), then the stream and publish suite on the Redis bus.
 unit:
-	trap 'scripts/redis.sh stop' EXIT; \
+	if scripts/redis.sh url >/dev/null; then ours=false; else ours=true; fi; \
+	trap 'if $$ours; then scripts/redis.sh stop; fi' EXIT; \
 	export TEST_REDIS_URL="$$(scripts/redis.sh start)"; \
 	cargo test --locked -p docpulse -p app -p docpulse-load; \
 	TEST_BUS=redis cargo test --locked -p docpulse --test api -- stream:: publish::
