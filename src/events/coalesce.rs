@@ -8,10 +8,11 @@
 //! **Invariant:** at most one update per entity per window leaves, and the last state always
 //! does. Pure: the caller supplies the time and runs the timers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use app::protocol::{EntityId, EntityKind, EventId, EventType, NewEvent};
@@ -205,6 +206,78 @@ fn merge(pending: &mut Option<Pending>, event: NewEvent) -> watch::Receiver<Opti
             let (waiters, receiver) = watch::channel(None);
             *pending = Some(Pending { event, waiters });
             receiver
+        }
+    }
+}
+
+/// A coalescing window to close: which entity of which project, and when.
+pub struct WindowTimer<P> {
+    /// When the window closes.
+    pub due: Instant,
+    /// The project, as the bus names or holds it.
+    pub project: P,
+    /// The entity whose updates the window merges.
+    pub key: EntityKey,
+}
+
+/// The coalescing windows a bus has open, in deadline order, for the one task that closes
+/// them.
+///
+/// **Invariant:** every window lasts the same time, so appending keeps the queue sorted; its
+/// length is bounded by the windows open.
+pub struct WindowTimers<P> {
+    queue: Mutex<VecDeque<WindowTimer<P>>>,
+    /// Wakes the closing task when a timer is queued into an empty queue.
+    queued: Notify,
+}
+
+impl<P> WindowTimers<P> {
+    /// No open window.
+    pub fn new() -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
+        }
+    }
+
+    /// Queues `timer`, behind every window opened before it.
+    pub fn push(&self, timer: WindowTimer<P>) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.push_back(timer);
+        if queue.len() == 1 {
+            self.queued.notify_one();
+        }
+    }
+
+    /// Takes the first timer if it is due by `now`.
+    pub fn pop_due(&self, now: Instant) -> Option<WindowTimer<P>> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        match queue.front() {
+            Some(timer) if timer.due <= now => queue.pop_front(),
+            _ => None,
+        }
+    }
+
+    /// Forgets every timer (at shutdown, once the pending updates are sent).
+    pub fn clear(&self) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Waits until the first window is due, or, when none is open, until one is queued.
+    pub async fn wait(&self) {
+        let first_due = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .front()
+            .map(|timer| timer.due);
+        match first_due {
+            Some(due) => tokio::time::sleep_until(due).await,
+            // A timer queued since the look above left a permit, so this returns at once.
+            None => self.queued.notified().await,
         }
     }
 }

@@ -9,12 +9,12 @@
 //! exactly: no gap, no duplicate.
 //! **Invariant:** a lock is never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,7 +23,7 @@ use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
 use crate::config::EventsConfig;
-use crate::events::coalesce::{Coalescer, EntityKey, Offer, Outgoing};
+use crate::events::coalesce::{Coalescer, Offer, Outgoing, WindowTimer, WindowTimers};
 use crate::events::history::{History, Resume};
 use crate::events::{
     BusError, EventBus, Frame, Live, Publication, Subscription, new_epoch, timestamp,
@@ -42,17 +42,8 @@ struct Inner {
     config: EventsConfig,
     metrics: Arc<Metrics>,
     projects: RwLock<HashMap<ProjectId, Arc<ProjectLog>>>,
-    /// Coalescing windows to close, in deadline order: every window lasts the same time, so
-    /// appending keeps the queue sorted. Its length is bounded by the open windows.
-    timers: Mutex<VecDeque<Timer>>,
-    /// Wakes the window closer when the first timer is queued.
-    timer_queued: Notify,
-}
-
-struct Timer {
-    due: Instant,
-    project: Arc<ProjectLog>,
-    key: EntityKey,
+    /// Coalescing windows to close.
+    timers: WindowTimers<Arc<ProjectLog>>,
 }
 
 struct ProjectLog {
@@ -79,8 +70,7 @@ impl InMemoryEventBus {
             config,
             metrics,
             projects: RwLock::new(HashMap::new()),
-            timers: Mutex::new(VecDeque::new()),
-            timer_queued: Notify::new(),
+            timers: WindowTimers::new(),
         });
         if !inner.config.coalesce_window.is_zero() {
             tasks.spawn(close_windows(inner.clone(), shutdown));
@@ -143,14 +133,6 @@ impl Inner {
         id
     }
 
-    fn queue_timer(&self, timer: Timer) {
-        let mut timers = self.timers.lock().unwrap_or_else(PoisonError::into_inner);
-        timers.push_back(timer);
-        if timers.len() == 1 {
-            self.timer_queued.notify_one();
-        }
-    }
-
     /// Sends every pending update of every project and stops merging.
     fn stop_coalescing(&self) {
         let projects: Vec<Arc<ProjectLog>> = self
@@ -166,23 +148,15 @@ impl Inner {
                 self.append(&log, &mut state, outgoing);
             }
         }
-        self.timers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.timers.clear();
     }
 
     /// Closes every window due by `now`, sending what was pending in it.
     fn close_due_windows(&self, now: Instant) {
         loop {
-            let timer = {
-                let mut timers = self.timers.lock().unwrap_or_else(PoisonError::into_inner);
-                match timers.front() {
-                    Some(timer) if timer.due <= now => timers.pop_front(),
-                    _ => None,
-                }
+            let Some(timer) = self.timers.pop_due(now) else {
+                return;
             };
-            let Some(timer) = timer else { return };
             let next = {
                 let mut state = timer
                     .project
@@ -198,7 +172,7 @@ impl Inner {
                     })
             };
             if let Some(due) = next {
-                self.queue_timer(Timer { due, ..timer });
+                self.timers.push(WindowTimer { due, ..timer });
             }
         }
     }
@@ -208,24 +182,12 @@ impl Inner {
 /// shutdown it sends every pending update, so no publisher waits for ever.
 async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
     loop {
-        let first_due = inner
-            .timers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .front()
-            .map(|timer| timer.due);
-        let wait = async {
-            match first_due {
-                Some(due) => tokio::time::sleep_until(due).await,
-                None => inner.timer_queued.notified().await,
-            }
-        };
         tokio::select! {
             () = shutdown.cancelled() => {
                 inner.stop_coalescing();
                 return;
             }
-            () = wait => inner.close_due_windows(Instant::now()),
+            () = inner.timers.wait() => inner.close_due_windows(Instant::now()),
         }
     }
 }
@@ -258,7 +220,7 @@ impl EventBus for InMemoryEventBus {
         match offer {
             Ok((id, window)) => {
                 if let Some((key, due)) = window {
-                    inner.queue_timer(Timer {
+                    inner.timers.push(WindowTimer {
                         due,
                         project: log,
                         key,

@@ -21,7 +21,7 @@
 //! **Invariant:** every Redis call has a deadline; an unreachable Redis is a
 //! [`BusError::Unavailable`], never a hang.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
 use crate::config::EventsConfig;
-use crate::events::coalesce::{Coalescer, EntityKey, Offer, Outgoing};
+use crate::events::coalesce::{Coalescer, Offer, Outgoing, WindowTimer, WindowTimers};
 use crate::events::{BusError, EventBus, Live, Publication, Subscription, new_epoch, timestamp};
 use crate::metrics::Metrics;
 
@@ -114,10 +114,8 @@ struct Inner {
     /// Coalescing state per project: an async mutex, because the append that a decision
     /// leads to is a Redis call, and a project's appends must leave in decision order.
     coalescers: Mutex<HashMap<ProjectId, Arc<tokio::sync::Mutex<Coalescer>>>>,
-    /// Coalescing windows to close, in deadline order (every window lasts the same time).
-    timers: Mutex<VecDeque<Timer>>,
-    /// Wakes the window closer when the first timer is queued.
-    timer_queued: Notify,
+    /// Coalescing windows to close.
+    timers: WindowTimers<ProjectId>,
     /// Wakes the reader when a project gets its first subscriber.
     reader_wake: Notify,
     /// The reader connection's `CLIENT ID`, so a new project can unblock its `XREAD`.
@@ -130,12 +128,6 @@ struct ProjectFeed {
     live: broadcast::Sender<Live>,
     /// Becomes true once the reader follows the project's stream.
     following: watch::Sender<bool>,
-}
-
-struct Timer {
-    due: Instant,
-    project: ProjectId,
-    key: EntityKey,
 }
 
 /// What the snapshot script returned.
@@ -169,8 +161,7 @@ impl RedisEventBus {
             snapshot_script: Script::new(SNAPSHOT_SCRIPT),
             projects: Mutex::new(HashMap::new()),
             coalescers: Mutex::new(HashMap::new()),
-            timers: Mutex::new(VecDeque::new()),
-            timer_queued: Notify::new(),
+            timers: WindowTimers::new(),
             reader_wake: Notify::new(),
             reader_client: Mutex::new(None),
         });
@@ -296,14 +287,6 @@ impl Inner {
             Err(_) => Err(BusError::Unavailable(
                 "the redis reader did not pick the project up".into(),
             )),
-        }
-    }
-
-    fn queue_timer(&self, timer: Timer) {
-        let mut timers = self.timers.lock().unwrap_or_else(PoisonError::into_inner);
-        timers.push_back(timer);
-        if timers.len() == 1 {
-            self.timer_queued.notify_one();
         }
     }
 }
@@ -517,18 +500,6 @@ impl Reader {
 /// shutdown it sends every pending update, so no publisher waits for ever.
 async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
     loop {
-        let first_due = inner
-            .timers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .front()
-            .map(|timer| timer.due);
-        let wait = async {
-            match first_due {
-                Some(due) => tokio::time::sleep_until(due).await,
-                None => inner.timer_queued.notified().await,
-            }
-        };
         tokio::select! {
             () = shutdown.cancelled() => {
                 let coalescers: Vec<_> = inner
@@ -546,7 +517,7 @@ async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
                 }
                 return;
             }
-            () = wait => close_due_windows(&inner, Instant::now()).await,
+            () = inner.timers.wait() => close_due_windows(&inner, Instant::now()).await,
         }
     }
 }
@@ -554,20 +525,15 @@ async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
 /// Closes every window due by `now`, sending what was pending in it.
 async fn close_due_windows(inner: &Inner, now: Instant) {
     loop {
-        let timer = {
-            let mut timers = inner.timers.lock().unwrap_or_else(PoisonError::into_inner);
-            match timers.front() {
-                Some(timer) if timer.due <= now => timers.pop_front(),
-                _ => None,
-            }
+        let Some(timer) = inner.timers.pop_due(now) else {
+            return;
         };
-        let Some(timer) = timer else { return };
         let coalescer = inner.coalescer(&timer.project);
         let mut coalescer = coalescer.lock().await;
         if let Some((outgoing, next_due)) = coalescer.close_window(&timer.key, timer.due, now) {
             inner.append_pending(outgoing).await;
             drop(coalescer);
-            inner.queue_timer(Timer {
+            inner.timers.push(WindowTimer {
                 due: next_due,
                 ..timer
             });
@@ -599,7 +565,7 @@ impl EventBus for RedisEventBus {
                     .await?;
                 drop(coalescer);
                 if let Some((key, due)) = window {
-                    inner.queue_timer(Timer { due, project, key });
+                    inner.timers.push(WindowTimer { due, project, key });
                 }
                 Ok(Publication::Sent(id))
             }
