@@ -12,6 +12,7 @@
 //! - [`events`]: the [`events::EventBus`] publishers and streams share.
 //! - [`stream`]: `GET /api/events/stream`, Server-Sent Events of one project.
 //! - [`metrics`]: counters of the event path, for `GET /metrics`.
+//! - [`random`]: random hex for ids and epochs.
 //! - [`documents`]: [`documents::DocumentService`], the one writer of documents, and
 //!   [`documents::chunking`], which cuts their text into chunks.
 //! - [`workers`]: the job pool that chunks and embeds documents and extracts entity graphs.
@@ -35,6 +36,7 @@ pub mod error;
 pub mod events;
 pub mod metrics;
 pub mod page_data;
+pub mod random;
 pub mod search;
 pub mod serve;
 pub mod startup;

@@ -22,8 +22,6 @@ mod redis;
 pub use memory::InMemoryEventBus;
 pub use redis::RedisEventBus;
 
-use std::time::SystemTime;
-
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
@@ -72,15 +70,7 @@ pub enum Live {
 
 /// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
 pub(crate) fn new_epoch() -> String {
-    let mut bytes = [0_u8; 6];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Without OS randomness the clock still tells restarts apart.
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
-        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
-    }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::random::random_hex::<6>()
 }
 
 /// Carries entity events from publishers to the streams of their project.

@@ -65,19 +65,7 @@ pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
 
 /// A new random id: `prefix`, an underscore and 16 hex digits.
 pub fn new_id(prefix: &str) -> String {
-    let mut bytes = [0_u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Without OS randomness, the clock and a counter still give distinct ids.
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_nanos());
-        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bytes = (u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or(0) ^ count.rotate_left(32))
-            .to_le_bytes();
-    }
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("{prefix}_{hex}")
+    format!("{prefix}_{}", crate::random::random_hex::<8>())
 }
 
 /// A migrated database in a new temporary folder, for tests of the modules that query it.
