@@ -23,6 +23,14 @@ struct DocumentRow {
     updated_at: String,
 }
 
+/// A `documents` row with the text.
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    #[sqlx(flatten)]
+    document: DocumentRow,
+    content: String,
+}
+
 impl DocumentRow {
     fn into_document(self) -> Document {
         Document {
@@ -118,16 +126,17 @@ pub async fn find_document_detail(
     project_id: &str,
     id: &str,
 ) -> sqlx::Result<Option<DocumentDetail>> {
-    let Some(document) = find_document(pool, project_id, id).await? else {
-        return Ok(None);
-    };
-    let content: Option<String> =
-        sqlx::query_scalar("SELECT content FROM documents WHERE project_id = ?1 AND id = ?2")
-            .bind(project_id)
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    Ok(content.map(|content| DocumentDetail { document, content }))
+    let row: Option<DetailRow> = sqlx::query_as(&format!(
+        "SELECT {DOCUMENT_COLUMNS}, content FROM documents WHERE project_id = ?1 AND id = ?2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| DocumentDetail {
+        document: row.document.into_document(),
+        content: row.content,
+    }))
 }
 
 /// The text of a document, whatever its project; `None` once it is deleted.
