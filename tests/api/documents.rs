@@ -65,33 +65,26 @@ async fn membership_is_enforced_on_every_document_route() {
     let outsider = app.token_for(&["proj_b"]);
     let member = app.token_for(&["proj_a"]);
 
+    // (token, X-Project-Id, expected status and code)
+    let refusals = [
+        (None, Some("proj_a"), 401, "missing_token"),
+        (Some(&outsider), Some("proj_a"), 403, "forbidden_project"),
+        (Some(&member), None, 400, "missing_project"),
+    ];
+
     for (method, path) in routes {
         let url = format!("{}{path}", app.address);
-        let no_token = app
-            .client
-            .request(method.clone(), &url)
-            .header("X-Project-Id", "proj_a")
-            .send()
-            .await
-            .expect("the server answers");
-        expect_error(no_token, 401, "missing_token").await;
-        let other_project = app
-            .client
-            .request(method.clone(), &url)
-            .bearer_auth(&outsider)
-            .header("X-Project-Id", "proj_a")
-            .send()
-            .await
-            .expect("the server answers");
-        expect_error(other_project, 403, "forbidden_project").await;
-        let no_project = app
-            .client
-            .request(method.clone(), &url)
-            .bearer_auth(&member)
-            .send()
-            .await
-            .expect("the server answers");
-        expect_error(no_project, 400, "missing_project").await;
+        for (token, project, status, code) in refusals {
+            let mut request = app.client.request(method.clone(), &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(project) = project {
+                request = request.header("X-Project-Id", project);
+            }
+            let response = request.send().await.expect("the server answers");
+            expect_error(response, status, code).await;
+        }
     }
     let still_there = app
         .api(Method::GET, &item, "proj_a")
