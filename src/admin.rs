@@ -85,7 +85,7 @@ fn parse_project(id: &str) -> anyhow::Result<ProjectId> {
     })
 }
 
-async fn ensure_project(pool: &sqlx::SqlitePool, project: &ProjectId) -> anyhow::Result<()> {
+async fn ensure_project(pool: &crate::storage::Pool, project: &ProjectId) -> anyhow::Result<()> {
     if !projects::project_exists(pool, project.as_str()).await? {
         bail!(
             "there is no project {project}; create it first with `docpulse admin create-project`"

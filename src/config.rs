@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::storage::Backend;
+
 /// Address served when `LEPTOS_SITE_ADDR` is unset (the same as the cargo-leptos metadata).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 /// Heartbeat interval of event streams when `HEARTBEAT_SECS` is unset, as API.md says.
@@ -80,7 +82,8 @@ pub fn help() -> String {
         ),
         (
             "DATABASE_URL",
-            "database to use (sqlite:// URL)".to_owned(),
+            "database to use: a sqlite:// file, or postgres:// shared by several instances"
+                .to_owned(),
             format!("sqlite://$DATA_DIR/{DEFAULT_DATABASE_FILE}"),
         ),
         (
@@ -107,7 +110,7 @@ pub fn help() -> String {
             "DEMO_USER",
             "`true` seeds demo@docpulse.local (password demo) and two projects on first start"
                 .to_owned(),
-            "true".to_owned(),
+            "true with SQLite, false with PostgreSQL".to_owned(),
         ),
         (
             "RUST_LOG",
@@ -251,7 +254,7 @@ pub struct EventsConfig {
 pub struct StorageConfig {
     /// Folder of local state: the SQLite file, the development secret.
     pub data_dir: PathBuf,
-    /// A `sqlite:` URL.
+    /// A `sqlite:` or `postgres:` URL.
     pub database_url: String,
 }
 
@@ -372,11 +375,11 @@ impl Config {
         let data_dir =
             PathBuf::from(var("DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
         let database_url = match var("DATABASE_URL") {
-            Some(url) if url.starts_with("sqlite:") => url,
+            Some(url) if Backend::of_url(&url).is_some() => url,
             Some(url) => {
                 return Err(invalid(
                     "DATABASE_URL",
-                    "a sqlite: URL such as sqlite://data/docpulse.db",
+                    "a sqlite: URL such as sqlite://data/docpulse.db or a postgres:// URL",
                     &url,
                 ));
             }
@@ -400,8 +403,11 @@ impl Config {
         let embed_delay_ms = parse_u64(&var, "EMBED_DELAY_MS", DEFAULT_EMBED_DELAY_MS)?;
         let max_document_bytes =
             parse_count(&var, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES)?;
+        // A shared PostgreSQL database is a deployment: no account with a known password
+        // unless asked for.
         let demo_user = match var("DEMO_USER").as_deref() {
-            None | Some("true") => true,
+            None => Backend::of_url(&database_url) == Some(Backend::Sqlite),
+            Some("true") => true,
             Some("false") => false,
             Some(other) => return Err(invalid("DEMO_USER", "`true` or `false`", other)),
         };
@@ -573,7 +579,7 @@ mod tests {
         );
         check_error(
             &[("DATABASE_URL", "mysql://db")],
-            "DATABASE_URL must be a sqlite: URL such as sqlite://data/docpulse.db, got \"mysql://db\"",
+            "DATABASE_URL must be a sqlite: URL such as sqlite://data/docpulse.db or a postgres:// URL, got \"mysql://db\"",
         );
         check_error(
             &[("REDIS_URL", "127.0.0.1:6379")],

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::storage::Pool;
 use anyhow::Context;
-use sqlx::SqlitePool;
 
 use app::protocol::ProjectId;
 use app::resources::SearchHit;
@@ -27,7 +27,7 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 /// [`ApiError::InvalidRequest`] when the query has no words; internal errors when the
 /// database fails.
 pub async fn rank_chunks(
-    pool: &SqlitePool,
+    pool: &Pool,
     embedder: Arc<dyn Embedder>,
     project: &ProjectId,
     query: &str,

@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::storage::Pool;
 use anyhow::Context;
 use axum::Router;
 use axum::middleware;
 use leptos::config::get_configuration;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
-use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -48,7 +48,7 @@ pub struct Application {
     router: Router,
     /// The handles direct event streams use (the router holds its own copy).
     state: AppState,
-    pool: SqlitePool,
+    pool: Pool,
     /// Fired once to stop the listener and everything that serves.
     shutdown: CancellationToken,
     /// Every background task, so shutdown can wait for them.

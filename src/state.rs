@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::storage::Pool;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
-use sqlx::SqlitePool;
 
 use crate::auth::{JwtKeys, Sessions};
 use crate::documents::DocumentService;
@@ -17,7 +17,7 @@ use crate::workers::embedder::Embedder;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     /// The database pool.
-    pub pool: SqlitePool,
+    pub pool: Pool,
     /// Verifies (and signs) access tokens.
     pub jwt_keys: JwtKeys,
     /// Logs users in and out.

@@ -1,16 +1,16 @@
 //! `GET /healthz`: ready when the database answers.
 
+use crate::storage::Pool;
 use anyhow::Context;
 use app::protocol::HealthReport;
 use axum::Json;
 use axum::extract::State;
-use sqlx::SqlitePool;
 
 use crate::error::ApiError;
 use crate::storage;
 
 /// Answers 200 when the server can serve requests, 500 with the error envelope otherwise.
-pub async fn check_health(State(pool): State<SqlitePool>) -> Result<Json<HealthReport>, ApiError> {
+pub async fn check_health(State(pool): State<Pool>) -> Result<Json<HealthReport>, ApiError> {
     storage::ping(&pool)
         .await
         .context("the database does not answer")?;

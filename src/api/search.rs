@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::storage::Pool;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use sqlx::SqlitePool;
 
 use app::resources::SearchResults;
 
@@ -23,7 +23,7 @@ pub struct SearchQuery {
 /// Ranks the project's embedded chunks by cosine similarity to the query's embedding.
 pub async fn search_chunks(
     access: ProjectAccess,
-    State(pool): State<SqlitePool>,
+    State(pool): State<Pool>,
     State(embedder): State<Arc<dyn Embedder>>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {

@@ -1,12 +1,12 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/projects`.
 
+use crate::storage::Pool;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
-use sqlx::SqlitePool;
 
 use app::resources::{Credentials, ProjectList};
 
@@ -39,7 +39,7 @@ pub async fn log_out(State(sessions): State<Sessions>) -> Response {
 /// The projects the caller's token opens, with their names.
 pub async fn list_projects(
     Authenticated(claims): Authenticated,
-    State(pool): State<SqlitePool>,
+    State(pool): State<Pool>,
 ) -> Result<Json<ProjectList>, ApiError> {
     let projects = projects::list_projects(&pool, claims.project_ids()).await?;
     Ok(Json(ProjectList { projects }))

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::storage::Pool;
 use anyhow::Context;
 use axum::http::HeaderValue;
-use sqlx::SqlitePool;
 
 use app::resources::{Credentials, Session};
 
@@ -23,7 +23,7 @@ pub const SESSION_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Logs users in and out; cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    pool: SqlitePool,
+    pool: Pool,
     keys: JwtKeys,
     /// Whether the cookie gets `Secure` (production, served over HTTPS).
     secure_cookie: bool,
@@ -31,7 +31,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// Sessions checked against `pool`'s users and signed with `keys`.
-    pub fn new(pool: SqlitePool, keys: JwtKeys, secure_cookie: bool) -> Self {
+    pub fn new(pool: Pool, keys: JwtKeys, secure_cookie: bool) -> Self {
         Self {
             pool,
             keys,

@@ -5,8 +5,8 @@
 //! **Invariant:** seeding happens once: when the demo user exists, nothing is created again
 //! (deleting its documents does not bring them back).
 
+use crate::storage::Pool;
 use anyhow::Context;
-use sqlx::SqlitePool;
 
 use app::protocol::ProjectId;
 use app::resources::NewDocument;
@@ -57,7 +57,7 @@ const DEMO_PROJECTS: [DemoProject; 2] = [
 /// # Errors
 ///
 /// The database fails, or a document cannot be created.
-pub async fn seed(pool: &SqlitePool, documents: &DocumentService) -> anyhow::Result<()> {
+pub async fn seed(pool: &Pool, documents: &DocumentService) -> anyhow::Result<()> {
     if projects::find_user_by_email(pool, DEMO_EMAIL)
         .await
         .context("cannot look for the demo user")?

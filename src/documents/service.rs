@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::storage::Pool;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
 use app::protocol::{EntityId, EntityKind, EventType, NewEvent, ProjectId};
@@ -90,7 +90,7 @@ pub enum ChunkRecorded {
 /// The one writer of documents; cheap to clone.
 #[derive(Clone)]
 pub struct DocumentService {
-    pool: SqlitePool,
+    pool: Pool,
     event_bus: Arc<dyn EventBus>,
     job_signal: JobSignal,
     max_document_bytes: usize,
@@ -100,7 +100,7 @@ impl DocumentService {
     /// A service over `pool` that publishes on `event_bus` and wakes workers via
     /// `job_signal`.
     pub fn new(
-        pool: SqlitePool,
+        pool: Pool,
         event_bus: Arc<dyn EventBus>,
         job_signal: JobSignal,
         config: &DocumentsConfig,

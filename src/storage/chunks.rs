@@ -3,7 +3,7 @@
 //! **Invariant:** a chunk's embedding is written at most once ([`store_embedding`] only
 //! fills an empty one), so a resumed job never embeds a chunk twice.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use super::{DbConnection, Pool};
 
 /// A chunk still waiting for its embedding.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -37,7 +37,7 @@ pub struct EmbeddedChunk {
 ///
 /// The database fails.
 pub async fn insert_chunks(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     document_id: &str,
     project_id: &str,
     texts: &[String],
@@ -47,7 +47,7 @@ pub async fn insert_chunks(
         let id = super::new_id("chk");
         sqlx::query(
             "INSERT INTO chunks (id, document_id, project_id, position, text) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
         .bind(document_id)
@@ -66,8 +66,8 @@ pub async fn insert_chunks(
 /// # Errors
 ///
 /// The database fails.
-pub async fn count_chunks(pool: &SqlitePool, document_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE document_id = ?1")
+pub async fn count_chunks(pool: &Pool, document_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM chunks WHERE document_id = $1")
         .bind(document_id)
         .fetch_one(pool)
         .await
@@ -78,12 +78,9 @@ pub async fn count_chunks(pool: &SqlitePool, document_id: &str) -> sqlx::Result<
 /// # Errors
 ///
 /// The database fails.
-pub async fn pending_chunks(
-    pool: &SqlitePool,
-    document_id: &str,
-) -> sqlx::Result<Vec<PendingChunk>> {
+pub async fn pending_chunks(pool: &Pool, document_id: &str) -> sqlx::Result<Vec<PendingChunk>> {
     sqlx::query_as(
-        "SELECT id, position, text FROM chunks WHERE document_id = ?1 AND embedding IS NULL \
+        "SELECT id, position, text FROM chunks WHERE document_id = $1 AND embedding IS NULL \
          ORDER BY position",
     )
     .bind(document_id)
@@ -97,12 +94,12 @@ pub async fn pending_chunks(
 ///
 /// The database fails.
 pub async fn store_embedding(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     chunk_id: &str,
     embedding: &[u8],
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE chunks SET embedding = ?2, embedded_at = ?3 WHERE id = ?1 AND embedding IS NULL",
+        "UPDATE chunks SET embedding = $2, embedded_at = $3 WHERE id = $1 AND embedding IS NULL",
     )
     .bind(chunk_id)
     .bind(embedding)
@@ -117,14 +114,11 @@ pub async fn store_embedding(
 /// # Errors
 ///
 /// The database fails.
-pub async fn embedded_chunks(
-    pool: &SqlitePool,
-    project_id: &str,
-) -> sqlx::Result<Vec<EmbeddedChunk>> {
+pub async fn embedded_chunks(pool: &Pool, project_id: &str) -> sqlx::Result<Vec<EmbeddedChunk>> {
     sqlx::query_as(
         "SELECT c.id, c.document_id, d.title AS document_title, c.text, c.embedding \
          FROM chunks c JOIN documents d ON d.id = c.document_id \
-         WHERE c.project_id = ?1 AND c.embedding IS NOT NULL",
+         WHERE c.project_id = $1 AND c.embedding IS NOT NULL",
     )
     .bind(project_id)
     .fetch_all(pool)

@@ -1,12 +1,12 @@
 //! Documents: their text, title and processing state.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use super::{DbConnection, Pool};
 
 use app::resources::{Document, DocumentDetail, DocumentStatus};
 
 /// The columns of a [`Document`], in the order [`DocumentRow`] reads them.
 const DOCUMENT_COLUMNS: &str = "id, project_id, title, status, chunks, embedded_chunks, error, \
-     length(CAST(content AS BLOB)) AS size_bytes, created_at, updated_at";
+     octet_length(content) AS size_bytes, created_at, updated_at";
 
 /// A `documents` row without the text.
 #[derive(sqlx::FromRow)]
@@ -59,7 +59,7 @@ fn count(value: i64) -> u32 {
 ///
 /// The database fails (for instance, the project does not exist).
 pub async fn insert_document(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     id: &str,
     project_id: &str,
     title: &str,
@@ -68,7 +68,7 @@ pub async fn insert_document(
     let now = super::now();
     let row: DocumentRow = sqlx::query_as(&format!(
         "INSERT INTO documents (id, project_id, title, content, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5) RETURNING {DOCUMENT_COLUMNS}"
+         VALUES ($1, $2, $3, $4, 'queued', $5, $5) RETURNING {DOCUMENT_COLUMNS}"
     ))
     .bind(id)
     .bind(project_id)
@@ -85,9 +85,9 @@ pub async fn insert_document(
 /// # Errors
 ///
 /// The database fails.
-pub async fn list_documents(pool: &SqlitePool, project_id: &str) -> sqlx::Result<Vec<Document>> {
+pub async fn list_documents(pool: &Pool, project_id: &str) -> sqlx::Result<Vec<Document>> {
     let rows: Vec<DocumentRow> = sqlx::query_as(&format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = ?1 \
+        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = $1 \
          ORDER BY created_at DESC, rowid DESC"
     ))
     .bind(project_id)
@@ -102,12 +102,12 @@ pub async fn list_documents(pool: &SqlitePool, project_id: &str) -> sqlx::Result
 ///
 /// The database fails.
 pub async fn find_document(
-    pool: &SqlitePool,
+    pool: &Pool,
     project_id: &str,
     id: &str,
 ) -> sqlx::Result<Option<Document>> {
     let row: Option<DocumentRow> = sqlx::query_as(&format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = ?1 AND id = ?2"
+        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = $1 AND id = $2"
     ))
     .bind(project_id)
     .bind(id)
@@ -122,12 +122,12 @@ pub async fn find_document(
 ///
 /// The database fails.
 pub async fn find_document_detail(
-    pool: &SqlitePool,
+    pool: &Pool,
     project_id: &str,
     id: &str,
 ) -> sqlx::Result<Option<DocumentDetail>> {
     let row: Option<DetailRow> = sqlx::query_as(&format!(
-        "SELECT {DOCUMENT_COLUMNS}, content FROM documents WHERE project_id = ?1 AND id = ?2"
+        "SELECT {DOCUMENT_COLUMNS}, content FROM documents WHERE project_id = $1 AND id = $2"
     ))
     .bind(project_id)
     .bind(id)
@@ -144,8 +144,8 @@ pub async fn find_document_detail(
 /// # Errors
 ///
 /// The database fails.
-pub async fn document_content(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT content FROM documents WHERE id = ?1")
+pub async fn document_content(pool: &Pool, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT content FROM documents WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -157,13 +157,13 @@ pub async fn document_content(pool: &SqlitePool, id: &str) -> sqlx::Result<Optio
 ///
 /// The database fails.
 pub async fn rename_document(
-    pool: &SqlitePool,
+    pool: &Pool,
     project_id: &str,
     id: &str,
     title: &str,
 ) -> sqlx::Result<Option<Document>> {
     let row: Option<DocumentRow> = sqlx::query_as(&format!(
-        "UPDATE documents SET title = ?3, updated_at = ?4 WHERE project_id = ?1 AND id = ?2 \
+        "UPDATE documents SET title = $3, updated_at = $4 WHERE project_id = $1 AND id = $2 \
          RETURNING {DOCUMENT_COLUMNS}"
     ))
     .bind(project_id)
@@ -181,8 +181,8 @@ pub async fn rename_document(
 /// # Errors
 ///
 /// The database fails.
-pub async fn delete_document(pool: &SqlitePool, project_id: &str, id: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query("DELETE FROM documents WHERE project_id = ?1 AND id = ?2")
+pub async fn delete_document(pool: &Pool, project_id: &str, id: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM documents WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)
         .execute(pool)
@@ -197,13 +197,13 @@ pub async fn delete_document(pool: &SqlitePool, project_id: &str, id: &str) -> s
 ///
 /// The database fails.
 pub async fn start_embedding(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     id: &str,
     chunks: u32,
 ) -> sqlx::Result<Option<Document>> {
     update_returning(
         connection,
-        "status = 'embedding', chunks = ?2, embedded_chunks = 0, error = NULL",
+        "status = 'embedding', chunks = $2, embedded_chunks = 0, error = NULL",
         id,
         Some(i64::from(chunks)),
     )
@@ -216,7 +216,7 @@ pub async fn start_embedding(
 ///
 /// The database fails.
 pub async fn count_embedded_chunk(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     id: &str,
 ) -> sqlx::Result<Option<Document>> {
     update_returning(
@@ -233,10 +233,7 @@ pub async fn count_embedded_chunk(
 /// # Errors
 ///
 /// The database fails.
-pub async fn mark_ready(
-    connection: &mut SqliteConnection,
-    id: &str,
-) -> sqlx::Result<Option<Document>> {
+pub async fn mark_ready(connection: &mut DbConnection, id: &str) -> sqlx::Result<Option<Document>> {
     update_returning(connection, "status = 'ready', error = NULL", id, None).await
 }
 
@@ -246,12 +243,12 @@ pub async fn mark_ready(
 ///
 /// The database fails.
 pub async fn mark_failed(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     id: &str,
     reason: &str,
 ) -> sqlx::Result<Option<Document>> {
     let row: Option<DocumentRow> = sqlx::query_as(&format!(
-        "UPDATE documents SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 \
+        "UPDATE documents SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 \
          RETURNING {DOCUMENT_COLUMNS}"
     ))
     .bind(id)
@@ -262,16 +259,16 @@ pub async fn mark_failed(
     Ok(row.map(DocumentRow::into_document))
 }
 
-/// Runs `UPDATE documents SET <assignments>, updated_at = now WHERE id = ?1` and returns the
-/// row; `value` binds `?2` when the assignments use it.
+/// Runs `UPDATE documents SET <assignments>, updated_at = now WHERE id = $1` and returns the
+/// row; `value` binds `$2` when the assignments use it.
 async fn update_returning(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     assignments: &str,
     id: &str,
     value: Option<i64>,
 ) -> sqlx::Result<Option<Document>> {
     let sql = format!(
-        "UPDATE documents SET {assignments}, updated_at = ?3 WHERE id = ?1 \
+        "UPDATE documents SET {assignments}, updated_at = $3 WHERE id = $1 \
          RETURNING {DOCUMENT_COLUMNS}"
     );
     let row: Option<DocumentRow> = sqlx::query_as(&sql)

@@ -1,6 +1,6 @@
 //! Graph objects: what extraction derived from a document.
 
-use sqlx::SqliteConnection;
+use super::DbConnection;
 
 /// A graph object to store.
 #[derive(Debug, Clone)]
@@ -20,13 +20,13 @@ pub struct NewGraphObject {
 ///
 /// The database fails.
 pub async fn replace_job_objects(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     project_id: &str,
     document_id: &str,
     job_id: &str,
     objects: &[NewGraphObject],
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query("DELETE FROM graph_objects WHERE job_id = ?1")
+    sqlx::query("DELETE FROM graph_objects WHERE job_id = $1")
         .bind(job_id)
         .execute(&mut *connection)
         .await?;
@@ -37,7 +37,7 @@ pub async fn replace_job_objects(
         sqlx::query(
             "INSERT INTO graph_objects \
                  (id, project_id, document_id, job_id, kind, name, properties, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(project_id)

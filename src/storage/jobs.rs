@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::{SqliteConnection, SqlitePool};
+use super::{Backend, DbConnection, Pool};
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct JobRow {
 ///
 /// The database fails (for instance, the document is gone).
 pub async fn enqueue(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     project_id: &str,
     document_id: &str,
     kind: JobKind,
@@ -72,7 +72,7 @@ pub async fn enqueue(
     let now = super::now();
     sqlx::query(
         "INSERT INTO jobs (id, project_id, document_id, kind, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5)",
+         VALUES ($1, $2, $3, $4, 'queued', $5, $5)",
     )
     .bind(&id)
     .bind(project_id)
@@ -89,16 +89,23 @@ pub async fn enqueue(
 /// # Errors
 ///
 /// The database fails.
-pub async fn claim_next(pool: &SqlitePool, lease: Duration) -> sqlx::Result<Option<ClaimedJob>> {
+pub async fn claim_next(pool: &Pool, lease: Duration) -> sqlx::Result<Option<ClaimedJob>> {
     let now_ms = unix_millis(SystemTime::now());
-    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
-        "UPDATE jobs SET status = 'running', claims = claims + 1, lease_until_ms = ?1, \
-             updated_at = ?2 \
+    // SQLite runs one writing statement at a time, so the statement alone is atomic.
+    // PostgreSQL runs claims side by side: SKIP LOCKED makes each one pass over the job
+    // another is taking, instead of both picking it and one of them waiting to take it too.
+    let lock = match Backend::of(pool) {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    let row: Option<(String, String, String, String, i64)> = sqlx::query_as(&format!(
+        "UPDATE jobs SET status = 'running', claims = claims + 1, lease_until_ms = $1, \
+             updated_at = $2 \
          WHERE id = (SELECT id FROM jobs \
-             WHERE status = 'queued' OR (status = 'running' AND lease_until_ms < ?3) \
-             ORDER BY created_at, rowid LIMIT 1) \
-         RETURNING id, project_id, document_id, kind, claims",
-    )
+             WHERE status = 'queued' OR (status = 'running' AND lease_until_ms < $3) \
+             ORDER BY created_at, rowid LIMIT 1{lock}) \
+         RETURNING id, project_id, document_id, kind, claims"
+    ))
     .bind(now_ms.saturating_add(millis(lease)))
     .bind(super::now())
     .bind(now_ms)
@@ -126,13 +133,13 @@ pub async fn claim_next(pool: &SqlitePool, lease: Duration) -> sqlx::Result<Opti
 ///
 /// The database fails.
 pub async fn renew_lease(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     job_id: &str,
     lease: Duration,
 ) -> sqlx::Result<bool> {
     let until = unix_millis(SystemTime::now()).saturating_add(millis(lease));
     let result =
-        sqlx::query("UPDATE jobs SET lease_until_ms = ?2 WHERE id = ?1 AND status = 'running'")
+        sqlx::query("UPDATE jobs SET lease_until_ms = $2 WHERE id = $1 AND status = 'running'")
             .bind(job_id)
             .bind(until)
             .execute(connection)
@@ -145,7 +152,7 @@ pub async fn renew_lease(
 /// # Errors
 ///
 /// The database fails.
-pub async fn finish(connection: &mut SqliteConnection, job_id: &str) -> sqlx::Result<bool> {
+pub async fn finish(connection: &mut DbConnection, job_id: &str) -> sqlx::Result<bool> {
     set_final(connection, job_id, "done", None).await
 }
 
@@ -154,23 +161,19 @@ pub async fn finish(connection: &mut SqliteConnection, job_id: &str) -> sqlx::Re
 /// # Errors
 ///
 /// The database fails.
-pub async fn fail(
-    connection: &mut SqliteConnection,
-    job_id: &str,
-    reason: &str,
-) -> sqlx::Result<bool> {
+pub async fn fail(connection: &mut DbConnection, job_id: &str, reason: &str) -> sqlx::Result<bool> {
     set_final(connection, job_id, "failed", Some(reason)).await
 }
 
 async fn set_final(
-    connection: &mut SqliteConnection,
+    connection: &mut DbConnection,
     job_id: &str,
     status: &str,
     reason: Option<&str>,
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "UPDATE jobs SET status = ?2, error = ?3, lease_until_ms = NULL, updated_at = ?4 \
-         WHERE id = ?1 AND status = 'running'",
+        "UPDATE jobs SET status = $2, error = $3, lease_until_ms = NULL, updated_at = $4 \
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(job_id)
     .bind(status)
@@ -187,11 +190,11 @@ async fn set_final(
 /// # Errors
 ///
 /// The database fails.
-pub async fn release(pool: &SqlitePool, job_id: &str) -> sqlx::Result<()> {
+pub async fn release(pool: &Pool, job_id: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE jobs SET status = 'queued', claims = MAX(claims - 1, 0), lease_until_ms = NULL, \
-             updated_at = ?2 \
-         WHERE id = ?1 AND status = 'running'",
+        "UPDATE jobs SET status = 'queued', claims = CASE WHEN claims > 0 THEN claims - 1 ELSE 0 END, lease_until_ms = NULL, \
+             updated_at = $2 \
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(job_id)
     .bind(super::now())
@@ -205,9 +208,9 @@ pub async fn release(pool: &SqlitePool, job_id: &str) -> sqlx::Result<()> {
 /// # Errors
 ///
 /// The database fails.
-pub async fn document_jobs(pool: &SqlitePool, document_id: &str) -> sqlx::Result<Vec<JobRow>> {
+pub async fn document_jobs(pool: &Pool, document_id: &str) -> sqlx::Result<Vec<JobRow>> {
     sqlx::query_as(
-        "SELECT id, document_id, kind, status, error FROM jobs WHERE document_id = ?1 \
+        "SELECT id, document_id, kind, status, error FROM jobs WHERE document_id = $1 \
          ORDER BY created_at, rowid",
     )
     .bind(document_id)
@@ -231,7 +234,7 @@ mod tests {
     use crate::storage::{self, documents, projects};
 
     /// A fresh database with one document and one queued embedding job for it.
-    async fn database_with_a_job() -> (SqlitePool, String, tempfile::TempDir) {
+    async fn database_with_a_job() -> (Pool, String, tempfile::TempDir) {
         let (pool, data_dir) = storage::test_pool().await;
         projects::create_project(&pool, "proj_a", "Alpha")
             .await
@@ -280,7 +283,7 @@ mod tests {
         );
 
         // The worker died: its lease is in the past.
-        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE id = ?1")
+        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE id = $1")
             .bind(&job_id)
             .execute(&pool)
             .await

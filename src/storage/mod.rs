@@ -10,48 +10,146 @@ pub mod jobs;
 pub mod projects;
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Executor};
 
 use crate::config::StorageConfig;
 
-/// How long a writer waits for SQLite's lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pool every query runs on: SQLite or PostgreSQL, chosen by `DATABASE_URL`.
+///
+/// The SQL in this module's children is written once for both: `$n` parameters, no
+/// functions only one of them has, and [`Backend`] where they must differ (job claims).
+pub type Pool = AnyPool;
 
-/// Opens (creating if needed) the database and applies every pending migration.
+/// One connection of a [`Pool`], or a transaction on one.
+pub type DbConnection = AnyConnection;
+
+/// SQLite's schema history, applied to a `sqlite:` database.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The same schema for PostgreSQL, applied to a `postgres:` database.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a [`Pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A local file: one instance.
+    Sqlite,
+    /// A server shared by several instances.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `DATABASE_URL` names, if it is one of ours.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The backend `pool` was opened on.
+    pub fn of(pool: &Pool) -> Self {
+        if pool.connect_options().database_url.scheme() == "sqlite" {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+}
+
+/// Opens (creating it if needed, for SQLite) the database and applies every pending
+/// migration.
 ///
 /// # Errors
 ///
-/// The data folder cannot be created, the URL is malformed, the file cannot be opened, or a
-/// migration fails.
-pub async fn connect(config: &StorageConfig) -> anyhow::Result<SqlitePool> {
-    tokio::fs::create_dir_all(&config.data_dir)
-        .await
-        .with_context(|| format!("cannot create DATA_DIR {}", config.data_dir.display()))?;
-    let options = SqliteConnectOptions::from_str(&config.database_url)
-        .with_context(|| format!("cannot parse DATABASE_URL {}", config.database_url))?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        // With WAL, NORMAL syncs at checkpoints rather than at every commit: a commit
-        // survives a crash of the process (which is what restarts and leases are about),
-        // and only an OS crash or power loss can take back the last few.
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
-    let pool = SqlitePoolOptions::new()
+/// The data folder cannot be created, the URL is malformed, the database cannot be reached,
+/// or a migration fails.
+pub async fn connect(config: &StorageConfig) -> anyhow::Result<Pool> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(&config.database_url).with_context(|| {
+        format!(
+            "DATABASE_URL {} is not sqlite: or postgres:",
+            config.database_url
+        )
+    })?;
+    let url = match backend {
+        Backend::Sqlite => {
+            tokio::fs::create_dir_all(&config.data_dir)
+                .await
+                .with_context(|| format!("cannot create DATA_DIR {}", config.data_dir.display()))?;
+            creating_sqlite_url(&config.database_url)
+        }
+        Backend::Postgres => config.database_url.clone(),
+    };
+    let options = AnyConnectOptions::from_str(&url)
+        .with_context(|| format!("cannot parse DATABASE_URL {}", config.database_url))?;
+    let pool = AnyPoolOptions::new()
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    configure_sqlite(connection).await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url))?;
-    sqlx::migrate!("./migrations")
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redacted(&config.database_url)
+            )
+        })?;
+    let migrations = match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    migrations
         .run(&pool)
         .await
         .context("cannot apply the database migrations")?;
-    tracing::info!(database = %config.database_url, "database ready");
+    tracing::info!(database = %redacted(&config.database_url), "database ready");
     Ok(pool)
+}
+
+/// `url` with `mode=rwc` (create the file if missing) unless it already says a mode.
+fn creating_sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Per-connection SQLite settings. WAL lets readers run beside the one writer. With WAL,
+/// `synchronous = NORMAL` syncs at checkpoints rather than at every commit: a commit
+/// survives a crash of the process (which is what restarts and leases are about), and only
+/// an OS crash or power loss can take back the last few. sqlx already turns foreign keys on
+/// and waits 5 s for a busy lock.
+async fn configure_sqlite(connection: &mut AnyConnection) -> sqlx::Result<()> {
+    connection
+        .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .await
+        .map(|_| ())
+}
+
+/// `url` without its password, for logs and error messages.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Checks that the database answers a query.
@@ -59,7 +157,7 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<SqlitePool> {
 /// # Errors
 ///
 /// The database cannot be reached or the query fails.
-pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+pub async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
@@ -70,7 +168,7 @@ pub fn new_id(prefix: &str) -> String {
 
 /// A migrated database in a new temporary folder, for tests of the modules that query it.
 #[cfg(test)]
-pub(crate) async fn test_pool() -> (SqlitePool, tempfile::TempDir) {
+pub(crate) async fn test_pool() -> (Pool, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
     let pool = connect(&StorageConfig {
         data_dir: data_dir.path().to_owned(),
@@ -97,7 +195,7 @@ mod tests {
         }
     }
 
-    async fn table_names(pool: &SqlitePool) -> Vec<String> {
+    async fn table_names(pool: &Pool) -> Vec<String> {
         sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
         )

@@ -1,6 +1,6 @@
 //! Projects and the users who are members of them.
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use super::Pool;
 
 use app::resources::Project;
 
@@ -20,9 +20,9 @@ pub struct UserRow {
 /// # Errors
 ///
 /// The database fails.
-pub async fn create_project(pool: &SqlitePool, id: &str, name: &str) -> sqlx::Result<bool> {
+pub async fn create_project(pool: &Pool, id: &str, name: &str) -> sqlx::Result<bool> {
     let result =
-        sqlx::query("INSERT INTO projects (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+        sqlx::query("INSERT INTO projects (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
             .bind(id)
             .bind(name)
             .execute(pool)
@@ -35,11 +35,12 @@ pub async fn create_project(pool: &SqlitePool, id: &str, name: &str) -> sqlx::Re
 /// # Errors
 ///
 /// The database fails.
-pub async fn project_exists(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?1)")
+pub async fn project_exists(pool: &Pool, id: &str) -> sqlx::Result<bool> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE id = $1")
         .bind(id)
         .fetch_one(pool)
-        .await
+        .await?;
+    Ok(count > 0)
 }
 
 /// The projects among `ids`, or every project when `ids` is `None`, sorted by name.
@@ -47,24 +48,21 @@ pub async fn project_exists(pool: &SqlitePool, id: &str) -> sqlx::Result<bool> {
 /// # Errors
 ///
 /// The database fails.
-pub async fn list_projects(
-    pool: &SqlitePool,
-    ids: Option<&[String]>,
-) -> sqlx::Result<Vec<Project>> {
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT id, name FROM projects");
+pub async fn list_projects(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<Vec<Project>> {
+    let mut sql = String::from("SELECT id, name FROM projects");
     if let Some(ids) = ids {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        query.push(" WHERE id IN (");
-        let mut separated = query.separated(", ");
-        for id in ids {
-            separated.push_bind(id);
-        }
-        query.push(")");
+        let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        sql.push_str(&format!(" WHERE id IN ({})", placeholders.join(", ")));
     }
-    query.push(" ORDER BY name, id");
-    let rows: Vec<(String, String)> = query.build_query_as().fetch_all(pool).await?;
+    sql.push_str(" ORDER BY name, id");
+    let mut query = sqlx::query_as(&sql);
+    for id in ids.unwrap_or_default() {
+        query = query.bind(id);
+    }
+    let rows: Vec<(String, String)> = query.fetch_all(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(id, name)| Project { id, name })
@@ -77,14 +75,14 @@ pub async fn list_projects(
 ///
 /// The database fails.
 pub async fn create_user(
-    pool: &SqlitePool,
+    pool: &Pool,
     id: &str,
     email: &str,
     password_hash: &str,
 ) -> sqlx::Result<bool> {
     let result = sqlx::query(
-        "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(email)
@@ -100,8 +98,8 @@ pub async fn create_user(
 /// # Errors
 ///
 /// The database fails.
-pub async fn find_user_by_email(pool: &SqlitePool, email: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = ?1")
+pub async fn find_user_by_email(pool: &Pool, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE lower(email) = lower($1)")
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -112,9 +110,9 @@ pub async fn find_user_by_email(pool: &SqlitePool, email: &str) -> sqlx::Result<
 /// # Errors
 ///
 /// The database fails, or the user or project does not exist.
-pub async fn add_member(pool: &SqlitePool, user_id: &str, project_id: &str) -> sqlx::Result<()> {
+pub async fn add_member(pool: &Pool, user_id: &str, project_id: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO memberships (user_id, project_id) VALUES (?1, ?2) \
+        "INSERT INTO memberships (user_id, project_id) VALUES ($1, $2) \
          ON CONFLICT (user_id, project_id) DO NOTHING",
     )
     .bind(user_id)
@@ -129,10 +127,10 @@ pub async fn add_member(pool: &SqlitePool, user_id: &str, project_id: &str) -> s
 /// # Errors
 ///
 /// The database fails.
-pub async fn member_projects(pool: &SqlitePool, user_id: &str) -> sqlx::Result<Vec<Project>> {
+pub async fn member_projects(pool: &Pool, user_id: &str) -> sqlx::Result<Vec<Project>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT p.id, p.name FROM projects p JOIN memberships m ON m.project_id = p.id \
-         WHERE m.user_id = ?1 ORDER BY p.name, p.id",
+         WHERE m.user_id = $1 ORDER BY p.name, p.id",
     )
     .bind(user_id)
     .fetch_all(pool)

@@ -15,8 +15,8 @@ pub mod graph;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::storage::Pool;
 use anyhow::Context;
-use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -53,7 +53,7 @@ pub enum JobOutcome {
 /// Everything a worker needs; cheap to clone.
 #[derive(Clone)]
 pub struct Workers {
-    pool: SqlitePool,
+    pool: Pool,
     documents: DocumentService,
     embedder: Arc<dyn Embedder>,
     job_signal: JobSignal,
@@ -65,7 +65,7 @@ impl Workers {
     /// Workers that take jobs from `pool`, record through `documents` and embed with
     /// `embedder`.
     pub fn new(
-        pool: SqlitePool,
+        pool: Pool,
         documents: DocumentService,
         embedder: Arc<dyn Embedder>,
         job_signal: JobSignal,
@@ -213,7 +213,7 @@ mod tests {
     /// Workers over a fresh database with one project and one queued one-chunk document.
     struct Fixture {
         workers: Workers,
-        pool: SqlitePool,
+        pool: Pool,
         embedder: Arc<FlakyEmbedder>,
         document_id: String,
         _data_dir: tempfile::TempDir,
@@ -347,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_cut_short_too_many_times_fails_instead_of_running_again() {
         let fixture = fixture(0).await;
-        sqlx::query("UPDATE jobs SET claims = ?1")
+        sqlx::query("UPDATE jobs SET claims = $1")
             .bind(i64::from(MAX_CLAIMS))
             .execute(&fixture.pool)
             .await

@@ -12,9 +12,9 @@ use docpulse::auth::password::hash_password;
 use docpulse::auth::{Claims, JwtKeys};
 use docpulse::config::{Config, Secret};
 use docpulse::startup::Application;
+use docpulse::storage::Pool;
 use docpulse::storage::{self, projects};
 use serde_json::Value;
-use sqlx::SqlitePool;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ pub struct TestApp {
     /// Signs tokens the server accepts.
     pub keys: JwtKeys,
     /// The server's own database file, opened a second time for set-up and checks.
-    pub pool: SqlitePool,
+    pub pool: Pool,
     config: Config,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
@@ -178,7 +178,7 @@ impl TestApp {
         Self::spawn_with(config, data_dir).await
     }
 
-    /// The single number `sql` answers (a `COUNT(*)`), with `args` bound to `?1`, `?2`...
+    /// The single number `sql` answers (a `COUNT(*)`), with `args` bound to `$1`, `$2`...
     pub async fn count(&self, sql: &str, args: &[&str]) -> i64 {
         let mut query = sqlx::query_scalar(sql);
         for arg in args {

@@ -70,7 +70,7 @@ async fn a_restart_in_the_middle_of_a_job_resumes_it_and_embeds_every_chunk_exac
     }
 
     let all_chunks: HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM chunks WHERE document_id = ?1")
+        sqlx::query_scalar("SELECT id FROM chunks WHERE document_id = $1")
             .bind(&document.id)
             .fetch_all(&app.pool)
             .await
@@ -88,13 +88,13 @@ async fn a_restart_in_the_middle_of_a_job_resumes_it_and_embeds_every_chunk_exac
     );
     let not_embedded = app
         .count(
-            "SELECT COUNT(*) FROM chunks WHERE document_id = ?1 AND embedding IS NULL",
+            "SELECT COUNT(*) FROM chunks WHERE document_id = $1 AND embedding IS NULL",
             &[&document.id],
         )
         .await;
     assert_eq!(not_embedded, 0);
     let (chunks, embedded_chunks): (i64, i64) =
-        sqlx::query_as("SELECT chunks, embedded_chunks FROM documents WHERE id = ?1")
+        sqlx::query_as("SELECT chunks, embedded_chunks FROM documents WHERE id = $1")
             .bind(&document.id)
             .fetch_one(&app.pool)
             .await
@@ -170,14 +170,14 @@ async fn deleting_a_document_stops_its_job() {
     );
     let jobs = app
         .count(
-            "SELECT COUNT(*) FROM jobs WHERE document_id = ?1",
+            "SELECT COUNT(*) FROM jobs WHERE document_id = $1",
             &[&doomed.id],
         )
         .await;
     assert_eq!(jobs, 0);
     let chunks = app
         .count(
-            "SELECT COUNT(*) FROM chunks WHERE document_id = ?1",
+            "SELECT COUNT(*) FROM chunks WHERE document_id = $1",
             &[&doomed.id],
         )
         .await;
