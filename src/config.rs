@@ -29,6 +29,9 @@ pub const DEFAULT_WORKERS: usize = 2;
 /// Pause before each chunk is embedded when `EMBED_DELAY_MS` is unset, so that progress is
 /// visible: a page of text (a few 800-character chunks) takes a few seconds.
 pub const DEFAULT_EMBED_DELAY_MS: u64 = 750;
+/// Seconds a claimed job stays its worker's without news when `JOB_LEASE_SECS` is unset:
+/// the longest a job of a crashed instance waits before another takes it over.
+pub const DEFAULT_JOB_LEASE_SECS: usize = 30;
 /// Largest document text (one upload file or JSON `content`) when `MAX_DOCUMENT_BYTES` is
 /// unset.
 pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
@@ -39,7 +42,7 @@ pub const MIN_JWT_SECRET_LEN: usize = 32;
 ///
 /// Defaults are formatted from the constants above, so the help cannot drift from them.
 pub fn help() -> String {
-    let variables: [(&str, String, String); 15] = [
+    let variables: [(&str, String, String); 16] = [
         (
             "LEPTOS_SITE_ADDR",
             "address and port to listen on (port 0 picks a free one)".to_owned(),
@@ -100,6 +103,11 @@ pub fn help() -> String {
             "EMBED_DELAY_MS",
             "pause after each embedded chunk, so progress is visible (0 for full speed)".to_owned(),
             DEFAULT_EMBED_DELAY_MS.to_string(),
+        ),
+        (
+            "JOB_LEASE_SECS",
+            "seconds before a job of a crashed worker is taken over (1 or more)".to_owned(),
+            DEFAULT_JOB_LEASE_SECS.to_string(),
         ),
         (
             "MAX_DOCUMENT_BYTES",
@@ -208,6 +216,8 @@ pub struct WorkerConfig {
     pub workers: usize,
     /// Pause after each embedded chunk (`EMBED_DELAY_MS`).
     pub embed_delay: Duration,
+    /// Shortest lease of a claimed job (`JOB_LEASE_SECS`); renewed after each chunk.
+    pub job_lease: Duration,
 }
 
 /// Limits on documents.
@@ -401,6 +411,7 @@ impl Config {
 
         let workers = parse_count(&var, "WORKERS", DEFAULT_WORKERS)?;
         let embed_delay_ms = parse_u64(&var, "EMBED_DELAY_MS", DEFAULT_EMBED_DELAY_MS)?;
+        let job_lease_secs = parse_count(&var, "JOB_LEASE_SECS", DEFAULT_JOB_LEASE_SECS)?;
         let max_document_bytes =
             parse_count(&var, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES)?;
         // A shared PostgreSQL database is a deployment: no account with a known password
@@ -432,6 +443,7 @@ impl Config {
             workers: WorkerConfig {
                 workers,
                 embed_delay: Duration::from_millis(embed_delay_ms),
+                job_lease: Duration::from_secs(u64::try_from(job_lease_secs).unwrap_or(u64::MAX)),
             },
             documents: DocumentsConfig { max_document_bytes },
             demo_user,

@@ -27,8 +27,6 @@ use crate::storage::jobs::{self, ClaimedJob, JobKind};
 
 use self::embedder::Embedder;
 
-/// Shortest lease of a claimed job; renewed after each chunk.
-const MIN_LEASE: Duration = Duration::from_secs(30);
 /// How often an idle worker looks for jobs nobody signalled (expired leases, other
 /// instances).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -58,6 +56,7 @@ pub struct Workers {
     embedder: Arc<dyn Embedder>,
     job_signal: JobSignal,
     embed_delay: Duration,
+    job_lease: Duration,
     workers: usize,
 }
 
@@ -77,6 +76,7 @@ impl Workers {
             embedder,
             job_signal,
             embed_delay: config.embed_delay,
+            job_lease: config.job_lease,
             workers: config.workers,
         }
     }
@@ -173,7 +173,7 @@ impl Workers {
 
     /// A lease long enough for a few chunks at the configured pace.
     fn lease(&self) -> Duration {
-        MIN_LEASE.max(self.embed_delay.saturating_mul(4))
+        self.job_lease.max(self.embed_delay.saturating_mul(4))
     }
 }
 
@@ -265,6 +265,7 @@ mod tests {
             &WorkerConfig {
                 workers: 1,
                 embed_delay: Duration::ZERO,
+                job_lease: Duration::from_secs(30),
             },
         );
         Fixture {

@@ -85,6 +85,30 @@ pub async fn fresh_redis_database() -> String {
     url
 }
 
+/// The URL of a new, empty database of its own on the test PostgreSQL (`TEST_POSTGRES_URL`,
+/// started by `scripts/postgres.sh start` and by `make test`), for one test's servers.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::{Connection, Executor};
+
+    let base = std::env::var("TEST_POSTGRES_URL").expect(
+        "TEST_POSTGRES_URL names the test PostgreSQL: run `make test`, or \
+         `export TEST_POSTGRES_URL=$(scripts/postgres.sh start)` before `cargo test`",
+    );
+    sqlx::any::install_default_drivers();
+    let name = format!("test_{}", docpulse::random::random_hex::<8>());
+    let mut connection = sqlx::AnyConnection::connect(&base)
+        .await
+        .expect("the test PostgreSQL answers");
+    connection
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("the test PostgreSQL creates a database");
+    connection.close().await.expect("the connection closes");
+    let mut url = url::Url::parse(&base).expect("a postgres:// URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
 /// A connection to the Redis at `url`, for tests that act on Redis directly.
 pub async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url)
@@ -103,20 +127,30 @@ impl TestApp {
     /// Starts a server with a fresh data folder and secret, plus the `extra` variables.
     ///
     /// With `TEST_BUS=redis` (and no `REDIS_URL` in `extra`), the server runs the Redis
-    /// event bus on a database of its own: that is how `make test` runs the stream and
-    /// publish suite against both buses.
+    /// event bus on a database of its own; with `TEST_DATABASE=postgres` (and no
+    /// `DATABASE_URL`), it stores in a PostgreSQL database of its own. That is how
+    /// `make test` runs the suites against both buses and both databases.
     pub async fn spawn_with_env(extra: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary folder");
-        // A fresh secret, so no two test servers share keys.
+        // A fresh secret, so no two test servers share keys, unless the test gives one.
         let secret = Secret::generate().expect("the OS has randomness");
-        let mut variables = vec![("JWT_SECRET", secret.expose())];
-        variables.extend_from_slice(extra);
+        let mut variables = extra.to_vec();
+        if !extra.iter().any(|(name, _)| *name == "JWT_SECRET") {
+            variables.push(("JWT_SECRET", secret.expose()));
+        }
         let redis_url;
         if std::env::var("TEST_BUS").as_deref() == Ok("redis")
             && !extra.iter().any(|(name, _)| *name == "REDIS_URL")
         {
             redis_url = fresh_redis_database().await;
             variables.push(("REDIS_URL", &redis_url));
+        }
+        let database_url;
+        if std::env::var("TEST_DATABASE").as_deref() == Ok("postgres")
+            && !extra.iter().any(|(name, _)| *name == "DATABASE_URL")
+        {
+            database_url = fresh_postgres_database().await;
+            variables.push(("DATABASE_URL", &database_url));
         }
         let config = test_config(data_dir.path(), &variables);
         Self::spawn_with(config, data_dir).await

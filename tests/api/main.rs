@@ -9,6 +9,7 @@ mod health;
 mod instances;
 mod pages;
 mod publish;
+mod scale_out;
 mod session;
 mod startup;
 mod stream;
