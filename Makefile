@@ -31,22 +31,17 @@ lint:
 	cargo clippy --locked -p docpulse -p app -p docpulse-load --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p app --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-## Rust tests with a private Redis and PostgreSQL (scripts/redis.sh, scripts/postgres.sh),
-## stopped afterwards even on failure (unless they were running before): everything once on
-## SQLite and the in-memory bus (the multi-instance tests use Redis and PostgreSQL), then the
-## whole API suite again on Redis and PostgreSQL.
+## Rust tests with a private Redis and PostgreSQL (scripts/with-test-services.sh): everything
+## once on SQLite and the in-memory bus (the multi-instance tests use Redis and PostgreSQL),
+## then the whole API suite again on Redis and PostgreSQL.
 unit:
-	if scripts/redis.sh url >/dev/null; then own_redis=false; else own_redis=true; fi; \
-	if scripts/postgres.sh url >/dev/null; then own_postgres=false; else own_postgres=true; fi; \
-	trap 'if $$own_redis; then scripts/redis.sh stop; fi; \
-	      if $$own_postgres; then scripts/postgres.sh stop; fi' EXIT; \
-	export TEST_REDIS_URL="$$(scripts/redis.sh start)"; \
-	export TEST_POSTGRES_URL="$$(scripts/postgres.sh start)"; \
-	cargo test --locked -p docpulse -p app -p docpulse-load; \
-	TEST_BUS=redis TEST_DATABASE=postgres cargo test --locked -p docpulse --test api
+	scripts/with-test-services.sh bash -c ' \
+	    cargo test --locked -p docpulse -p app -p docpulse-load && \
+	    TEST_BUS=redis TEST_DATABASE=postgres cargo test --locked -p docpulse --test api'
 
+## Playwright in Chromium; the multi-instance spec uses Redis and PostgreSQL.
 e2e:
-	scripts/e2e.sh
+	scripts/with-test-services.sh scripts/e2e.sh
 
 ## docpulse-load against a debug server: it fails on any missing, duplicate or leaked delivery.
 load-smoke:

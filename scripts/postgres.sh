@@ -6,6 +6,7 @@
 #   scripts/postgres.sh start   installs Debian's postgresql if missing, starts the server
 #                               (once) and prints the URL of its `docpulse` database
 #   scripts/postgres.sh url     prints the URL of the running server
+#   scripts/postgres.sh createdb   creates an empty database and prints its URL
 #   scripts/postgres.sh stop    stops it
 #
 # The URL's user may create databases: each test server takes a fresh one.
@@ -85,6 +86,18 @@ start() {
     exit 1
 }
 
+createdb() {
+    running || {
+        echo "postgres.sh: the server is not running; run $0 start" >&2
+        exit 1
+    }
+    local url name
+    url="$(cat "$urlfile")"
+    name="test_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    "$(bin_dir)/psql" "$url" -qAt -c "CREATE DATABASE $name" >/dev/null
+    echo "${url%/*}/$name"
+}
+
 stop() {
     if [[ -f "$data/postmaster.pid" ]] && bin_dir >/dev/null; then
         "${as_owner[@]}" "$(bin_dir)/pg_ctl" stop -D "$data" -m fast -w >/dev/null 2>&1 || true
@@ -96,8 +109,9 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     url) running && cat "$urlfile" ;;
+    createdb) createdb ;;
     *)
-        echo "usage: $0 start|url|stop" >&2
+        echo "usage: $0 start|url|createdb|stop" >&2
         exit 2
         ;;
 esac
