@@ -65,14 +65,17 @@ pub async fn seed(pool: &Pool, documents: &DocumentService) -> anyhow::Result<()
     {
         let user_id = storage::new_id("user");
         let password_hash = hash_password(DEMO_PASSWORD.to_owned()).await?;
-        projects::create_user(pool, &user_id, DEMO_EMAIL, &password_hash)
+        let created = projects::create_user(pool, &user_id, DEMO_EMAIL, &password_hash)
             .await
             .context("cannot create the demo user")?;
+        // Several instances starting at once on one database: the one whose insert won
+        // seeds the rest.
+        let projects_to_seed: &[DemoProject] = if created { &DEMO_PROJECTS } else { &[] };
         for DemoProject {
             id: project_id,
             name,
             documents: texts,
-        } in DEMO_PROJECTS
+        } in projects_to_seed
         {
             projects::create_project(pool, project_id, name)
                 .await
@@ -80,7 +83,7 @@ pub async fn seed(pool: &Pool, documents: &DocumentService) -> anyhow::Result<()
             projects::add_member(pool, &user_id, project_id)
                 .await
                 .context("cannot add the demo user to its project")?;
-            let project = ProjectId::try_from(project_id.to_owned())
+            let project = ProjectId::try_from((*project_id).to_owned())
                 .context("a demo project id is invalid")?;
             let new_documents = texts
                 .iter()
@@ -94,7 +97,9 @@ pub async fn seed(pool: &Pool, documents: &DocumentService) -> anyhow::Result<()
                 .await
                 .with_context(|| format!("cannot create the documents of {project_id}"))?;
         }
-        tracing::info!("created the demo user, two projects and their documents");
+        if created {
+            tracing::info!("created the demo user, two projects and their documents");
+        }
     }
     tracing::info!(
         "demo: sign in as {DEMO_EMAIL} with password {DEMO_PASSWORD:?} (DEMO_USER=false turns this off)"

@@ -126,6 +126,26 @@ async fn concurrent_claims_on_postgres_give_a_job_to_exactly_one_worker() {
     assert_eq!(claimed, [job_id], "one claim won, the others found nothing");
 }
 
+#[tokio::test]
+async fn instances_starting_together_on_one_database_seed_the_demo_account_once() {
+    let (redis, postgres) = shared_stores().await;
+    let settings = [
+        ("REDIS_URL", redis.as_str()),
+        ("DATABASE_URL", postgres.as_str()),
+        ("DEMO_USER", "true"),
+    ];
+
+    let (first, second) = tokio::join!(
+        TestApp::spawn_with_env(&settings),
+        TestApp::spawn_with_env(&settings)
+    );
+
+    let users = first.count("SELECT COUNT(*) FROM users", &[]).await;
+    let memberships = first.count("SELECT COUNT(*) FROM memberships", &[]).await;
+    let documents = second.count("SELECT COUNT(*) FROM documents", &[]).await;
+    assert_eq!((users, memberships, documents), (1, 2, 5));
+}
+
 /// A `docpulse` process: the real binary, which a test can SIGKILL.
 struct Instance {
     process: Child,
