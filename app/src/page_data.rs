@@ -23,7 +23,9 @@ pub struct DocumentsPageData {
 }
 
 impl DocumentsPageData {
-    /// Picks the requested project if the session opens it, else the first one.
+    /// Picks the requested project if the session opens it, else the first one. (A build
+    /// of the wire types alone, such as the load tool's, loads no page.)
+    #[cfg(any(feature = "ssr", feature = "hydrate", test))]
     fn pick(
         projects: Vec<Project>,
         requested: Option<&str>,
