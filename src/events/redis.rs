@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -61,7 +61,8 @@ const EPOCH_KEY: &str = "docpulse:epoch";
 /// Increments the project's sequence and appends the frame under it, atomically.
 ///
 /// KEYS: epoch, seq, stream. ARGV: a new epoch should none exist, `MAXLEN ~` bound, the frame
-/// without its `id:` line. Returns `{epoch, seq}`.
+/// without its `id:` line, the publisher's clock in Unix microseconds (field `t`, so that the
+/// receiving instances measure delivery latency from the publish). Returns `{epoch, seq}`.
 const PUBLISH_SCRIPT: &str = r"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -70,7 +71,7 @@ if not epoch then
 end
 local seq = redis.call('INCR', KEYS[2])
 local frame = 'id: ' .. epoch .. ':' .. seq .. '\n' .. ARGV[3]
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame, 't', ARGV[4])
 return {epoch, seq}
 ";
 
@@ -205,6 +206,7 @@ impl Inner {
                 .arg(new_epoch())
                 .arg(self.config.retain_events.max(1))
                 .arg(frame_rest)
+                .arg(unix_micros(SystemTime::now()))
                 .invoke_async(&mut commands),
         )
         .await?;
@@ -649,15 +651,44 @@ fn replay(
     Ok(frames)
 }
 
-/// The frame of a stream entry `<seq>-0` whose fields are `f`, the frame bytes.
+/// The frame of a stream entry `<seq>-0` whose fields are `f`, the frame bytes, and `t`, when
+/// it was published (Unix microseconds).
 fn frame_of(entry_id: &str, fields: Vec<Vec<u8>>) -> Option<crate::events::Frame> {
     let seq = entry_id.strip_suffix("-0")?.parse().ok()?;
+    let mut bytes = None;
+    let mut sent_at = None;
     let mut fields = fields.into_iter();
-    let (name, bytes) = (fields.next()?, fields.next()?);
-    (name == b"f").then(|| crate::events::Frame {
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        match name.as_slice() {
+            b"f" => bytes = Some(value),
+            b"t" => {
+                sent_at = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+            }
+            _ => {}
+        }
+    }
+    Some(crate::events::Frame {
         seq,
-        published_at: Instant::now(),
-        bytes: Bytes::from(bytes),
+        published_at: instant_of(sent_at, SystemTime::now(), Instant::now()),
+        bytes: Bytes::from(bytes?),
+    })
+}
+
+/// The instant at which an event sent at `sent_at` (Unix microseconds, by the publishing
+/// instance's clock) was published, given that `now` is `wall_now`. A clock ahead of ours
+/// counts as no delay; an unknown time as now.
+fn instant_of(sent_at: Option<u64>, wall_now: SystemTime, now: Instant) -> Instant {
+    let age = sent_at
+        .and_then(|sent_at| unix_micros(wall_now).checked_sub(sent_at))
+        .map_or(Duration::ZERO, Duration::from_micros);
+    now.checked_sub(age).unwrap_or(now)
+}
+
+fn unix_micros(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
     })
 }
 
@@ -733,6 +764,30 @@ mod tests {
         check(&snapshot(10, 5..=10, 11), "ep:11", None);
         check(&snapshot(10, std::iter::empty(), 7), "ep:7", None);
         check(&snapshot(10, 8..=10, 5), "ep:5", None);
+    }
+
+    #[test]
+    fn a_frame_is_as_old_as_its_publisher_says() {
+        let wall_now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let now = Instant::now();
+        let sent = Some(1_000_000_000 - 2_500);
+
+        assert_eq!(
+            now - instant_of(sent, wall_now, now),
+            Duration::from_micros(2_500)
+        );
+        assert_eq!(
+            instant_of(Some(2_000_000_000), wall_now, now),
+            now,
+            "a clock ahead"
+        );
+        assert_eq!(instant_of(None, wall_now, now), now);
+
+        let two_seconds_ago = unix_micros(SystemTime::now()) - 2_000_000;
+        let mut fields = entry(7).1;
+        fields.extend([b"t".to_vec(), two_seconds_ago.to_string().into_bytes()]);
+        let frame = frame_of("7-0", fields).expect("a frame with its publish time");
+        assert!(frame.published_at.elapsed() >= Duration::from_secs(2));
     }
 
     #[test]
