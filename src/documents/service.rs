@@ -2,6 +2,7 @@
 //! progress, and publishes an event for each change once it is committed.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::storage::Pool;
 use serde::Serialize;
@@ -19,6 +20,12 @@ use crate::storage::{self, chunks, documents, graph};
 
 /// The fields of a document that its processing changes, sent as its progress updates.
 const PROGRESS_FIELDS: &[&str] = &["status", "chunks", "embeddedChunks", "updatedAt"];
+
+/// Tries of one publication while the event bus is unavailable: with the pauses between
+/// them (the first below, then doubling) about 1.75 s, enough to ride out a Redis failover.
+const PUBLISH_ATTEMPTS: u32 = 4;
+/// The pause before the second try of a publication.
+const FIRST_PUBLISH_RETRY: Duration = Duration::from_millis(250);
 
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -552,14 +559,26 @@ impl DocumentService {
     /// Publishes an event of a committed change without waiting for a coalescing window. A
     /// bus that is shutting down or cannot reach Redis cannot take it; the change is stored
     /// all the same, and clients refetch when they reconnect or are told to resync.
+    /// Publishes `event`. While the bus is unavailable (Redis away) it tries again, up to
+    /// [`PUBLISH_ATTEMPTS`] times with doubling pauses; after that the change stays stored
+    /// but unannounced, and the open streams get `resync` once the bus is back.
     async fn announce(&self, event: NewEvent) {
-        match self.event_bus.publish_nowait(event).await {
-            Ok(_) => {}
-            Err(BusError::Closed) => {
-                tracing::debug!("event bus closed; a change was stored but not announced");
-            }
-            Err(error @ BusError::Unavailable(_)) => {
-                tracing::warn!(%error, "a change was stored but not announced");
+        let mut pause = FIRST_PUBLISH_RETRY;
+        for attempt in 1..=PUBLISH_ATTEMPTS {
+            match self.event_bus.publish_nowait(event.clone()).await {
+                Ok(_) => return,
+                Err(BusError::Closed) => {
+                    tracing::debug!("event bus closed; a change was stored but not announced");
+                    return;
+                }
+                Err(error @ BusError::Unavailable(_)) if attempt < PUBLISH_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, ?pause, "the event bus is unavailable; publishing again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(error @ BusError::Unavailable(_)) => {
+                    tracing::warn!(%error, "a change was stored but not announced");
+                }
             }
         }
     }

@@ -282,3 +282,60 @@ async fn a_redis_restart_answers_503_while_down_and_resyncs_open_streams_once_ba
     let after = publish_when_redis_answers(&app, "n_3").await;
     assert_eq!(stream.next_entity().await.0, after);
 }
+
+#[tokio::test]
+async fn a_change_stored_while_redis_refuses_publishes_is_announced_once_it_accepts_them() {
+    let redis = OwnRedis::start(free_port()).ready().await;
+    let app = TestApp::spawn_with_env(&[("REDIS_URL", &redis.url())]).await;
+    app.create_project("proj_1", "One").await;
+    let mut stream = app.open_stream("proj_1", None).await;
+    let mut admin = redis_connection(&redis.url()).await;
+
+    // Publishing (a script) is refused; the stream's reader (XREAD) goes on.
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "-eval", "-evalsha"][..])
+        .query_async::<()>(&mut admin)
+        .await
+        .expect("the ACL changes");
+    let request = app
+        .api(reqwest::Method::POST, "/api/documents", "proj_1")
+        .json(&serde_json::json!({ "title": "Stored first", "content": "Some text." }));
+    let creating = tokio::spawn(async move { request.send().await.expect("the server answers") });
+    let refused = tokio::time::timeout(FRAME_LIMIT, async {
+        loop {
+            let log: Vec<redis::Value> = redis::cmd("ACL")
+                .arg("LOG")
+                .query_async(&mut admin)
+                .await
+                .expect("the ACL log");
+            if !log.is_empty() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        refused.is_ok(),
+        "the server tried to publish and was refused"
+    );
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "+@all"][..])
+        .query_async::<()>(&mut admin)
+        .await
+        .expect("the ACL changes back");
+
+    let response = creating.await.expect("the request task");
+    assert_eq!(response.status(), 201, "the document was stored");
+    // The worker may announce its first progress meanwhile; the creation is what must come.
+    let event = loop {
+        let (_, event) = stream.next_entity().await;
+        if event.event_type == app::protocol::EventType::Created {
+            break event;
+        }
+    };
+    assert_eq!(
+        event.data.as_ref().and_then(|data| data.get("title")),
+        Some(&serde_json::Value::from("Stored first"))
+    );
+}
