@@ -10,7 +10,9 @@
 //! - the time from the first upload until every extraction job is done.
 //!
 //! Run with `cargo bench --bench pipeline` (release build). `DOCUMENTS` (default 100) and
-//! `PARAGRAPHS` (default 12, about 6 KB and 8 chunks per document) change the load.
+//! `PARAGRAPHS` (default 12, about 6 KB and 8 chunks per document) change the load;
+//! `PIPELINE_DATABASE=postgres` stores in a fresh database of the private PostgreSQL of
+//! `scripts/postgres.sh` (started if it is not running) instead of SQLite.
 
 use std::time::{Duration, Instant};
 
@@ -35,9 +37,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    println!("pipeline: {documents} documents of {paragraphs} paragraphs, EMBED_DELAY_MS=0");
+    let postgres = std::env::var("PIPELINE_DATABASE").as_deref() == Ok("postgres");
+    println!(
+        "pipeline: {documents} documents of {paragraphs} paragraphs, EMBED_DELAY_MS=0, {}",
+        if postgres { "PostgreSQL" } else { "SQLite" }
+    );
     for workers in [1, 2] {
-        runtime.block_on(run(workers, documents, paragraphs));
+        let database_url = postgres.then(fresh_postgres_database);
+        runtime.block_on(run(workers, documents, paragraphs, database_url));
     }
 }
 
@@ -48,7 +55,28 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn run(workers: usize, documents: usize, paragraphs: usize) {
+/// A new database on the private PostgreSQL (`scripts/postgres.sh createdb`).
+fn fresh_postgres_database() -> String {
+    let script = |command: &str| {
+        let output = std::process::Command::new("scripts/postgres.sh")
+            .arg(command)
+            .output()
+            .expect("scripts/postgres.sh runs");
+        assert!(
+            output.status.success(),
+            "scripts/postgres.sh {command} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("a URL")
+            .trim()
+            .to_owned()
+    };
+    script("start");
+    script("createdb")
+}
+
+async fn run(workers: usize, documents: usize, paragraphs: usize, database_url: Option<String>) {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
     let secret = Secret::generate().expect("randomness");
     let data_dir_text = data_dir.path().display().to_string();
@@ -61,6 +89,7 @@ async fn run(workers: usize, documents: usize, paragraphs: usize) {
             "DEMO_USER" => "false",
             "EMBED_DELAY_MS" => "0",
             "WORKERS" => &workers_text,
+            "DATABASE_URL" => database_url.as_deref()?,
             _ => return None,
         };
         Some(value.to_owned())
