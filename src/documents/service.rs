@@ -415,6 +415,10 @@ impl DocumentService {
         summary: Map<String, Value>,
     ) -> sqlx::Result<bool> {
         let mut transaction = self.pool.begin().await?;
+        // The job's row first, as every worker transaction and a document's deletion lock it.
+        if !jobs::finish(&mut transaction, &job.id).await? {
+            return Ok(false);
+        }
         let ids = graph::replace_job_objects(
             &mut transaction,
             &job.project_id,
@@ -423,9 +427,6 @@ impl DocumentService {
             objects,
         )
         .await?;
-        if !jobs::finish(&mut transaction, &job.id).await? {
-            return Ok(false);
-        }
         transaction.commit().await?;
 
         self.announce_batch(
