@@ -275,7 +275,7 @@ pub enum BusConfig {
     InMemory,
     /// Several instances share events through Redis.
     Redis {
-        /// A `redis://` or `rediss://` URL.
+        /// A `redis://` URL (the server is built without TLS, so not `rediss://`).
         url: String,
     },
 }
@@ -401,11 +401,13 @@ impl Config {
 
         let bus = match var("REDIS_URL") {
             None => BusConfig::InMemory,
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                BusConfig::Redis { url }
-            }
+            Some(url) if url.starts_with("redis://") => BusConfig::Redis { url },
             Some(url) => {
-                return Err(invalid("REDIS_URL", "a redis:// or rediss:// URL", &url));
+                return Err(invalid(
+                    "REDIS_URL",
+                    "a redis:// URL (this build has no TLS for rediss://)",
+                    &url,
+                ));
             }
         };
 
@@ -595,7 +597,7 @@ mod tests {
         );
         check_error(
             &[("REDIS_URL", "127.0.0.1:6379")],
-            "REDIS_URL must be a redis:// or rediss:// URL, got \"127.0.0.1:6379\"",
+            "REDIS_URL must be a redis:// URL (this build has no TLS for rediss://), got \"127.0.0.1:6379\"",
         );
         check_error(
             &[("DOCPULSE_ENV", "prod")],
