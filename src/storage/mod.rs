@@ -14,7 +14,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::config::StorageConfig;
 
@@ -89,6 +89,19 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<Pool> {
     };
     let options = AnyConnectOptions::from_str(&url)
         .with_context(|| format!("cannot parse DATABASE_URL {}", config.database_url))?;
+    // One connection first: a pool retries for its whole acquire timeout (30 s) and then
+    // reports only that it timed out, hiding why (refused, wrong password, no database).
+    AnyConnection::connect_with(&options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to DATABASE_URL {}",
+                redacted(&config.database_url)
+            )
+        })?
+        .close()
+        .await
+        .context("cannot close the first database connection")?;
     let pool = AnyPoolOptions::new()
         .after_connect(move |connection, _| {
             Box::pin(async move {

@@ -80,6 +80,34 @@ async fn an_unreachable_redis_stops_the_start_naming_redis_url() {
 }
 
 #[tokio::test]
+async fn an_unreachable_database_stops_the_start_at_once_naming_database_url_and_why() {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("postgres://docpulse:secret@127.0.0.1:{closed_port}/docpulse");
+    let config = test_config(data_dir.path(), &[("DATABASE_URL", &url)]);
+
+    let error = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        Application::build(config),
+    )
+    .await
+    .expect("the start gives up within seconds, not a pool timeout")
+    .err()
+    .expect("the start is refused");
+
+    let message = format!("{error:#}");
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+    assert!(
+        !message.contains("secret"),
+        "the password is not shown: {message}"
+    );
+}
+
+#[tokio::test]
 async fn a_truncated_development_secret_is_refused_rather_than_used() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::write(data_dir.path().join("jwt-secret.dev"), "short").expect("write");
