@@ -181,27 +181,23 @@ pub async fn rename_document(
 /// The rows go in the order a worker's transactions lock them (its job, then its chunks
 /// or graph objects, then the document), not by the document's cascade, which would lock
 /// the document first: on PostgreSQL, a delete beside a running job would otherwise
-/// deadlock with it.
+/// deadlock with it. The first statement writes, so that SQLite takes its write lock (and
+/// waits for it) at once: a transaction that read first could not upgrade once another
+/// connection had written.
 ///
 /// # Errors
 ///
 /// The database fails.
 pub async fn delete_document(pool: &Pool, project_id: &str, id: &str) -> sqlx::Result<bool> {
     let mut transaction = pool.begin().await?;
-    let found: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE project_id = $1 AND id = $2")
-            .bind(project_id)
-            .bind(id)
-            .fetch_one(&mut *transaction)
-            .await?;
-    if found == 0 {
-        return Ok(false);
-    }
     for table in ["jobs", "graph_objects", "chunks"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE document_id = $1"))
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE document_id = $1 AND project_id = $2"
+        ))
+        .bind(id)
+        .bind(project_id)
+        .execute(&mut *transaction)
+        .await?;
     }
     let result = sqlx::query("DELETE FROM documents WHERE project_id = $1 AND id = $2")
         .bind(project_id)
