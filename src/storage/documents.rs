@@ -241,7 +241,7 @@ pub async fn count_embedded_chunk(
         connection,
         "embedded_chunks = embedded_chunks + 1",
         id,
-        None,
+        None::<i64>,
     )
     .await
 }
@@ -252,7 +252,13 @@ pub async fn count_embedded_chunk(
 ///
 /// The database fails.
 pub async fn mark_ready(connection: &mut DbConnection, id: &str) -> sqlx::Result<Option<Document>> {
-    update_returning(connection, "status = 'ready', error = NULL", id, None).await
+    update_returning(
+        connection,
+        "status = 'ready', error = NULL",
+        id,
+        None::<i64>,
+    )
+    .await
 }
 
 /// Marks the document failed with `reason`; `None` when it is gone.
@@ -265,26 +271,26 @@ pub async fn mark_failed(
     id: &str,
     reason: &str,
 ) -> sqlx::Result<Option<Document>> {
-    let row: Option<DocumentRow> = sqlx::query_as(&format!(
-        "UPDATE documents SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 \
-         RETURNING {DOCUMENT_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(reason)
-    .bind(super::now())
-    .fetch_optional(connection)
-    .await?;
-    Ok(row.map(DocumentRow::into_document))
+    update_returning(
+        connection,
+        "status = 'failed', error = $2",
+        id,
+        Some(reason.to_owned()),
+    )
+    .await
 }
 
 /// Runs `UPDATE documents SET <assignments>, updated_at = now WHERE id = $1` and returns the
 /// row; `value` binds `$2` when the assignments use it.
-async fn update_returning(
+async fn update_returning<V>(
     connection: &mut DbConnection,
     assignments: &str,
     id: &str,
-    value: Option<i64>,
-) -> sqlx::Result<Option<Document>> {
+    value: Option<V>,
+) -> sqlx::Result<Option<Document>>
+where
+    V: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send,
+{
     let sql = format!(
         "UPDATE documents SET {assignments}, updated_at = $3 WHERE id = $1 \
          RETURNING {DOCUMENT_COLUMNS}"
