@@ -15,6 +15,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source scripts/common.sh
 if [[ "$(id -u)" == 0 ]]; then
     dir="/tmp/docpulse-postgres-$(printf '%s' "$PWD" | md5sum | cut -c1-12)"
     as_owner=(runuser -u postgres --)
@@ -39,16 +40,7 @@ running() {
 install() {
     bin_dir >/dev/null && return
     echo "postgres.sh: installing Debian's postgresql" >&2
-    local sudo=()
-    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq </dev/null >&2
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql </dev/null >&2
-}
-
-# True when nothing listens on 127.0.0.1:$1.
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    apt_install postgresql
 }
 
 start() {
@@ -69,8 +61,7 @@ start() {
     }
     local port attempt
     for attempt in $(seq 1 20); do
-        port=$((20000 + (RANDOM % 20000)))
-        port_free "$port" || continue
+        port="$(free_port)"
         # -w waits until the server accepts connections; another process may have won the port.
         if "${as_owner[@]}" "$bin/pg_ctl" start -D "$data" -l "$dir/postgres.log" -w -t 30 \
             -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 \

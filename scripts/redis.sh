@@ -11,6 +11,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source scripts/common.sh
 dir="$PWD/target/redis"
 pidfile="$dir/redis.pid"
 urlfile="$dir/url"
@@ -22,16 +23,7 @@ running() {
 install() {
     command -v redis-server >/dev/null && return
     echo "redis.sh: installing Debian's redis-server" >&2
-    local sudo=()
-    [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -qq </dev/null >&2
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends redis-server </dev/null >&2
-}
-
-# True when nothing listens on 127.0.0.1:$1.
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    apt_install redis-server
 }
 
 start() {
@@ -43,8 +35,7 @@ start() {
     mkdir -p "$dir"
     local port attempt
     for attempt in $(seq 1 20); do
-        port=$((20000 + (RANDOM % 20000)))
-        port_free "$port" || continue
+        port="$(free_port)"
         rm -f "$pidfile"
         redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
             --daemonize yes --pidfile "$pidfile" --logfile "$dir/redis.log" \

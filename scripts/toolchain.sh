@@ -23,9 +23,7 @@ done
 
 step() { printf '==> %s\n' "$*"; }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
+source "$root/scripts/common.sh"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   step "adding the wasm32-unknown-unknown target"
@@ -54,6 +52,5 @@ fi
 
 if $with_browser && ! command -v chromium >/dev/null; then
   step "installing Debian's Chromium for the browser tests"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  apt_install chromium
 fi
