@@ -192,13 +192,7 @@ async fn admin_commands_create_a_project_and_a_user_who_can_then_log_in() {
     let secret = docpulse::config::Secret::generate().expect("randomness");
     let config = crate::helpers::test_config(path, &[("JWT_SECRET", secret.expose())]);
     let app = crate::helpers::TestApp::spawn_with(config, data_dir).await;
-    let response = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&serde_json::json!({ "email": "eve@example.com", "password": "s3cret" }))
-        .send()
-        .await
-        .expect("the server answers");
+    let response = app.log_in("eve@example.com", "s3cret").await;
     assert_eq!(response.status(), 200);
     let session: serde_json::Value = response.json().await.expect("a JSON body");
     assert_eq!(

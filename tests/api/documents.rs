@@ -2,7 +2,7 @@
 //! change publishes, uploads and their limits.
 
 use app::protocol::{EntityKind, EventType, StreamMessage};
-use app::resources::{Document, DocumentList};
+use app::resources::Document;
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -23,16 +23,6 @@ pub fn long_text(paragraphs: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n\n")
-}
-
-async fn list(app: &TestApp, project: &str) -> DocumentList {
-    let response = app
-        .api(Method::GET, "/api/documents", project)
-        .send()
-        .await
-        .expect("the server answers");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("a document list")
 }
 
 /// Reads events until every document of `ids` has said it is ready.
@@ -118,7 +108,7 @@ async fn a_document_of_another_project_is_not_found_from_it() {
         let message = expect_error(response, 404, "not_found").await;
         assert_eq!(message, "document not found");
     }
-    assert!(list(&app, "proj_b").await.documents.is_empty());
+    assert!(app.list_documents("proj_b").await.documents.is_empty());
     let detail: Value = app
         .api(Method::GET, &item, "proj_a")
         .send()
@@ -244,7 +234,7 @@ async fn the_list_gives_a_last_event_id_from_which_the_stream_replays_later_chan
     let app = TestApp::spawn().await;
     app.create_project("proj_a", "Alpha").await;
     let first = app.create_document("proj_a", "First", "One.").await;
-    let before = list(&app, "proj_a").await;
+    let before = app.list_documents("proj_a").await;
     assert_eq!(before.documents.len(), 1);
     assert_eq!(before.documents[0].id, first.id);
 
@@ -272,7 +262,7 @@ async fn the_list_gives_a_last_event_id_from_which_the_stream_replays_later_chan
             break;
         }
     }
-    let after = list(&app, "proj_a").await;
+    let after = app.list_documents("proj_a").await;
     assert_eq!(after.documents[0].title, "Renamed");
 }
 
@@ -281,18 +271,10 @@ async fn deleting_a_document_publishes_it_and_removes_it() {
     let app = TestApp::spawn().await;
     app.create_project("proj_a", "Alpha").await;
     let document = app.create_document("proj_a", "Doomed", "Soon gone.").await;
-    let last = list(&app, "proj_a").await.last_event_id;
+    let last = app.list_documents("proj_a").await.last_event_id;
     let mut stream = app.open_stream("proj_a", Some(last.as_str())).await;
 
-    let response = app
-        .api(
-            Method::DELETE,
-            &format!("/api/documents/{}", document.id),
-            "proj_a",
-        )
-        .send()
-        .await
-        .expect("the server answers");
+    let response = app.delete_document("proj_a", &document.id).await;
 
     assert_eq!(response.status(), 204);
     loop {
@@ -306,16 +288,8 @@ async fn deleting_a_document_publishes_it_and_removes_it() {
             break;
         }
     }
-    assert!(list(&app, "proj_a").await.documents.is_empty());
-    let again = app
-        .api(
-            Method::DELETE,
-            &format!("/api/documents/{}", document.id),
-            "proj_a",
-        )
-        .send()
-        .await
-        .expect("the server answers");
+    assert!(app.list_documents("proj_a").await.documents.is_empty());
+    let again = app.delete_document("proj_a", &document.id).await;
     expect_error(again, 404, "not_found").await;
 }
 
@@ -428,7 +402,7 @@ async fn a_bad_upload_is_refused_with_a_clear_error_and_creates_nothing() {
     expect_error(not_a_document, 400, "invalid_request").await;
 
     assert!(
-        list(&app, "proj_a").await.documents.is_empty(),
+        app.list_documents("proj_a").await.documents.is_empty(),
         "not even the good files of the refused uploads were kept"
     );
 }

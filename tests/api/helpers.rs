@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use app::protocol::sse::SseParser;
 use app::protocol::{EntityEvent, StreamMessage};
-use app::resources::Document;
+use app::resources::{Document, DocumentList};
 use docpulse::auth::password::hash_password;
 use docpulse::auth::{Claims, JwtKeys};
 use docpulse::config::{Config, Secret};
@@ -212,7 +212,7 @@ impl TestApp {
         Self::spawn_with(config, data_dir).await
     }
 
-    /// The single number `sql` answers (a `COUNT(*)`), with `args` bound to `$1`, `$2`...
+    /// The single number `sql` answers (a `COUNT(*)`, say), with `args` bound to `$1`, `$2`...
     pub async fn count(&self, sql: &str, args: &[&str]) -> i64 {
         let mut query = sqlx::query_scalar(sql);
         for arg in args {
@@ -293,13 +293,7 @@ impl TestApp {
 
     /// A token for `projects` with `role` whose `exp` is `exp` (Unix seconds).
     pub fn token_expiring_at(&self, projects: &[&str], role: Option<&str>, exp: u64) -> String {
-        let claims = Claims {
-            sub: "user_test".to_owned(),
-            exp,
-            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
-            role: role.map(str::to_owned),
-        };
-        self.keys.sign(&claims).expect("signs")
+        sign_token(&self.keys, projects, role, exp)
     }
 
     /// A user token for `projects`, valid for an hour.
@@ -325,29 +319,57 @@ impl TestApp {
         project: &str,
         last_event_id: Option<&str>,
     ) -> reqwest::Response {
-        let mut request = self
-            .stream_get("")
-            .bearer_auth(token)
-            .header("X-Project-Id", project);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        request.send().await.expect("the server answers")
+        request_stream(
+            &self.stream_client,
+            &self.address,
+            token,
+            project,
+            last_event_id,
+        )
+        .await
     }
 
     /// Opens `project`'s stream (resuming after `last_event_id`) and reads `connected`.
     pub async fn open_stream(&self, project: &str, last_event_id: Option<&str>) -> EventReader {
         let token = self.token_for(&[project]);
-        let response = self.stream_request(&token, project, last_event_id).await;
-        assert_eq!(response.status(), 200, "the stream opens");
-        let mut reader = EventReader::new(response);
-        match reader.next().await {
-            StreamMessage::Connected(connected) => {
-                assert_eq!(connected.project_id.as_str(), project);
-            }
-            other => panic!("the first frame is not `connected`: {other:?}"),
-        }
-        reader
+        connected(
+            self.stream_request(&token, project, last_event_id).await,
+            project,
+        )
+        .await
+    }
+
+    /// `POST /api/auth/login` with `email` and `password`.
+    pub async fn log_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/auth/login", self.address))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// `GET /api/documents` of `project`, which must answer 200.
+    pub async fn list_documents(&self, project: &str) -> DocumentList {
+        let response = self
+            .api(reqwest::Method::GET, "/api/documents", project)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("a document list")
+    }
+
+    /// `DELETE /api/documents/<id>` in `project`.
+    pub async fn delete_document(&self, project: &str, id: &str) -> reqwest::Response {
+        self.api(
+            reqwest::Method::DELETE,
+            &format!("/api/documents/{id}"),
+            project,
+        )
+        .send()
+        .await
+        .expect("the server answers")
     }
 
     /// A publisher for this server, cheap to clone into spawned tasks.
@@ -468,6 +490,49 @@ pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Valu
     let status = response.status();
     let body = response.json().await.expect("errors are JSON");
     (status, body)
+}
+
+/// A token signed with `keys` for `projects` with `role`, whose `exp` is `exp` (Unix seconds).
+pub fn sign_token(keys: &JwtKeys, projects: &[&str], role: Option<&str>, exp: u64) -> String {
+    let claims = Claims {
+        sub: "user_test".to_owned(),
+        exp,
+        projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+        role: role.map(str::to_owned),
+    };
+    keys.sign(&claims).expect("signs")
+}
+
+/// `GET /api/events/stream` of `project` at `address` (`http://host:port`) with `token`,
+/// resuming after `last_event_id`.
+pub async fn request_stream(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    project: &str,
+    last_event_id: Option<&str>,
+) -> reqwest::Response {
+    let mut request = client
+        .get(format!("{address}/api/events/stream"))
+        .bearer_auth(token)
+        .header("X-Project-Id", project);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    request.send().await.expect("the server answers")
+}
+
+/// A reader over `project`'s stream `response`, which must be `200`, past its `connected`.
+pub async fn connected(response: reqwest::Response, project: &str) -> EventReader {
+    assert_eq!(response.status(), 200, "the stream opens");
+    let mut reader = EventReader::new(response);
+    match reader.next().await {
+        StreamMessage::Connected(connected) => {
+            assert_eq!(connected.project_id.as_str(), project);
+        }
+        other => panic!("the first frame is not `connected`: {other:?}"),
+    }
+    reader
 }
 
 /// Reads a stream response frame by frame, with the shared SSE parser.

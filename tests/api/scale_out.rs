@@ -3,23 +3,23 @@
 //! another with nothing missed, and its job is finished there with every chunk embedded
 //! exactly once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use app::protocol::StreamMessage;
 use app::resources::Document;
-use docpulse::auth::{Claims, JwtKeys};
+use docpulse::auth::JwtKeys;
 use docpulse::config::{Secret, StorageConfig};
 use docpulse::storage::jobs::{self, JobKind};
 use docpulse::storage::{self, Pool, documents, projects};
 
 use crate::documents::long_text;
 use crate::helpers::{
-    EventReader, FRAME_LIMIT, TestApp, fresh_postgres_database, fresh_redis_database, unix_now,
+    EventReader, TestApp, connected, fresh_postgres_database, fresh_redis_database, request_stream,
+    sign_token, unix_now,
 };
-use crate::workers::{embedded_chunk, is_ready, remember_id};
+use crate::workers::{Seen, chunks_embedded_once, is_ready};
 
 /// One empty Redis database and one empty PostgreSQL database, for one test's instances.
 async fn shared_stores() -> (String, String) {
@@ -62,33 +62,24 @@ async fn instances_on_one_database_share_the_jobs_and_embed_every_chunk_once() {
     }
 
     let mut waiting: HashSet<&str> = documents.iter().map(|doc| doc.id.as_str()).collect();
-    let mut announced: HashMap<String, u32> = HashMap::new();
+    let mut seen = Seen::default();
     while !waiting.is_empty() {
         let message = stream.next().await;
-        if let Some(chunk) = embedded_chunk(&message) {
-            *announced.entry(chunk).or_default() += 1;
-        }
+        seen.record(&message);
         waiting.retain(|id| !is_ready(&message, id));
     }
 
-    let chunks = first
-        .count(
-            "SELECT COUNT(*) FROM chunks WHERE embedding IS NOT NULL",
-            &[],
-        )
-        .await;
-    assert_eq!(usize::try_from(chunks).expect("small"), announced.len());
-    assert!(
-        announced.values().all(|&times| times == 1),
-        "each chunk was embedded and announced once: {announced:?}"
+    let mut stored = HashSet::new();
+    for document in &documents {
+        let chunks = chunks_embedded_once(&first.pool, &document.id).await;
+        assert!(!chunks.is_empty(), "{} was split", document.id);
+        stored.extend(chunks);
+    }
+    assert_eq!(
+        seen.embedded_once(),
+        stored,
+        "each chunk was embedded and announced once"
     );
-    let unbalanced = first
-        .count(
-            "SELECT COUNT(*) FROM documents WHERE embedded_chunks <> chunks OR chunks = 0",
-            &[],
-        )
-        .await;
-    assert_eq!(unbalanced, 0, "every document counted each chunk once");
     let claimed_twice = first
         .count(
             "SELECT COUNT(*) FROM jobs WHERE kind = 'embedding' AND claims <> 1",
@@ -216,14 +207,7 @@ async fn a_killed_instances_client_and_job_continue_on_another_with_nothing_lost
     projects::create_project(&pool, "proj_a", "Alpha")
         .await
         .expect("the database answers");
-    let token = JwtKeys::new(&secret)
-        .sign(&Claims {
-            sub: "user_test".to_owned(),
-            exp: unix_now() + 3600,
-            projects: vec!["proj_a".to_owned()],
-            role: None,
-        })
-        .expect("signs");
+    let token = sign_token(&JwtKeys::new(&secret), &["proj_a"], None, unix_now() + 3600);
 
     // A client streams from the doomed instance while a document is embedded there.
     let client = reqwest::Client::new();
@@ -239,39 +223,25 @@ async fn a_killed_instances_client_and_job_continue_on_another_with_nothing_lost
         .json()
         .await
         .expect("a document");
-    let mut seen_ids = Vec::new();
-    let mut last_seen = String::new();
-    let mut announced = Vec::new();
-    while announced.len() < 3 {
-        let message = stream.next().await;
-        remember_id(&message, &mut last_seen);
-        if let StreamMessage::Entity { id, .. } = &message {
-            seen_ids.push(id.clone());
-        }
-        announced.extend(embedded_chunk(&message));
+    let mut seen = Seen::default();
+    while seen.embedded.len() < 3 {
+        seen.record(&stream.next().await);
     }
 
     doomed.kill();
     while let Some(message) = stream.try_next().await {
-        remember_id(&message, &mut last_seen);
-        if let StreamMessage::Entity { id, .. } = &message {
-            seen_ids.push(id.clone());
-        }
-        announced.extend(embedded_chunk(&message));
+        seen.record(&message);
     }
 
     // The client reconnects to the survivor, which takes the job over once its lease ran
     // out; meanwhile everything published is kept in Redis for the resume.
     let survivor =
         TestApp::spawn_with_env(&[shared.as_slice(), &[("EMBED_DELAY_MS", "0")]].concat()).await;
-    let mut stream = open_stream(&client, &survivor.address, &token, Some(&last_seen)).await;
+    let mut stream = open_stream(&client, &survivor.address, &token, Some(seen.last_id())).await;
     let finished = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let message = stream.next().await;
-            if let StreamMessage::Entity { id, .. } = &message {
-                seen_ids.push(id.clone());
-            }
-            announced.extend(embedded_chunk(&message));
+            seen.record(&message);
             if is_ready(&message, &document.id) {
                 break;
             }
@@ -280,48 +250,29 @@ async fn a_killed_instances_client_and_job_continue_on_another_with_nothing_lost
     .await;
     assert!(finished.is_ok(), "the survivor finished the job");
 
-    let sequence: Vec<u64> = seen_ids.iter().map(|id| seq_of(id)).collect();
+    let sequence: Vec<u64> = seen.ids.iter().map(|id| seq_of(id)).collect();
     let expected: Vec<u64> = (sequence[0]..sequence[0] + sequence.len() as u64).collect();
     assert_eq!(
         sequence, expected,
         "the client got every event once, in order, across the two instances"
     );
-    let all_chunks: HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM chunks WHERE document_id = $1")
-            .bind(&document.id)
-            .fetch_all(&pool)
-            .await
-            .expect("the database answers")
-            .into_iter()
-            .collect();
-    let unique: HashSet<String> = announced.iter().cloned().collect();
-    assert_eq!(unique.len(), announced.len(), "no chunk was embedded twice");
+    let all_chunks = chunks_embedded_once(&pool, &document.id).await;
+    let announced = seen.embedded_once();
     // A chunk the doomed instance committed but was killed before announcing is the one
     // that may be missing from the stream; its vector is stored all the same.
     assert!(
-        unique.is_subset(&all_chunks) && all_chunks.len() - unique.len() <= 1,
+        announced.is_subset(&all_chunks) && all_chunks.len() - announced.len() <= 1,
         "every chunk but the one cut off by the kill was announced: {} of {}",
-        unique.len(),
+        announced.len(),
         all_chunks.len()
     );
-    let (chunks, embedded_chunks, claims): (i64, i64, i64) = sqlx::query_as(
-        "SELECT d.chunks, d.embedded_chunks, j.claims FROM documents d \
-         JOIN jobs j ON j.document_id = d.id AND j.kind = 'embedding' WHERE d.id = $1",
-    )
-    .bind(&document.id)
-    .fetch_one(&pool)
-    .await
-    .expect("the database answers");
-    assert_eq!(embedded_chunks, chunks, "each chunk was counted once");
-    assert_eq!(usize::try_from(chunks).expect("small"), all_chunks.len());
-    assert_eq!(claims, 2, "the job was taken over once");
-    let missing = survivor
+    let claims = survivor
         .count(
-            "SELECT COUNT(*) FROM chunks WHERE document_id = $1 AND embedding IS NULL",
+            "SELECT claims FROM jobs WHERE document_id = $1 AND kind = 'embedding'",
             &[&document.id],
         )
         .await;
-    assert_eq!(missing, 0);
+    assert_eq!(claims, 2, "the job was taken over once");
 }
 
 /// The test's own pool on the shared database.
@@ -342,22 +293,9 @@ async fn open_stream(
     token: &str,
     last_event_id: Option<&str>,
 ) -> EventReader {
-    let mut request = client
-        .get(format!("{address}/api/events/stream"))
-        .bearer_auth(token)
-        .header("X-Project-Id", "proj_a");
-    if let Some(id) = last_event_id {
-        request = request.header("Last-Event-ID", id);
-    }
-    let response = tokio::time::timeout(FRAME_LIMIT, request.send())
-        .await
-        .expect("the server answers in time")
-        .expect("the server answers");
-    assert_eq!(response.status(), 200, "the stream opens");
-    let mut reader = EventReader::new(response);
-    assert!(
-        matches!(reader.next().await, StreamMessage::Connected(_)),
-        "the stream starts with connected"
-    );
-    reader
+    connected(
+        request_stream(client, address, token, "proj_a", last_event_id).await,
+        "proj_a",
+    )
+    .await
 }

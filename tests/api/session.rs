@@ -5,15 +5,6 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, expect_error};
 
 /// `POST /api/auth/login` with `email` and `password`.
-async fn log_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/auth/login", app.address))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("the server answers")
-}
-
 #[tokio::test]
 async fn login_with_the_right_password_returns_a_token_for_the_users_projects_and_a_cookie() {
     let app = TestApp::spawn().await;
@@ -24,7 +15,7 @@ async fn login_with_the_right_password_returns_a_token_for_the_users_projects_an
         .create_user("ada@example.com", "analytical", &["proj_a", "proj_b"])
         .await;
 
-    let response = log_in(&app, "Ada@Example.com", "analytical").await;
+    let response = app.log_in("Ada@Example.com", "analytical").await;
 
     assert_eq!(response.status(), 200);
     let cookie = response
@@ -60,7 +51,7 @@ async fn login_with_a_wrong_password_is_refused_without_a_cookie() {
     app.create_user("ada@example.com", "analytical", &["proj_a"])
         .await;
 
-    let response = log_in(&app, "ada@example.com", "Analytical").await;
+    let response = app.log_in("ada@example.com", "Analytical").await;
 
     assert!(response.headers().get("set-cookie").is_none());
     expect_error(response, 401, "invalid_credentials").await;
@@ -70,7 +61,7 @@ async fn login_with_a_wrong_password_is_refused_without_a_cookie() {
 async fn login_with_an_unknown_email_is_refused_like_a_wrong_password() {
     let app = TestApp::spawn().await;
 
-    let response = log_in(&app, "nobody@example.com", "analytical").await;
+    let response = app.log_in("nobody@example.com", "analytical").await;
 
     assert!(response.headers().get("set-cookie").is_none());
     expect_error(response, 401, "invalid_credentials").await;
@@ -173,23 +164,15 @@ async fn projects_needs_a_token() {
 async fn the_demo_user_is_seeded_on_first_start_with_two_projects_of_documents() {
     let app = TestApp::spawn_with_env(&[("DEMO_USER", "true")]).await;
 
-    let response = log_in(&app, "demo@docpulse.local", "demo").await;
+    let response = app.log_in("demo@docpulse.local", "demo").await;
     assert_eq!(response.status(), 200);
     let session: Value = response.json().await.expect("a JSON body");
     let projects = session["projects"].as_array().expect("projects");
     assert_eq!(projects.len(), 2);
     for project in projects {
         let id = project["id"].as_str().expect("an id");
-        let list: Value = app
-            .api(reqwest::Method::GET, "/api/documents", id)
-            .send()
-            .await
-            .expect("the server answers")
-            .json()
-            .await
-            .expect("a JSON body");
-        let documents = list["documents"].as_array().expect("documents");
-        assert!(documents.len() >= 2, "{id} has documents: {list}");
+        let documents = app.list_documents(id).await.documents;
+        assert!(documents.len() >= 2, "{id} has documents: {documents:?}");
     }
 
     // A second start finds the user and creates nothing twice.

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 
 use app::protocol::{EntityEvent, EntityKind, EventType, StreamMessage};
-use reqwest::Method;
+use docpulse::storage::Pool;
 use serde_json::Value;
 
 use crate::documents::long_text;
 use crate::helpers::TestApp;
 
 /// The chunk id of an `entity.updated` chunk event with `status: embedded`.
-pub fn embedded_chunk(message: &StreamMessage) -> Option<String> {
+fn embedded_chunk(message: &StreamMessage) -> Option<String> {
     let StreamMessage::Entity { event, .. } = message else {
         return None;
     };
@@ -21,11 +21,70 @@ pub fn embedded_chunk(message: &StreamMessage) -> Option<String> {
     embedded.then(|| event.id.as_ref().map(|id| id.as_str().to_owned()))?
 }
 
-/// Keeps the stream id of `message` in `last_seen` when it is an entity event.
-pub fn remember_id(message: &StreamMessage, last_seen: &mut String) {
-    if let StreamMessage::Entity { id, .. } = message {
-        id.clone_into(last_seen);
+/// What a client saw on its streams: the id of every entity event, in order, and the
+/// chunks announced as embedded.
+#[derive(Default)]
+pub struct Seen {
+    /// Stream ids, `<epoch>:<seq>`.
+    pub ids: Vec<String>,
+    /// Chunk ids, as often as they were announced.
+    pub embedded: Vec<String>,
+}
+
+impl Seen {
+    /// Notes what `message` says.
+    pub fn record(&mut self, message: &StreamMessage) {
+        if let StreamMessage::Entity { id, .. } = message {
+            self.ids.push(id.clone());
+        }
+        self.embedded.extend(embedded_chunk(message));
     }
+
+    /// The id to resume after; empty before the first event.
+    pub fn last_id(&self) -> &str {
+        self.ids.last().map_or("", String::as_str)
+    }
+
+    /// The chunks announced as embedded, each of which must have been announced once.
+    pub fn embedded_once(&self) -> HashSet<String> {
+        let unique: HashSet<String> = self.embedded.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            self.embedded.len(),
+            "no chunk was embedded twice"
+        );
+        unique
+    }
+}
+
+/// The chunks of `document_id`, once the database shows each of them embedded and counted
+/// once on the document.
+pub async fn chunks_embedded_once(pool: &Pool, document_id: &str) -> HashSet<String> {
+    let chunks: HashSet<String> =
+        sqlx::query_scalar("SELECT id FROM chunks WHERE document_id = $1")
+            .bind(document_id)
+            .fetch_all(pool)
+            .await
+            .expect("the database answers")
+            .into_iter()
+            .collect();
+    let not_embedded: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM chunks WHERE document_id = $1 AND embedding IS NULL",
+    )
+    .bind(document_id)
+    .fetch_one(pool)
+    .await
+    .expect("the database answers");
+    assert_eq!(not_embedded, 0, "every chunk has its vector");
+    let (count, embedded): (i64, i64) =
+        sqlx::query_as("SELECT chunks, embedded_chunks FROM documents WHERE id = $1")
+            .bind(document_id)
+            .fetch_one(pool)
+            .await
+            .expect("the database answers");
+    assert_eq!(embedded, count, "each chunk was counted once");
+    assert_eq!(usize::try_from(count).expect("small"), chunks.len());
+    chunks
 }
 
 /// Whether `message` says document `id` is ready.
@@ -45,90 +104,46 @@ async fn a_restart_in_the_middle_of_a_job_resumes_it_and_embeds_every_chunk_exac
     let mut stream = app.open_stream("proj_a", None).await;
     let document = app.create_document("proj_a", "Long", &long_text(16)).await;
 
-    let mut first_run = Vec::new();
-    let mut last_seen = String::new();
-    while first_run.len() < 3 {
-        let message = stream.next().await;
-        remember_id(&message, &mut last_seen);
-        if let Some(chunk) = embedded_chunk(&message) {
-            first_run.push(chunk);
-        }
+    let mut seen = Seen::default();
+    while seen.embedded.len() < 3 {
+        seen.record(&stream.next().await);
     }
     let app = app.restart().await;
     // The old stream ends at shutdown; whatever the first run embedded is on it.
     while let Some(message) = stream.try_next().await {
-        remember_id(&message, &mut last_seen);
-        if let Some(chunk) = embedded_chunk(&message) {
-            first_run.push(chunk);
-        }
+        seen.record(&message);
     }
+    let first_run = seen.embedded.len();
 
     // The Redis bus keeps its history across the restart: resume from the last event seen.
     // The in-memory bus starts a new epoch; resuming from its sequence 0 replays everything
     // it published since it started. Either way nothing is missed while the stream connects.
     let epoch = app_epoch(&app).await;
-    let resume_from = if last_seen.starts_with(&format!("{epoch}:")) {
-        last_seen
+    let resume_from = if seen.last_id().starts_with(&format!("{epoch}:")) {
+        seen.last_id().to_owned()
     } else {
         format!("{epoch}:0")
     };
     let mut stream = app.open_stream("proj_a", Some(resume_from.as_str())).await;
-    let mut second_run = Vec::new();
     loop {
         let message = stream.next().await;
-        if let Some(chunk) = embedded_chunk(&message) {
-            second_run.push(chunk);
-        }
+        seen.record(&message);
         if is_ready(&message, &document.id) {
             break;
         }
     }
 
-    let all_chunks: HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM chunks WHERE document_id = $1")
-            .bind(&document.id)
-            .fetch_all(&app.pool)
-            .await
-            .expect("the database answers")
-            .into_iter()
-            .collect();
-    let mut embedded: Vec<String> = first_run.iter().chain(&second_run).cloned().collect();
-    embedded.sort();
-    let unique: HashSet<String> = embedded.iter().cloned().collect();
-    assert_eq!(unique.len(), embedded.len(), "no chunk was embedded twice");
-    assert_eq!(unique, all_chunks, "every chunk was embedded");
+    let all_chunks = chunks_embedded_once(&app.pool, &document.id).await;
+    assert_eq!(seen.embedded_once(), all_chunks, "every chunk was embedded");
     assert!(
-        !second_run.is_empty(),
+        seen.embedded.len() > first_run,
         "the restart came before the end of the job"
     );
-    let not_embedded = app
-        .count(
-            "SELECT COUNT(*) FROM chunks WHERE document_id = $1 AND embedding IS NULL",
-            &[&document.id],
-        )
-        .await;
-    assert_eq!(not_embedded, 0);
-    let (chunks, embedded_chunks): (i64, i64) =
-        sqlx::query_as("SELECT chunks, embedded_chunks FROM documents WHERE id = $1")
-            .bind(&document.id)
-            .fetch_one(&app.pool)
-            .await
-            .expect("the database answers");
-    assert_eq!(embedded_chunks, chunks);
-    assert_eq!(usize::try_from(chunks).expect("small"), all_chunks.len());
 }
 
 /// The epoch of the server's event ids, from a document list's `lastEventId`.
 async fn app_epoch(app: &TestApp) -> String {
-    let list: Value = app
-        .api(Method::GET, "/api/documents", "proj_a")
-        .send()
-        .await
-        .expect("the server answers")
-        .json()
-        .await
-        .expect("a JSON body");
-    let last = list["lastEventId"].as_str().expect("an id");
+    let last = app.list_documents("proj_a").await.last_event_id;
     last.split_once(':').expect("epoch:seq").0.to_owned()
 }
 
@@ -142,15 +157,7 @@ async fn deleting_a_document_stops_its_job() {
         .await;
     while embedded_chunk(&stream.next().await).is_none() {}
 
-    let response = app
-        .api(
-            Method::DELETE,
-            &format!("/api/documents/{}", doomed.id),
-            "proj_a",
-        )
-        .send()
-        .await
-        .expect("the server answers");
+    let response = app.delete_document("proj_a", &doomed.id).await;
     assert_eq!(response.status(), 204);
 
     // With one worker, the next document starts only once the cancelled job has stopped.
