@@ -492,6 +492,14 @@ pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Valu
     (status, body)
 }
 
+/// A loopback port nothing listens on (it was free a moment ago).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A token signed with `keys` for `projects` with `role`, whose `exp` is `exp` (Unix seconds).
 pub fn sign_token(keys: &JwtKeys, projects: &[&str], role: Option<&str>, exp: u64) -> String {
     let claims = Claims {

@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 use app::protocol::StreamMessage;
 
 use crate::helpers::{
-    FRAME_LIMIT, TestApp, expect_error, fresh_redis_database, notification, redis_connection,
+    FRAME_LIMIT, TestApp, expect_error, free_port, fresh_redis_database, notification,
+    redis_connection,
 };
 
 /// Two servers sharing one empty Redis database.
@@ -198,14 +199,6 @@ impl Drop for OwnRedis {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-/// A free loopback port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 #[tokio::test]

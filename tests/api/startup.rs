@@ -2,7 +2,7 @@
 
 use docpulse::startup::Application;
 
-use crate::helpers::{TestApp, test_config};
+use crate::helpers::{TestApp, free_port, test_config};
 
 #[tokio::test]
 async fn shutdown_stops_the_server_promptly() {
@@ -64,10 +64,7 @@ async fn the_database_file_is_created_under_the_data_folder() {
 #[tokio::test]
 async fn an_unreachable_redis_stops_the_start_naming_redis_url() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = free_port();
     let url = format!("redis://127.0.0.1:{closed_port}");
     let config = test_config(data_dir.path(), &[("REDIS_URL", &url)]);
 
@@ -82,10 +79,7 @@ async fn an_unreachable_redis_stops_the_start_naming_redis_url() {
 #[tokio::test]
 async fn an_unreachable_database_stops_the_start_at_once_naming_database_url_and_why() {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = free_port();
     let url = format!("postgres://docpulse:secret@127.0.0.1:{closed_port}/docpulse");
     let config = test_config(data_dir.path(), &[("DATABASE_URL", &url)]);
 
