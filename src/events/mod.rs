@@ -40,8 +40,8 @@ pub fn timestamp() -> String {
 pub struct Frame {
     /// The event's position in its project's history.
     pub seq: u64,
-    /// When the bus published it (the Redis bus: when this instance read it), to measure
-    /// delivery latency.
+    /// When the bus published it (the Redis bus: when the publishing instance appended it,
+    /// by that instance's clock), to measure delivery latency.
     pub published_at: Instant,
     /// `id:`, `event:` and `data:` lines and the blank line that ends the frame.
     pub bytes: Bytes,
