@@ -64,8 +64,7 @@ const EPOCH_KEY: &str = "docpulse:epoch";
 /// without its `id:` line, the publisher's clock in Unix microseconds (field `t`, so that the
 /// receiving instances measure delivery latency from the publish). Returns `{epoch, seq}`.
 const PUBLISH_SCRIPT: &str = r"
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[1]) or (redis.call('SET', KEYS[1], ARGV[1]) and ARGV[1])
 local seq = redis.call('INCR', KEYS[2])
 local frame = 'id: ' .. epoch .. ':' .. seq .. '\n' .. ARGV[3]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame, 't', ARGV[4])
@@ -78,8 +77,7 @@ return {epoch, seq}
 /// KEYS: epoch, seq, stream. ARGV: a new epoch should none exist, the resume epoch (or ''),
 /// the resume sequence, the most entries to return. Returns `{epoch, seq, entries}`.
 const SNAPSHOT_SCRIPT: &str = r"
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[1])
+local epoch = redis.call('GET', KEYS[1]) or (redis.call('SET', KEYS[1], ARGV[1]) and ARGV[1])
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local entries = {}
 if ARGV[2] == epoch then
