@@ -32,6 +32,8 @@ impl AppError {
             400..=499 => {
                 Self::Rejected(message.unwrap_or_else(|| format!("the request failed ({status})")))
             }
+            // At a limit (`503 overloaded`): the server's message says when to try again.
+            503 => message.map_or(Self::Unavailable, Self::Rejected),
             _ => Self::Unavailable,
         }
     }
@@ -80,5 +82,13 @@ mod tests {
             AppError::Rejected("the request failed (400)".to_owned()),
         );
         check(500, Some("boom"), AppError::Unavailable);
+        check(
+            503,
+            Some("the server is at its limit of password checks; try again in 1 s"),
+            AppError::Rejected(
+                "the server is at its limit of password checks; try again in 1 s".to_owned(),
+            ),
+        );
+        check(503, None, AppError::Unavailable);
     }
 }

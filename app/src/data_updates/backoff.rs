@@ -59,6 +59,16 @@ impl Backoff {
         half + half.mul_f64(random.clamp(0.0, 1.0))
     }
 
+    /// The delay before the next attempt when the server said to wait `retry_after`
+    /// (`Retry-After`): at least that, plus up to half as much again (at least up to a
+    /// second) at random, so that clients refused together do not come back together; never
+    /// less than the usual backoff. `random` is uniform in `[0, 1)`.
+    pub fn next_delay_after(&mut self, retry_after: Duration, random: f64) -> Duration {
+        let usual = self.next_delay(random);
+        let spread = (retry_after / 2).max(Duration::from_secs(1));
+        usual.max(retry_after + spread.mul_f64(random.clamp(0.0, 1.0)))
+    }
+
     /// The connection worked: the next failure starts from the base again.
     pub fn reset(&mut self) {
         self.attempt = 0;
@@ -94,6 +104,31 @@ mod tests {
         backoff.set_base_millis(200);
         assert_eq!(backoff.next_delay(1.0), Duration::from_millis(200));
         assert_eq!(backoff.next_delay(0.0), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_retry_after_is_waited_at_least_with_jitter_on_top() {
+        let first = |retry_after: u64, random: f64| {
+            Backoff::default().next_delay_after(Duration::from_secs(retry_after), random)
+        };
+        assert_eq!(first(10, 0.0), Duration::from_secs(10));
+        assert_eq!(first(10, 0.5), Duration::from_millis(12_500));
+        assert_eq!(
+            first(1, 0.99),
+            Duration::from_millis(1990),
+            "a short Retry-After still spreads clients over a second"
+        );
+        let mut backoff = Backoff::default();
+        backoff.next_delay_after(Duration::from_secs(1), 0.5);
+        assert_eq!(backoff.attempt(), 1, "it counts as an attempt");
+        let mut late = Backoff::default();
+        for _ in 0..6 {
+            late.next_delay(0.0);
+        }
+        assert!(
+            late.next_delay_after(Duration::from_secs(1), 0.0) >= Duration::from_secs(15),
+            "never shorter than the usual backoff"
+        );
     }
 
     #[test]

@@ -109,6 +109,8 @@ enum Ending {
     Unauthorized,
     /// Anything else: try again after a delay.
     Retry,
+    /// The server is at a limit (`429`, `503`) and said when to come back.
+    RetryAfter(Duration),
 }
 
 /// Follows `project`: each change aborts the current connection and opens one to the new
@@ -169,9 +171,14 @@ async fn run(
                 updates.set_state(ConnectionState::Unauthorized);
                 return;
             }
-            Ending::Retry => {}
+            Ending::Retry | Ending::RetryAfter(_) => {}
         }
-        let delay = backoff.next_delay(js_sys::Math::random());
+        let delay = match ending {
+            Ending::RetryAfter(retry_after) => {
+                backoff.next_delay_after(retry_after, js_sys::Math::random())
+            }
+            _ => backoff.next_delay(js_sys::Math::random()),
+        };
         updates.set_state(ConnectionState::Reconnecting {
             attempt: backoff.attempt(),
             retry_in: delay,
@@ -211,6 +218,17 @@ async fn read_stream(
     match response.status() {
         401 | 403 => return Ending::Unauthorized,
         200..=299 => {}
+        429 | 503 => {
+            return response
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|seconds| seconds.trim().parse().ok())
+                .map_or(Ending::Retry, |seconds| {
+                    Ending::RetryAfter(Duration::from_secs(seconds))
+                });
+        }
         _ => return Ending::Retry,
     }
     let Some(reader) = response.body().and_then(|body| {
