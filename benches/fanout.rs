@@ -41,11 +41,11 @@ impl Setup {
             .build()
             .expect("a runtime");
         let shutdown = CancellationToken::new();
-        let config = EventsConfig {
-            coalesce_window: Duration::from_millis(if coalesce { 100 } else { 0 }),
-            retain_events: 1024,
-            subscriber_backlog: 256,
-        };
+        let config = EventsConfig::bounded(
+            Duration::from_millis(if coalesce { 100 } else { 0 }),
+            1024,
+            256,
+        );
         let bus = runtime.block_on(async {
             InMemoryEventBus::start(
                 config,

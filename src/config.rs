@@ -1,7 +1,14 @@
 //! The server's configuration: every environment variable, parsed and validated once at start.
 //!
+//! Each variable is declared once, as a [`Var`]: its name, its meaning, its default written as
+//! a user would write it, and its parser. `--help` ([`help`]) lists [`VARIABLES`], and
+//! [`Config::from_lookup`] reads through the same declarations, so the help, the defaults and
+//! the parsing cannot drift apart (a test checks that both name the same variables, and that
+//! the README's table lists each with its default).
+//!
 //! **Invariant:** a bad value fails the start with an error that names the variable and the
 //! expected form; nothing deeper in the server re-reads the environment.
+//! **Invariant:** a secret (the JWT key, a URL's password) never appears in an error message.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -10,134 +17,564 @@ use std::time::Duration;
 
 use crate::storage::Backend;
 
-/// Address served when `LEPTOS_SITE_ADDR` is unset (the same as the cargo-leptos metadata).
-pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
-/// Heartbeat interval of event streams when `HEARTBEAT_SECS` is unset, as API.md says.
-pub const DEFAULT_HEARTBEAT_SECS: u64 = 30;
-/// Coalescing window when `COALESCE_MS` is unset, as API.md says.
-pub const DEFAULT_COALESCE_MS: u64 = 100;
-/// Events kept per project for resuming streams when `RETAIN_EVENTS` is unset.
-pub const DEFAULT_RETAIN_EVENTS: usize = 1024;
-/// Frames a stream may fall behind before it is resynced, when `SUBSCRIBER_BACKLOG` is unset.
-pub const DEFAULT_SUBSCRIBER_BACKLOG: usize = 256;
-/// Data folder when `DATA_DIR` is unset, relative to the working directory.
-pub const DEFAULT_DATA_DIR: &str = "data";
-/// File name of the SQLite database inside the data folder.
-pub const DEFAULT_DATABASE_FILE: &str = "docpulse.db";
-/// Background workers processing jobs when `WORKERS` is unset.
-pub const DEFAULT_WORKERS: usize = 2;
-/// Pause before each chunk is embedded when `EMBED_DELAY_MS` is unset, so that progress is
-/// visible: a page of text (a few 800-character chunks) takes a few seconds.
-pub const DEFAULT_EMBED_DELAY_MS: u64 = 750;
-/// Seconds a claimed job stays its worker's without news when `JOB_LEASE_SECS` is unset:
-/// the longest a job of a crashed instance waits before another takes it over.
-pub const DEFAULT_JOB_LEASE_SECS: usize = 30;
-/// Largest document text (one upload file or JSON `content`) when `MAX_DOCUMENT_BYTES` is
-/// unset.
-pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Shortest accepted `JWT_SECRET`: HS256 wants at least 256 bits of key.
 pub const MIN_JWT_SECRET_LEN: usize = 32;
+/// File name of the SQLite database inside the data folder.
+pub const DEFAULT_DATABASE_FILE: &str = "docpulse.db";
+
+/// The documentation of one variable, as `--help` and the README list it.
+#[derive(Debug, Clone, Copy)]
+pub struct VarDoc {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What it sets, in words.
+    pub meaning: &'static str,
+    /// Its default: a value (parsed like a set one) or, for computed defaults, words.
+    pub default: &'static str,
+}
+
+/// How an unset variable gets its value.
+#[derive(Debug, Clone, Copy)]
+enum Default {
+    /// This text, parsed exactly as if the user had set it.
+    Value(&'static str),
+    /// No value: the caller computes one; the words say how.
+    Computed(&'static str),
+}
+
+/// How an invalid value may be shown back in the error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// As it was given.
+    Plain,
+    /// A URL with its password replaced by `***`.
+    RedactedUrl,
+    /// Not at all (a secret).
+    Never,
+}
+
+/// One environment variable, declared once: name, meaning, default and parser.
+pub struct Var<T> {
+    doc: VarDoc,
+    default: Default,
+    echo: Echo,
+    /// Parses a set, non-empty value; `Err` holds the expected form, in words.
+    parse: fn(&str) -> Result<T, &'static str>,
+}
+
+impl<T> Var<T> {
+    const fn new(
+        name: &'static str,
+        meaning: &'static str,
+        default: Default,
+        parse: fn(&str) -> Result<T, &'static str>,
+    ) -> Self {
+        let default_text = match default {
+            Default::Value(text) | Default::Computed(text) => text,
+        };
+        Self {
+            doc: VarDoc {
+                name,
+                meaning,
+                default: default_text,
+            },
+            default,
+            echo: Echo::Plain,
+            parse,
+        }
+    }
+
+    const fn echo(self, echo: Echo) -> Self {
+        Self { echo, ..self }
+    }
+
+    /// The variable's documentation.
+    pub const fn doc(&self) -> VarDoc {
+        self.doc
+    }
+
+    /// The variable's name.
+    pub const fn name(&self) -> &'static str {
+        self.doc.name
+    }
+
+    /// The value set through `lookup`, `None` when unset and the default is computed.
+    fn read_optional(&self, lookup: &Lookup<'_>) -> Result<Option<T>, ConfigError> {
+        let given = lookup.get(self.doc.name);
+        let text = match (&given, self.default) {
+            (Some(text), _) => text.as_str(),
+            (None, Default::Value(text)) => text,
+            (None, Default::Computed(_)) => return Ok(None),
+        };
+        (self.parse)(text.trim())
+            .map(Some)
+            .map_err(|expected| ConfigError::Invalid {
+                variable: self.doc.name,
+                expected,
+                value: match self.echo {
+                    Echo::Plain => Some(text.to_owned()),
+                    Echo::RedactedUrl => Some(redact_url(text)),
+                    Echo::Never => None,
+                },
+            })
+    }
+}
+
+impl<T> Var<T> {
+    /// The value set through `lookup`, or the default.
+    ///
+    /// # Panics
+    ///
+    /// The variable's default is computed: such variables are read with `read_optional`
+    /// (the defaults test reads every variable, so this cannot reach a release).
+    fn read(&self, lookup: &Lookup<'_>) -> Result<T, ConfigError> {
+        Ok(self
+            .read_optional(lookup)?
+            .expect("only variables with a default value are read with `read`"))
+    }
+}
+
+/// Reads variables, treating an empty value as unset (shells make `VAR=` easy to write by
+/// accident).
+struct Lookup<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Lookup<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+}
+
+// The variables, in the order `--help` lists them.
+
+/// `LEPTOS_SITE_ADDR`.
+pub const LEPTOS_SITE_ADDR: Var<SocketAddr> = Var::new(
+    "LEPTOS_SITE_ADDR",
+    "address and port to listen on (port 0 picks a free one)",
+    Default::Value("127.0.0.1:3000"),
+    |text| {
+        text.parse()
+            .map_err(|_| "an IP address and port such as 127.0.0.1:3000")
+    },
+);
+/// `DOCPULSE_ENV`.
+pub const DOCPULSE_ENV: Var<Environment> = Var::new(
+    "DOCPULSE_ENV",
+    "`development` or `production`; production requires JWT_SECRET",
+    Default::Value("development"),
+    |text| match text {
+        "development" => Ok(Environment::Development),
+        "production" => Ok(Environment::Production),
+        _ => Err("`development` or `production`"),
+    },
+);
+/// `JWT_SECRET`.
+pub const JWT_SECRET: Var<Secret> = Var::new(
+    "JWT_SECRET",
+    "HS256 key of the access tokens, at least 32 characters",
+    Default::Computed("none; development generates one and keeps it in DATA_DIR"),
+    |text| {
+        if text.len() < MIN_JWT_SECRET_LEN {
+            Err("at least 32 characters long")
+        } else {
+            Ok(Secret::new(text.to_owned()))
+        }
+    },
+)
+.echo(Echo::Never);
+/// `HEARTBEAT_SECS`.
+pub const HEARTBEAT_SECS: Var<Duration> = Var::new(
+    "HEARTBEAT_SECS",
+    "seconds between heartbeats on an event stream (1 or more)",
+    Default::Value("30"),
+    seconds,
+);
+/// `COALESCE_MS`.
+pub const COALESCE_MS: Var<Duration> = Var::new(
+    "COALESCE_MS",
+    "window in which updates of one entity are merged (0 turns it off)",
+    Default::Value("100"),
+    |text| whole(text).map(Duration::from_millis),
+);
+/// `RETAIN_EVENTS`.
+pub const RETAIN_EVENTS: Var<usize> = Var::new(
+    "RETAIN_EVENTS",
+    "events kept per project so a stream can resume after them (1 or more)",
+    Default::Value("1024"),
+    count,
+);
+/// `RETAIN_BYTES`.
+pub const RETAIN_BYTES: Var<usize> = Var::new(
+    "RETAIN_BYTES",
+    "bytes of event frames kept per project in memory, whatever RETAIN_EVENTS says (1 or more)",
+    Default::Value("4194304"),
+    count,
+);
+/// `SUBSCRIBER_BACKLOG`.
+pub const SUBSCRIBER_BACKLOG: Var<usize> = Var::new(
+    "SUBSCRIBER_BACKLOG",
+    "frames a slow stream may fall behind before it gets `resync` (1 or more)",
+    Default::Value("256"),
+    count,
+);
+/// `PROJECT_IDLE_SECS`.
+pub const PROJECT_IDLE_SECS: Var<Duration> = Var::new(
+    "PROJECT_IDLE_SECS",
+    "seconds after which the in-memory bus forgets a project with no stream and no event \
+     (a later resume gets `resync`)",
+    Default::Value("600"),
+    seconds,
+);
+/// `DATA_DIR`.
+pub const DATA_DIR: Var<PathBuf> = Var::new(
+    "DATA_DIR",
+    "folder of the SQLite database and other local state",
+    Default::Value("data"),
+    |text| Ok(PathBuf::from(text)),
+);
+/// `DATABASE_URL`.
+pub const DATABASE_URL: Var<String> = Var::new(
+    "DATABASE_URL",
+    "database to use: a sqlite:// file, or postgres:// shared by several instances",
+    Default::Computed("sqlite://$DATA_DIR/docpulse.db"),
+    |text| {
+        Backend::of_url(text)
+            .map(|_| text.to_owned())
+            .ok_or("a sqlite: URL such as sqlite://data/docpulse.db or a postgres:// URL")
+    },
+)
+.echo(Echo::RedactedUrl);
+/// `REDIS_URL`.
+pub const REDIS_URL: Var<String> = Var::new(
+    "REDIS_URL",
+    "redis:// URL of the event bus shared by several instances",
+    Default::Computed("none (the in-memory event bus)"),
+    |text| {
+        if text.starts_with("redis://") {
+            Ok(text.to_owned())
+        } else {
+            Err("a redis:// URL (this build has no TLS for rediss://)")
+        }
+    },
+)
+.echo(Echo::RedactedUrl);
+/// `WORKERS`.
+pub const WORKERS: Var<usize> = Var::new(
+    "WORKERS",
+    "background workers that chunk, embed and extract documents (1 or more)",
+    Default::Value("2"),
+    count,
+);
+/// `EMBED_DELAY_MS`.
+pub const EMBED_DELAY_MS: Var<Duration> = Var::new(
+    "EMBED_DELAY_MS",
+    "pause before each embedded chunk, so progress is visible (0 for full speed)",
+    Default::Value("750"),
+    |text| whole(text).map(Duration::from_millis),
+);
+/// `JOB_LEASE_SECS`.
+pub const JOB_LEASE_SECS: Var<Duration> = Var::new(
+    "JOB_LEASE_SECS",
+    "seconds before a job of a crashed worker is taken over (1 or more)",
+    Default::Value("30"),
+    seconds,
+);
+/// `EXTRACTION_BUDGET_MS`.
+pub const EXTRACTION_BUDGET_MS: Var<Duration> = Var::new(
+    "EXTRACTION_BUDGET_MS",
+    "longest an extraction may compute; past it, the graph of the text read so far is kept \
+     (1 or more)",
+    Default::Value("5000"),
+    |text| match text.parse() {
+        Ok(ms) if ms >= 1 => Ok(Duration::from_millis(ms)),
+        _ => Err("a whole number of milliseconds, 1 or more"),
+    },
+);
+/// `EXTRACTION_MAX_SENTENCE_CHARS`.
+pub const EXTRACTION_MAX_SENTENCE_CHARS: Var<usize> = Var::new(
+    "EXTRACTION_MAX_SENTENCE_CHARS",
+    "longest sentence extraction reads whole; a longer one is cut into pieces (1 or more)",
+    Default::Value("2000"),
+    count,
+);
+/// `EXTRACTION_MAX_NAMES_PER_SENTENCE`.
+pub const EXTRACTION_MAX_NAMES_PER_SENTENCE: Var<usize> = Var::new(
+    "EXTRACTION_MAX_NAMES_PER_SENTENCE",
+    "names of one sentence that are related to each other; later ones are counted but not \
+     paired (1 or more)",
+    Default::Value("24"),
+    count,
+);
+/// `EXTRACTION_MAX_PAIRS`.
+pub const EXTRACTION_MAX_PAIRS: Var<usize> = Var::new(
+    "EXTRACTION_MAX_PAIRS",
+    "distinct related pairs (and distinct names) counted per document (1 or more)",
+    Default::Value("20000"),
+    count,
+);
+/// `MAX_DOCUMENT_BYTES`.
+pub const MAX_DOCUMENT_BYTES: Var<usize> = Var::new(
+    "MAX_DOCUMENT_BYTES",
+    "largest document text accepted, per file or JSON content (1 or more)",
+    Default::Value("1048576"),
+    count,
+);
+/// `MAX_UPLOAD_FILES`.
+pub const MAX_UPLOAD_FILES: Var<usize> = Var::new(
+    "MAX_UPLOAD_FILES",
+    "files one upload may carry; an upload body may be this many MAX_DOCUMENT_BYTES plus \
+     4 KiB each and 64 KiB (1 or more)",
+    Default::Value("20"),
+    count,
+);
+/// `MAX_CONNECTIONS`.
+pub const MAX_CONNECTIONS: Var<usize> = Var::new(
+    "MAX_CONNECTIONS",
+    "open connections (event streams included); more are answered `503 overloaded` \
+     (1 or more)",
+    Default::Computed("the open-file limit minus 256"),
+    count,
+);
+/// `MAX_STREAMS_PER_USER`.
+pub const MAX_STREAMS_PER_USER: Var<usize> = Var::new(
+    "MAX_STREAMS_PER_USER",
+    "event streams open at once per token subject (`sub`); more are answered \
+     `429 rate_limited` (1 or more)",
+    Default::Value("32"),
+    count,
+);
+/// `HEADER_TIMEOUT_SECS`.
+pub const HEADER_TIMEOUT_SECS: Var<Duration> = Var::new(
+    "HEADER_TIMEOUT_SECS",
+    "seconds a new connection has to send its first request head (1 or more)",
+    Default::Value("10"),
+    seconds,
+);
+/// `IDLE_TIMEOUT_SECS`.
+pub const IDLE_TIMEOUT_SECS: Var<Duration> = Var::new(
+    "IDLE_TIMEOUT_SECS",
+    "seconds a kept-alive connection may wait for its next request head, sent whole \
+     (1 or more)",
+    Default::Value("60"),
+    seconds,
+);
+/// `BODY_TIMEOUT_SECS`.
+pub const BODY_TIMEOUT_SECS: Var<Duration> = Var::new(
+    "BODY_TIMEOUT_SECS",
+    "longest wait for the next piece of a request body (1 or more)",
+    Default::Value("10"),
+    seconds,
+);
+/// `REQUEST_TIMEOUT_SECS`.
+pub const REQUEST_TIMEOUT_SECS: Var<Duration> = Var::new(
+    "REQUEST_TIMEOUT_SECS",
+    "longest a request other than an event stream may take, body included (1 or more)",
+    Default::Value("300"),
+    seconds,
+);
+/// `SHUTDOWN_TIMEOUT_SECS`.
+pub const SHUTDOWN_TIMEOUT_SECS: Var<Duration> = Var::new(
+    "SHUTDOWN_TIMEOUT_SECS",
+    "seconds a graceful stop waits for requests in flight before closing them (1 or more)",
+    Default::Value("10"),
+    seconds,
+);
+/// `CLIENT_IP_HEADER`.
+pub const CLIENT_IP_HEADER: Var<String> = Var::new(
+    "CLIENT_IP_HEADER",
+    "request header holding the client's address, set by a proxy in front (e.g. X-Real-IP); \
+     only behind a proxy that always sets it",
+    Default::Computed("none: the connection's peer address"),
+    |text| {
+        axum::http::HeaderName::try_from(text)
+            .map(|name| name.as_str().to_owned())
+            .map_err(|_| "an HTTP header name such as X-Real-IP")
+    },
+);
+/// `LOGIN_HASH_CONCURRENCY`.
+pub const LOGIN_HASH_CONCURRENCY: Var<usize> = Var::new(
+    "LOGIN_HASH_CONCURRENCY",
+    "password hashes (19 MiB each) computed at once (1 or more)",
+    Default::Computed("the number of CPU cores"),
+    count,
+);
+/// `LOGIN_HASH_QUEUE`.
+pub const LOGIN_HASH_QUEUE: Var<usize> = Var::new(
+    "LOGIN_HASH_QUEUE",
+    "logins that may wait for a password hash; more are answered `503 overloaded`",
+    Default::Value("16"),
+    whole_usize,
+);
+/// `LOGIN_ATTEMPTS_PER_ADDRESS`.
+pub const LOGIN_ATTEMPTS_PER_ADDRESS: Var<u32> = Var::new(
+    "LOGIN_ATTEMPTS_PER_ADDRESS",
+    "logins per minute from one client address (an IPv6 /64); more are answered \
+     `429 rate_limited` (1 or more)",
+    Default::Value("30"),
+    per_minute,
+);
+/// `LOGIN_FAILURES_PER_ACCOUNT`.
+pub const LOGIN_FAILURES_PER_ACCOUNT: Var<u32> = Var::new(
+    "LOGIN_FAILURES_PER_ACCOUNT",
+    "failed logins per minute for one email, from browsers that never signed in to it; more \
+     are answered `429 rate_limited` (1 or more)",
+    Default::Value("5"),
+    per_minute,
+);
+/// `LOGIN_TRACKED_KEYS`.
+pub const LOGIN_TRACKED_KEYS: Var<usize> = Var::new(
+    "LOGIN_TRACKED_KEYS",
+    "client addresses and emails the login throttle remembers at once (1 or more)",
+    Default::Value("100000"),
+    count,
+);
+/// `SEARCH_CONCURRENCY`.
+pub const SEARCH_CONCURRENCY: Var<usize> = Var::new(
+    "SEARCH_CONCURRENCY",
+    "searches that scan chunks at once (1 or more)",
+    Default::Computed("the number of CPU cores"),
+    count,
+);
+/// `SEARCH_QUEUE`.
+pub const SEARCH_QUEUE: Var<usize> = Var::new(
+    "SEARCH_QUEUE",
+    "searches that may wait for a scan; more are answered `503 overloaded`",
+    Default::Value("32"),
+    whole_usize,
+);
+/// `DEMO_USER`.
+pub const DEMO_USER: Var<bool> = Var::new(
+    "DEMO_USER",
+    "`true` seeds demo@docpulse.local (password demo) and two projects on first start",
+    Default::Computed("true with SQLite, false with PostgreSQL"),
+    |text| match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("`true` or `false`"),
+    },
+);
+/// `RUST_LOG`, read by [`crate::telemetry`] before the configuration.
+pub const RUST_LOG: Var<String> = Var::new(
+    "RUST_LOG",
+    "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`",
+    Default::Value(crate::telemetry::DEFAULT_FILTER),
+    |text| Ok(text.to_owned()),
+);
+
+/// Every variable, in the order `--help` lists them.
+pub const VARIABLES: [VarDoc; 39] = [
+    LEPTOS_SITE_ADDR.doc(),
+    DOCPULSE_ENV.doc(),
+    JWT_SECRET.doc(),
+    HEARTBEAT_SECS.doc(),
+    COALESCE_MS.doc(),
+    RETAIN_EVENTS.doc(),
+    RETAIN_BYTES.doc(),
+    SUBSCRIBER_BACKLOG.doc(),
+    PROJECT_IDLE_SECS.doc(),
+    DATA_DIR.doc(),
+    DATABASE_URL.doc(),
+    REDIS_URL.doc(),
+    WORKERS.doc(),
+    EMBED_DELAY_MS.doc(),
+    JOB_LEASE_SECS.doc(),
+    EXTRACTION_BUDGET_MS.doc(),
+    EXTRACTION_MAX_SENTENCE_CHARS.doc(),
+    EXTRACTION_MAX_NAMES_PER_SENTENCE.doc(),
+    EXTRACTION_MAX_PAIRS.doc(),
+    MAX_DOCUMENT_BYTES.doc(),
+    MAX_UPLOAD_FILES.doc(),
+    MAX_CONNECTIONS.doc(),
+    MAX_STREAMS_PER_USER.doc(),
+    HEADER_TIMEOUT_SECS.doc(),
+    IDLE_TIMEOUT_SECS.doc(),
+    BODY_TIMEOUT_SECS.doc(),
+    REQUEST_TIMEOUT_SECS.doc(),
+    SHUTDOWN_TIMEOUT_SECS.doc(),
+    CLIENT_IP_HEADER.doc(),
+    LOGIN_HASH_CONCURRENCY.doc(),
+    LOGIN_HASH_QUEUE.doc(),
+    LOGIN_ATTEMPTS_PER_ADDRESS.doc(),
+    LOGIN_FAILURES_PER_ACCOUNT.doc(),
+    LOGIN_TRACKED_KEYS.doc(),
+    SEARCH_CONCURRENCY.doc(),
+    SEARCH_QUEUE.doc(),
+    DEMO_USER.doc(),
+    RUST_LOG.doc(),
+    VarDoc {
+        name: "LEPTOS_SITE_ROOT",
+        meaning: "folder of the built site (WASM, JS, CSS), read by Leptos",
+        default: "target/site",
+    },
+];
 
 /// The text printed by `docpulse --help`: every variable, its meaning and its default.
-///
-/// Defaults are formatted from the constants above, so the help cannot drift from them.
 pub fn help() -> String {
-    let variables: [(&str, String, String); 16] = [
-        (
-            "LEPTOS_SITE_ADDR",
-            "address and port to listen on (port 0 picks a free one)".to_owned(),
-            DEFAULT_ADDR.to_owned(),
-        ),
-        (
-            "DOCPULSE_ENV",
-            "`development` or `production`; production requires JWT_SECRET".to_owned(),
-            "development".to_owned(),
-        ),
-        (
-            "JWT_SECRET",
-            format!("HS256 key of the access tokens, at least {MIN_JWT_SECRET_LEN} characters"),
-            "none; development generates one and keeps it in DATA_DIR".to_owned(),
-        ),
-        (
-            "HEARTBEAT_SECS",
-            "seconds between heartbeats on an event stream (1 or more)".to_owned(),
-            DEFAULT_HEARTBEAT_SECS.to_string(),
-        ),
-        (
-            "COALESCE_MS",
-            "window in which updates of one entity are merged (0 turns it off)".to_owned(),
-            DEFAULT_COALESCE_MS.to_string(),
-        ),
-        (
-            "RETAIN_EVENTS",
-            "events kept per project so a stream can resume after them (1 or more)".to_owned(),
-            DEFAULT_RETAIN_EVENTS.to_string(),
-        ),
-        (
-            "SUBSCRIBER_BACKLOG",
-            "frames a slow stream may fall behind before it gets `resync` (1 or more)".to_owned(),
-            DEFAULT_SUBSCRIBER_BACKLOG.to_string(),
-        ),
-        (
-            "DATA_DIR",
-            "folder of the SQLite database and other local state".to_owned(),
-            DEFAULT_DATA_DIR.to_owned(),
-        ),
-        (
-            "DATABASE_URL",
-            "database to use: a sqlite:// file, or postgres:// shared by several instances"
-                .to_owned(),
-            format!("sqlite://$DATA_DIR/{DEFAULT_DATABASE_FILE}"),
-        ),
-        (
-            "REDIS_URL",
-            "redis:// URL of the event bus shared by several instances".to_owned(),
-            "none (the in-memory event bus)".to_owned(),
-        ),
-        (
-            "WORKERS",
-            "background workers that chunk, embed and extract documents (1 or more)".to_owned(),
-            DEFAULT_WORKERS.to_string(),
-        ),
-        (
-            "EMBED_DELAY_MS",
-            "pause after each embedded chunk, so progress is visible (0 for full speed)".to_owned(),
-            DEFAULT_EMBED_DELAY_MS.to_string(),
-        ),
-        (
-            "JOB_LEASE_SECS",
-            "seconds before a job of a crashed worker is taken over (1 or more)".to_owned(),
-            DEFAULT_JOB_LEASE_SECS.to_string(),
-        ),
-        (
-            "MAX_DOCUMENT_BYTES",
-            "largest document text accepted, per file (1 or more)".to_owned(),
-            DEFAULT_MAX_DOCUMENT_BYTES.to_string(),
-        ),
-        (
-            "DEMO_USER",
-            "`true` seeds demo@docpulse.local (password demo) and two projects on first start"
-                .to_owned(),
-            "true with SQLite, false with PostgreSQL".to_owned(),
-        ),
-        (
-            "RUST_LOG",
-            "log filter, e.g. `debug` or `docpulse=debug,tower_http=warn`".to_owned(),
-            crate::telemetry::DEFAULT_FILTER.to_owned(),
-        ),
-    ];
     let mut text = String::from(
         "docpulse: document processing whose every change reaches the browser live\n\n\
          Usage: docpulse [--help]\n       docpulse admin <command> (see `docpulse admin help`)\n\n\
          Configuration comes from environment variables:\n\n",
     );
-    for (name, meaning, default) in variables {
+    for VarDoc {
+        name,
+        meaning,
+        default,
+    } in VARIABLES
+    {
         text.push_str(&format!(
             "  {name:<18} {meaning}\n  {:<18} default: {default}\n",
             ""
         ));
     }
     text
+}
+
+fn whole(text: &str) -> Result<u64, &'static str> {
+    text.parse().map_err(|_| "a whole number")
+}
+
+fn whole_usize(text: &str) -> Result<usize, &'static str> {
+    text.parse().map_err(|_| "a whole number")
+}
+
+/// A count of 1 or more, such as a buffer size.
+fn count(text: &str) -> Result<usize, &'static str> {
+    match text.parse() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err("a whole number, 1 or more"),
+    }
+}
+
+fn seconds(text: &str) -> Result<Duration, &'static str> {
+    match text.parse() {
+        Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
+        _ => Err("a whole number of seconds, 1 or more"),
+    }
+}
+
+fn per_minute(text: &str) -> Result<u32, &'static str> {
+    match text.parse() {
+        Ok(rate) if rate >= 1 => Ok(rate),
+        _ => Err("a whole number per minute, 1 or more"),
+    }
+}
+
+/// `url` with its password replaced by `***`, also when it does not parse as a URL.
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() && parsed.set_password(Some("***")).is_ok() {
+            return parsed.to_string();
+        }
+        if parsed.password().is_none() {
+            return url.to_owned();
+        }
+    }
+    // Unparsable: hide whatever sits between the scheme and an `@`, where a password would.
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// A configuration value that must never be logged; its `Debug` is redacted.
@@ -189,11 +626,13 @@ pub enum Environment {
 pub struct Config {
     /// Development or production.
     pub environment: Environment,
-    /// Listening socket.
+    /// Listening socket and the limits of every connection.
     pub http: HttpConfig,
     /// Token verification.
     pub auth: AuthConfig,
-    /// Event stream timing.
+    /// Password checks and their throttles.
+    pub login: LoginConfig,
+    /// Event stream timing and limits.
     pub stream: StreamConfig,
     /// Event history, coalescing and backlog bounds.
     pub events: EventsConfig,
@@ -205,6 +644,8 @@ pub struct Config {
     pub workers: WorkerConfig,
     /// Limits on documents.
     pub documents: DocumentsConfig,
+    /// Limits on searches.
+    pub search: SearchConfig,
     /// Whether to seed the demo user and projects on first start (`DEMO_USER`).
     pub demo_user: bool,
 }
@@ -214,10 +655,25 @@ pub struct Config {
 pub struct WorkerConfig {
     /// How many jobs run at once (`WORKERS`).
     pub workers: usize,
-    /// Pause after each embedded chunk (`EMBED_DELAY_MS`).
+    /// Pause before each embedded chunk (`EMBED_DELAY_MS`).
     pub embed_delay: Duration,
-    /// Shortest lease of a claimed job (`JOB_LEASE_SECS`); renewed after each chunk.
+    /// Shortest lease of a claimed job (`JOB_LEASE_SECS`); renewed while the job works.
     pub job_lease: Duration,
+    /// Bounds on one document's extraction.
+    pub extraction: ExtractionLimits,
+}
+
+/// Bounds that make any document's extraction finish in bounded time and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractionLimits {
+    /// Longest an extraction computes (`EXTRACTION_BUDGET_MS`).
+    pub budget: Duration,
+    /// Longest sentence read whole (`EXTRACTION_MAX_SENTENCE_CHARS`).
+    pub max_sentence_chars: usize,
+    /// Names of one sentence paired with each other (`EXTRACTION_MAX_NAMES_PER_SENTENCE`).
+    pub max_names_per_sentence: usize,
+    /// Distinct pairs, and distinct names, counted per document (`EXTRACTION_MAX_PAIRS`).
+    pub max_pairs: usize,
 }
 
 /// Limits on documents.
@@ -225,13 +681,39 @@ pub struct WorkerConfig {
 pub struct DocumentsConfig {
     /// Largest accepted text of one document, in bytes (`MAX_DOCUMENT_BYTES`).
     pub max_document_bytes: usize,
+    /// Files one upload may carry (`MAX_UPLOAD_FILES`).
+    pub max_upload_files: usize,
 }
 
-/// Listening socket.
+/// Limits on searches.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchConfig {
+    /// Searches scanning at once (`SEARCH_CONCURRENCY`).
+    pub concurrency: usize,
+    /// Searches waiting for a scan (`SEARCH_QUEUE`).
+    pub queue: usize,
+}
+
+/// Listening socket and the limits of every connection, whichever path serves it.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Address to bind; port 0 binds a free port (tests).
     pub addr: SocketAddr,
+    /// Open connections at most (`MAX_CONNECTIONS`); `None` derives it from the open-file
+    /// limit at start.
+    pub max_connections: Option<usize>,
+    /// Time for a new connection's first request head (`HEADER_TIMEOUT_SECS`).
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection waits for its next request head (`IDLE_TIMEOUT_SECS`).
+    pub idle_timeout: Duration,
+    /// Longest wait for the next piece of a request body (`BODY_TIMEOUT_SECS`).
+    pub body_timeout: Duration,
+    /// Longest a request other than an event stream may take (`REQUEST_TIMEOUT_SECS`).
+    pub request_timeout: Duration,
+    /// Longest a graceful stop waits for requests in flight (`SHUTDOWN_TIMEOUT_SECS`).
+    pub shutdown_timeout: Duration,
+    /// The header a proxy puts the client's address in (`CLIENT_IP_HEADER`), lowercase.
+    pub client_ip_header: Option<String>,
 }
 
 /// Token verification settings.
@@ -241,22 +723,61 @@ pub struct AuthConfig {
     pub jwt_secret: Option<Secret>,
 }
 
-/// Event stream timing.
+/// Password checks and their throttles.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginConfig {
+    /// Password hashes at once (`LOGIN_HASH_CONCURRENCY`).
+    pub hash_concurrency: usize,
+    /// Logins waiting for a hash (`LOGIN_HASH_QUEUE`).
+    pub hash_queue: usize,
+    /// Logins per minute per client address (`LOGIN_ATTEMPTS_PER_ADDRESS`).
+    pub attempts_per_address: u32,
+    /// Failed logins per minute per email from unknown browsers (`LOGIN_FAILURES_PER_ACCOUNT`).
+    pub failures_per_account: u32,
+    /// Addresses and emails remembered at once (`LOGIN_TRACKED_KEYS`).
+    pub tracked_keys: usize,
+}
+
+/// Event stream timing and limits.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     /// Interval between heartbeat frames (`HEARTBEAT_SECS`).
     pub heartbeat: Duration,
+    /// Streams open at once per token subject (`MAX_STREAMS_PER_USER`).
+    pub max_streams_per_user: usize,
 }
 
-/// What the event bus keeps and merges; both bounds keep memory finite.
+/// What the event bus keeps and merges; every bound keeps memory finite.
 #[derive(Debug, Clone)]
 pub struct EventsConfig {
     /// Window in which updates of one entity are merged (`COALESCE_MS`); zero turns it off.
     pub coalesce_window: Duration,
     /// Events kept per project for `Last-Event-ID` resumes (`RETAIN_EVENTS`).
     pub retain_events: usize,
+    /// Bytes of frames kept per project (`RETAIN_BYTES`).
+    pub retain_bytes: usize,
     /// Frames one stream may fall behind before its backlog is dropped (`SUBSCRIBER_BACKLOG`).
     pub subscriber_backlog: usize,
+    /// Time after which an unused project is forgotten (`PROJECT_IDLE_SECS`).
+    pub project_idle: Duration,
+}
+
+impl EventsConfig {
+    /// Bounds for tests and benchmarks: the defaults, with `coalesce_window`,
+    /// `retain_events` and `subscriber_backlog` as given.
+    pub fn bounded(
+        coalesce_window: Duration,
+        retain_events: usize,
+        subscriber_backlog: usize,
+    ) -> Self {
+        Self {
+            coalesce_window,
+            retain_events,
+            retain_bytes: usize::MAX,
+            subscriber_backlog,
+            project_idle: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Database location.
@@ -290,7 +811,7 @@ pub enum ConfigError {
         variable: &'static str,
         /// The accepted form, in words.
         expected: &'static str,
-        /// The rejected value, `None` for secrets.
+        /// The rejected value (a URL's password redacted), `None` for secrets.
         value: Option<String>,
     },
     /// A variable required in this environment is not set.
@@ -328,114 +849,65 @@ impl Config {
     ///
     /// A [`ConfigError`] naming the first variable that is missing or malformed.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-
-        let environment = match var("DOCPULSE_ENV").as_deref() {
-            None | Some("development") => Environment::Development,
-            Some("production") => Environment::Production,
-            Some(other) => {
-                return Err(invalid(
-                    "DOCPULSE_ENV",
-                    "`development` or `production`",
-                    other,
-                ));
-            }
-        };
-
-        let addr_text = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-        let addr = addr_text.parse().map_err(|_| {
-            invalid(
-                "LEPTOS_SITE_ADDR",
-                "an IP address and port such as 127.0.0.1:3000",
-                &addr_text,
-            )
-        })?;
-
-        let jwt_secret = match var("JWT_SECRET") {
-            Some(secret) if secret.len() < MIN_JWT_SECRET_LEN => {
-                return Err(ConfigError::Invalid {
-                    variable: "JWT_SECRET",
-                    expected: "at least 32 characters long",
-                    value: None,
-                });
-            }
-            Some(secret) => Some(Secret::new(secret)),
-            None if environment == Environment::Production => {
-                return Err(ConfigError::Missing {
-                    variable: "JWT_SECRET",
-                    reason: "when DOCPULSE_ENV=production",
-                });
-            }
-            None => None,
-        };
-
-        let heartbeat_secs = parse_u64(&var, "HEARTBEAT_SECS", DEFAULT_HEARTBEAT_SECS)?;
-        if heartbeat_secs == 0 {
-            return Err(invalid(
-                "HEARTBEAT_SECS",
-                "a whole number of seconds, 1 or more",
-                "0",
-            ));
+        let lookup = Lookup(&lookup);
+        let environment = DOCPULSE_ENV.read(&lookup)?;
+        let jwt_secret = JWT_SECRET.read_optional(&lookup)?;
+        if jwt_secret.is_none() && environment == Environment::Production {
+            return Err(ConfigError::Missing {
+                variable: JWT_SECRET.name(),
+                reason: "when DOCPULSE_ENV=production",
+            });
         }
-        let coalesce_ms = parse_u64(&var, "COALESCE_MS", DEFAULT_COALESCE_MS)?;
-        let retain_events = parse_count(&var, "RETAIN_EVENTS", DEFAULT_RETAIN_EVENTS)?;
-        let subscriber_backlog =
-            parse_count(&var, "SUBSCRIBER_BACKLOG", DEFAULT_SUBSCRIBER_BACKLOG)?;
-
-        let data_dir =
-            PathBuf::from(var("DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
-        let database_url = match var("DATABASE_URL") {
-            Some(url) if Backend::of_url(&url).is_some() => url,
-            Some(url) => {
-                return Err(invalid(
-                    "DATABASE_URL",
-                    "a sqlite: URL such as sqlite://data/docpulse.db or a postgres:// URL",
-                    &url,
-                ));
-            }
-            None => format!(
+        let data_dir = DATA_DIR.read(&lookup)?;
+        let database_url = DATABASE_URL.read_optional(&lookup)?.unwrap_or_else(|| {
+            format!(
                 "sqlite://{}",
                 data_dir.join(DEFAULT_DATABASE_FILE).display()
-            ),
-        };
-
-        let bus = match var("REDIS_URL") {
+            )
+        });
+        let bus = match REDIS_URL.read_optional(&lookup)? {
             None => BusConfig::InMemory,
-            Some(url) if url.starts_with("redis://") => BusConfig::Redis { url },
-            Some(url) => {
-                return Err(invalid(
-                    "REDIS_URL",
-                    "a redis:// URL (this build has no TLS for rediss://)",
-                    &url,
-                ));
-            }
+            Some(url) => BusConfig::Redis { url },
         };
-
-        let workers = parse_count(&var, "WORKERS", DEFAULT_WORKERS)?;
-        let embed_delay_ms = parse_u64(&var, "EMBED_DELAY_MS", DEFAULT_EMBED_DELAY_MS)?;
-        let job_lease_secs = parse_count(&var, "JOB_LEASE_SECS", DEFAULT_JOB_LEASE_SECS)?;
-        let max_document_bytes =
-            parse_count(&var, "MAX_DOCUMENT_BYTES", DEFAULT_MAX_DOCUMENT_BYTES)?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         // A shared PostgreSQL database is a deployment: no account with a known password
         // unless asked for.
-        let demo_user = match var("DEMO_USER").as_deref() {
-            None => Backend::of_url(&database_url) == Some(Backend::Sqlite),
-            Some("true") => true,
-            Some("false") => false,
-            Some(other) => return Err(invalid("DEMO_USER", "`true` or `false`", other)),
-        };
+        let demo_user = DEMO_USER
+            .read_optional(&lookup)?
+            .unwrap_or(Backend::of_url(&database_url) == Some(Backend::Sqlite));
 
         Ok(Self {
             environment,
-            http: HttpConfig { addr },
+            http: HttpConfig {
+                addr: LEPTOS_SITE_ADDR.read(&lookup)?,
+                max_connections: MAX_CONNECTIONS.read_optional(&lookup)?,
+                header_timeout: HEADER_TIMEOUT_SECS.read(&lookup)?,
+                idle_timeout: IDLE_TIMEOUT_SECS.read(&lookup)?,
+                body_timeout: BODY_TIMEOUT_SECS.read(&lookup)?,
+                request_timeout: REQUEST_TIMEOUT_SECS.read(&lookup)?,
+                shutdown_timeout: SHUTDOWN_TIMEOUT_SECS.read(&lookup)?,
+                client_ip_header: CLIENT_IP_HEADER.read_optional(&lookup)?,
+            },
             auth: AuthConfig { jwt_secret },
+            login: LoginConfig {
+                hash_concurrency: LOGIN_HASH_CONCURRENCY
+                    .read_optional(&lookup)?
+                    .unwrap_or(cores),
+                hash_queue: LOGIN_HASH_QUEUE.read(&lookup)?,
+                attempts_per_address: LOGIN_ATTEMPTS_PER_ADDRESS.read(&lookup)?,
+                failures_per_account: LOGIN_FAILURES_PER_ACCOUNT.read(&lookup)?,
+                tracked_keys: LOGIN_TRACKED_KEYS.read(&lookup)?,
+            },
             stream: StreamConfig {
-                heartbeat: Duration::from_secs(heartbeat_secs),
+                heartbeat: HEARTBEAT_SECS.read(&lookup)?,
+                max_streams_per_user: MAX_STREAMS_PER_USER.read(&lookup)?,
             },
             events: EventsConfig {
-                coalesce_window: Duration::from_millis(coalesce_ms),
-                retain_events,
-                subscriber_backlog,
+                coalesce_window: COALESCE_MS.read(&lookup)?,
+                retain_events: RETAIN_EVENTS.read(&lookup)?,
+                retain_bytes: RETAIN_BYTES.read(&lookup)?,
+                subscriber_backlog: SUBSCRIBER_BACKLOG.read(&lookup)?,
+                project_idle: PROJECT_IDLE_SECS.read(&lookup)?,
             },
             storage: StorageConfig {
                 data_dir,
@@ -443,55 +915,34 @@ impl Config {
             },
             bus,
             workers: WorkerConfig {
-                workers,
-                embed_delay: Duration::from_millis(embed_delay_ms),
-                job_lease: Duration::from_secs(u64::try_from(job_lease_secs).unwrap_or(u64::MAX)),
+                workers: WORKERS.read(&lookup)?,
+                embed_delay: EMBED_DELAY_MS.read(&lookup)?,
+                job_lease: JOB_LEASE_SECS.read(&lookup)?,
+                extraction: ExtractionLimits {
+                    budget: EXTRACTION_BUDGET_MS.read(&lookup)?,
+                    max_sentence_chars: EXTRACTION_MAX_SENTENCE_CHARS.read(&lookup)?,
+                    max_names_per_sentence: EXTRACTION_MAX_NAMES_PER_SENTENCE.read(&lookup)?,
+                    max_pairs: EXTRACTION_MAX_PAIRS.read(&lookup)?,
+                },
             },
-            documents: DocumentsConfig { max_document_bytes },
+            documents: DocumentsConfig {
+                max_document_bytes: MAX_DOCUMENT_BYTES.read(&lookup)?,
+                max_upload_files: MAX_UPLOAD_FILES.read(&lookup)?,
+            },
+            search: SearchConfig {
+                concurrency: SEARCH_CONCURRENCY.read_optional(&lookup)?.unwrap_or(cores),
+                queue: SEARCH_QUEUE.read(&lookup)?,
+            },
             demo_user,
         })
     }
 }
 
-fn invalid(variable: &'static str, expected: &'static str, value: &str) -> ConfigError {
-    ConfigError::Invalid {
-        variable,
-        expected,
-        value: Some(value.to_owned()),
-    }
-}
-
-fn parse_u64(
-    var: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    match var(variable) {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| invalid(variable, "a whole number", &text)),
-    }
-}
-
-/// A count of 1 or more, such as a buffer size.
-fn parse_count(
-    var: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: usize,
-) -> Result<usize, ConfigError> {
-    match var(variable) {
-        None => Ok(default),
-        Some(text) => match text.trim().parse() {
-            Ok(count) if count >= 1 => Ok(count),
-            _ => Err(invalid(variable, "a whole number, 1 or more", &text)),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -515,7 +966,7 @@ mod tests {
         assert_eq!(config.environment, Environment::Development);
         assert_eq!(
             config.http.addr,
-            DEFAULT_ADDR.parse().expect("valid address")
+            "127.0.0.1:3000".parse().expect("valid address")
         );
         assert!(config.auth.jwt_secret.is_none());
         assert_eq!(config.stream.heartbeat, Duration::from_secs(30));
@@ -525,6 +976,10 @@ mod tests {
         assert_eq!(config.storage.data_dir, PathBuf::from("data"));
         assert_eq!(config.storage.database_url, "sqlite://data/docpulse.db");
         assert_eq!(config.bus, BusConfig::InMemory);
+        assert_eq!(config.http.max_connections, None);
+        assert_eq!(config.login.hash_queue, 16);
+        assert!(config.login.hash_concurrency >= 1);
+        assert!(config.demo_user);
     }
 
     #[test]
@@ -538,6 +993,8 @@ mod tests {
             ("SUBSCRIBER_BACKLOG", "8"),
             ("DATA_DIR", "/var/lib/docpulse"),
             ("REDIS_URL", "redis://127.0.0.1:6390"),
+            ("MAX_CONNECTIONS", "100"),
+            ("CLIENT_IP_HEADER", "X-Real-IP"),
         ])
         .expect("valid configuration");
         assert_eq!(config.http.addr.port(), 8080);
@@ -559,6 +1016,8 @@ mod tests {
                 url: "redis://127.0.0.1:6390".to_owned()
             }
         );
+        assert_eq!(config.http.max_connections, Some(100));
+        assert_eq!(config.http.client_ip_header.as_deref(), Some("x-real-ip"));
     }
 
     #[test]
@@ -573,7 +1032,7 @@ mod tests {
     fn bad_values_name_the_variable_and_the_expected_form() {
         check_error(
             &[("HEARTBEAT_SECS", "soon")],
-            "HEARTBEAT_SECS must be a whole number, got \"soon\"",
+            "HEARTBEAT_SECS must be a whole number of seconds, 1 or more, got \"soon\"",
         );
         check_error(
             &[("HEARTBEAT_SECS", "0")],
@@ -603,6 +1062,14 @@ mod tests {
             &[("DOCPULSE_ENV", "prod")],
             "DOCPULSE_ENV must be `development` or `production`, got \"prod\"",
         );
+        check_error(
+            &[("LOGIN_ATTEMPTS_PER_ADDRESS", "0")],
+            "LOGIN_ATTEMPTS_PER_ADDRESS must be a whole number per minute, 1 or more, got \"0\"",
+        );
+        check_error(
+            &[("CLIENT_IP_HEADER", "not a header")],
+            "CLIENT_IP_HEADER must be an HTTP header name such as X-Real-IP, got \"not a header\"",
+        );
     }
 
     #[test]
@@ -622,8 +1089,71 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_url_is_echoed_without_its_password() {
+        check_error(
+            &[("REDIS_URL", "rediss://user:hunter2@cache:6380")],
+            "REDIS_URL must be a redis:// URL (this build has no TLS for rediss://), got \"rediss://user:***@cache:6380\"",
+        );
+        check_error(
+            &[("DATABASE_URL", "mysql://root:hunter2@db/x")],
+            "DATABASE_URL must be a sqlite: URL such as sqlite://data/docpulse.db or a postgres:// URL, got \"mysql://root:***@db/x\"",
+        );
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/docpulse"),
+            "postgres://app:***@db:5432/docpulse"
+        );
+        assert_eq!(
+            redact_url("postgres://app:hunter2@[db/docpulse"),
+            "postgres://***@[db/docpulse",
+            "an unparsable URL keeps nothing between the scheme and the @"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug_output() {
         let secret = Secret::new("0123456789abcdef0123456789abcdef".to_owned());
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn help_lists_every_variable_the_configuration_reads() {
+        let read = RefCell::new(BTreeSet::new());
+        Config::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .expect("defaults are valid");
+        let mut read = read.into_inner();
+        // Read outside `Config`: by the tracing set-up and by Leptos.
+        read.insert(RUST_LOG.name().to_owned());
+        read.insert("LEPTOS_SITE_ROOT".to_owned());
+        let listed: BTreeSet<String> = VARIABLES.iter().map(|doc| doc.name.to_owned()).collect();
+        assert_eq!(read, listed);
+        let help = help();
+        for doc in VARIABLES {
+            assert!(
+                help.contains(doc.name) && help.contains(doc.default),
+                "{}",
+                doc.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_variable_with_its_default() {
+        let readme = include_str!("../README.md");
+        for doc in VARIABLES {
+            let row = readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{}` |", doc.name)))
+                .unwrap_or_else(|| panic!("README's configuration table lacks {}", doc.name));
+            assert!(
+                row.contains(&format!("`{}`", doc.default)) || row.contains(doc.default),
+                "README's row of {} does not give its default {:?}: {row}",
+                doc.name,
+                doc.default
+            );
+        }
     }
 }

@@ -4,10 +4,12 @@
 //! its cause to the client, and [`log_internal_errors`] logs that cause once, with its chain.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -54,6 +56,28 @@ pub enum ApiError {
     /// No such resource in the caller's project; the text says which kind.
     #[error("{0} not found")]
     ResourceNotFound(&'static str),
+    /// A body of a type the route does not take; the text names the ones it does.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request (its body, or the whole of it) took longer than the server allows.
+    #[error("the request took too long to arrive")]
+    RequestTimeout,
+    /// Too many attempts from one client or for one account; try again after `retry_after`.
+    #[error("{message}; try again in {} s", whole_seconds(*.retry_after))]
+    RateLimited {
+        /// What was limited, in words.
+        message: &'static str,
+        /// When a new attempt may succeed.
+        retry_after: Duration,
+    },
+    /// The server is at one of its limits; try again after `retry_after`.
+    #[error("the server is at its limit of {limit}; try again in {} s", whole_seconds(*.retry_after))]
+    Overloaded {
+        /// Which limit, in words ("connections", "password checks").
+        limit: &'static str,
+        /// When a new attempt may succeed.
+        retry_after: Duration,
+    },
     /// A backing service (the Redis event bus) is unreachable; the client may retry.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -76,7 +100,10 @@ impl ApiError {
             Self::ForbiddenProject | Self::NotPublisher => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge | Self::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound | Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,10 +122,43 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidCredentials => "invalid_credentials",
             Self::NotFound | Self::ResourceNotFound(_) => "not_found",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
+
+    /// How long the client should wait before trying again, for the errors that say.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::Overloaded { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `{"error":{"code","message"}}` envelope of this error.
+    pub fn envelope(&self) -> String {
+        serde_json::to_string(&Envelope {
+            error: Body {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
+        .expect("two strings always serialize")
+    }
+}
+
+/// `duration` in whole seconds, rounded up and at least 1, as `Retry-After` says it.
+pub fn whole_seconds(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
+        .max(1)
 }
 
 impl From<crate::events::BusError> for ApiError {
@@ -146,6 +206,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(envelope)).into_response();
+        if let Some(retry_after) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(whole_seconds(retry_after)));
+        }
         if let Self::Internal(cause) | Self::Unavailable(cause) = self {
             response
                 .extensions_mut()
@@ -218,6 +283,47 @@ mod tests {
             "payload_too_large",
         );
         check(ApiError::NotFound, StatusCode::NOT_FOUND, "not_found");
+        check(
+            ApiError::UnsupportedMediaType("send JSON".to_owned()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        check(
+            ApiError::RateLimited {
+                message: "too many attempts",
+                retry_after: Duration::from_secs(3),
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+        );
+        check(
+            ApiError::Overloaded {
+                limit: "connections",
+                retry_after: Duration::from_secs(1),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_when_to_try_again_in_whole_seconds() {
+        let error = ApiError::RateLimited {
+            message: "too many login attempts from this address",
+            retry_after: Duration::from_millis(2100),
+        };
+        assert_eq!(
+            error.to_string(),
+            "too many login attempts from this address; try again in 3 s"
+        );
+        let response = error.into_response();
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        assert_eq!(
+            whole_seconds(Duration::ZERO),
+            1,
+            "never 0: that invites a storm"
+        );
+        assert_eq!(whole_seconds(Duration::from_secs(2)), 2);
     }
 
     #[test]

@@ -5,13 +5,15 @@
 //! - [`config`]: the environment variables, parsed and validated once at start.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`startup`]: [`startup::Application`] builds the router and owns shutdown.
-//! - [`serve`]: the listener; event-stream connections directly, the rest through hyper.
+//! - [`serve`]: the listener and its connection limits; event-stream connections directly,
+//!   the rest through hyper.
 //! - [`state`]: [`state::AppState`], the cheap handles every handler may extract.
 //! - [`error`]: [`error::ApiError`], the error table of `API.md` as a type.
 //! - [`auth`]: JWT claims and keys, and the extractors that say who calls.
 //! - [`events`]: the [`events::EventBus`] publishers and streams share.
 //! - [`stream`]: `GET /api/events/stream`, Server-Sent Events of one project.
-//! - [`metrics`]: counters of the event path, for `GET /metrics`.
+//! - [`limits`]: bounds on work anyone can ask for (a gate, a rate limiter).
+//! - [`metrics`]: counters of the event path and the connections, for `GET /metrics`.
 //! - [`random`]: random hex for ids and epochs.
 //! - [`documents`]: [`documents::DocumentService`], the one writer of documents, and
 //!   [`documents::chunking`], which cuts their text into chunks.
@@ -34,6 +36,7 @@ pub mod demo;
 pub mod documents;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod metrics;
 pub mod page_data;
 pub mod random;

@@ -17,6 +17,8 @@ const LATENCY_BUCKETS_MICROS: [u64; 12] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     open_streams: AtomicI64,
+    open_connections: AtomicI64,
+    connections_refused: AtomicU64,
     published: AtomicU64,
     delivered: AtomicU64,
     coalesced: AtomicU64,
@@ -37,6 +39,21 @@ impl Metrics {
     pub fn stream_opened(self: &Arc<Self>) -> OpenStreamGuard {
         self.open_streams.fetch_add(1, Ordering::Relaxed);
         OpenStreamGuard(self.clone())
+    }
+
+    /// A connection was accepted and is being served.
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A served connection ended.
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection was refused for the connection limit.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An event entered a project's history.
@@ -82,6 +99,18 @@ impl Metrics {
             "docpulse_open_streams",
             "Event streams open now.",
             self.open_streams(),
+        );
+        gauge(
+            &mut out,
+            "docpulse_open_connections",
+            "Connections being served now, event streams included.",
+            self.open_connections.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "docpulse_connections_refused_total",
+            "Connections answered 503 because MAX_CONNECTIONS were open.",
+            load(&self.connections_refused),
         );
         counter(
             &mut out,

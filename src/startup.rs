@@ -20,18 +20,23 @@ use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api;
-use crate::auth::{JwtKeys, Sessions};
-use crate::config::{BusConfig, Config, Environment, EventsConfig, MIN_JWT_SECRET_LEN, Secret};
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{ClientIpSource, JwtKeys, Sessions};
+use crate::config::{
+    BusConfig, Config, Environment, EventsConfig, HttpConfig, MIN_JWT_SECRET_LEN, Secret,
+};
 use crate::demo;
 use crate::documents::{DocumentService, JobSignal};
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus, RedisEventBus};
 use crate::metrics::Metrics;
 use crate::page_data::ServerPageData;
-use crate::serve;
+use crate::search::Search;
+use crate::serve::{self, ConnectionLimits, RequestDeadline, limit_request_time};
 use crate::state::AppState;
 use crate::storage;
 use crate::stream::{Heartbeats, Streams};
@@ -40,6 +45,9 @@ use crate::workers::embedder::{Embedder, LocalEmbedder};
 
 /// File in the data folder that keeps the generated development JWT secret.
 const DEV_SECRET_FILE: &str = "jwt-secret.dev";
+/// Open files kept for other uses than connections (the database, logs, Redis) when
+/// `MAX_CONNECTIONS` is derived from the open-file limit.
+const RESERVED_FILES: u64 = 256;
 
 /// A built server, bound to its address, not yet serving.
 pub struct Application {
@@ -48,6 +56,8 @@ pub struct Application {
     router: Router,
     /// The handles direct event streams use (the router holds its own copy).
     state: AppState,
+    /// The limits every connection is served within.
+    limits: ConnectionLimits,
     pool: Pool,
     /// Fired once to stop the listener and everything that serves.
     shutdown: CancellationToken,
@@ -65,7 +75,7 @@ impl Application {
     /// cannot be bound, the development secret cannot be kept, or the configuration asks for
     /// a part this build does not have.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        raise_open_file_limit();
+        let open_files = raise_open_file_limit();
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let metrics = Arc::new(Metrics::new());
@@ -123,23 +133,41 @@ impl Application {
             sessions: Sessions::new(
                 pool.clone(),
                 jwt_keys.clone(),
+                LoginThrottle::new(&config.login, &jwt_secret),
                 config.environment == Environment::Production,
             ),
             jwt_keys,
             event_bus,
             documents,
-            embedder,
-            streams: Streams::new(heartbeats, config.stream.heartbeat, metrics.clone()),
+            search: Search::new(pool.clone(), embedder, &config.search),
+            client_ip: ClientIpSource(
+                config
+                    .http
+                    .client_ip_header
+                    .as_deref()
+                    .and_then(|name| name.parse().ok()),
+            ),
+            streams: Streams::new(
+                heartbeats,
+                metrics.clone(),
+                config.stream.max_streams_per_user,
+            ),
             metrics,
             leptos_options,
         };
-        let router = assemble_router(state.clone());
+        let router = assemble_router(state.clone(), &config.http);
+        let limits = connection_limits(&config.http, config.stream.heartbeat, open_files);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "serving at most this many connections at once"
+        );
 
         Ok(Self {
             listener,
             local_addr,
             router,
             state,
+            limits,
             pool,
             shutdown,
             tasks,
@@ -167,6 +195,7 @@ impl Application {
             self.listener,
             self.router,
             self.state,
+            self.limits,
             self.shutdown.clone(),
         )
         .await;
@@ -200,24 +229,55 @@ async fn start_event_bus(
     }
 }
 
-/// Raises the soft open-file limit to the hard one: every event stream holds a socket.
-fn raise_open_file_limit() {
+/// Raises the soft open-file limit to the hard one (every connection holds a socket) and
+/// returns the limit now in force, if it could be read.
+fn raise_open_file_limit() -> Option<u64> {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, hard)) => match rlimit::increase_nofile_limit(hard) {
-            Ok(raised) => tracing::info!(
-                soft_before = soft,
-                soft_now = raised,
-                hard,
-                "open-file limit"
-            ),
-            Err(error) => tracing::warn!(%error, soft, hard, "cannot raise the open-file limit"),
+            Ok(raised) => {
+                tracing::info!(
+                    soft_before = soft,
+                    soft_now = raised,
+                    hard,
+                    "open-file limit"
+                );
+                Some(raised)
+            }
+            Err(error) => {
+                tracing::warn!(%error, soft, hard, "cannot raise the open-file limit");
+                Some(soft)
+            }
         },
-        Err(error) => tracing::warn!(%error, "cannot read the open-file limit"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open-file limit");
+            None
+        }
     }
 }
 
-/// The whole HTTP surface: the API, the Leptos pages and server functions, static files.
-fn assemble_router(state: AppState) -> Router {
+/// The connection limits of `http`, the stall limit of two `heartbeat`s, and, unless
+/// `MAX_CONNECTIONS` says, as many connections as `open_files` leaves room for.
+fn connection_limits(
+    http: &HttpConfig,
+    heartbeat: std::time::Duration,
+    open_files: Option<u64>,
+) -> ConnectionLimits {
+    let derived = open_files
+        .map(|files| files.saturating_sub(RESERVED_FILES).max(1))
+        .and_then(|connections| usize::try_from(connections).ok())
+        .unwrap_or(1024);
+    ConnectionLimits {
+        max_connections: http.max_connections.unwrap_or(derived),
+        header_timeout: http.header_timeout,
+        idle_timeout: http.idle_timeout,
+        stall_limit: heartbeat.saturating_mul(2),
+        shutdown_timeout: http.shutdown_timeout,
+    }
+}
+
+/// The whole HTTP surface: the API, the Leptos pages and server functions, static files,
+/// each request within `http`'s body and request timeouts.
+fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
     let routes = generate_route_list(app::App);
     let leptos_options = state.leptos_options.clone();
     // Pages load their first data while they render, through the same services as the API.
@@ -232,6 +292,11 @@ fn assemble_router(state: AppState) -> Router {
         )
         .fallback(file_and_error_handler::<AppState, _>(app::shell))
         .layer(middleware::from_fn(log_internal_errors))
+        .layer(RequestBodyTimeoutLayer::new(http.body_timeout))
+        .layer(middleware::from_fn_with_state(
+            RequestDeadline(http.request_timeout),
+            limit_request_time,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -6,12 +6,12 @@ use crate::storage::Pool;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::auth::{JwtKeys, Sessions};
+use crate::auth::{ClientIpSource, JwtKeys, Sessions};
 use crate::documents::DocumentService;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::search::Search;
 use crate::stream::Streams;
-use crate::workers::embedder::Embedder;
 
 /// Shared state; handlers extract the narrowest part they need through [`FromRef`].
 #[derive(Clone, FromRef)]
@@ -26,8 +26,10 @@ pub struct AppState {
     pub event_bus: Arc<dyn EventBus>,
     /// The one writer of documents.
     pub documents: DocumentService,
-    /// Embeds search queries the same way the workers embed chunks.
-    pub embedder: Arc<dyn Embedder>,
+    /// Ranks a project's chunks against a query, within its concurrency limit.
+    pub search: Search,
+    /// Where the client's address comes from (the login throttle keys on it).
+    pub client_ip: ClientIpSource,
     /// Heartbeats and bookkeeping of open streams.
     pub streams: Streams,
     /// Counters for `GET /metrics`.

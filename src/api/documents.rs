@@ -3,26 +3,36 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use http_body_util::LengthLimitError;
+use http_body_util::Limited;
 
 use app::resources::{
     CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, NewDocument,
 };
 
+use crate::api::json::{ApiJson, JsonBody, body_error, declared_length, is_json, read_body};
 use crate::auth::ProjectAccess;
-use crate::documents::{DocumentError, DocumentService};
+use crate::documents::{DocumentError, DocumentService, MAX_TITLE_CHARS};
 use crate::error::ApiError;
 
-/// Files one upload may carry.
-pub const MAX_UPLOAD_FILES: usize = 20;
 /// Room for JSON syntax and the title around a document's text in a JSON body.
 const JSON_OVERHEAD: usize = 16 * 1024;
+/// Room for a file part's headers (name, type, boundary) in an upload body.
+const PART_OVERHEAD: usize = 4 * 1024;
+/// Room for an upload body's text fields and closing boundary.
+const FORM_OVERHEAD: usize = 64 * 1024;
+/// Largest text field of an upload (the title): its most characters, 4 bytes each.
+const MAX_FIELD_BYTES: usize = MAX_TITLE_CHARS * 4;
+/// Parts an upload may have besides its files (a title, fields a form adds).
+const MAX_EXTRA_PARTS: usize = 16;
 /// File name endings accepted by an upload, compared without regard to case.
 const TEXT_EXTENSIONS: [&str; 3] = [".txt", ".md", ".markdown"];
+
+impl JsonBody for DocumentChanges {}
 
 /// The project's documents, newest first, with `lastEventId` to resume the stream from.
 pub async fn list_documents(
@@ -56,10 +66,25 @@ pub async fn create_document(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if content_type.starts_with("multipart/form-data") {
+        // The whole upload, files, their part headers and any text fields, has a limit
+        // derived from the file limits; each file's own limit is checked as it arrives.
+        let limit = documents.max_upload_files() * (documents.max_document_bytes() + PART_OVERHEAD)
+            + FORM_OVERHEAD;
+        let too_large = || -> ApiError {
+            DocumentError::TooLarge(format!("the upload is over its limit of {limit} bytes")).into()
+        };
+        if declared_length(request.headers())
+            .is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let request = request.map(|body| Body::new(Limited::new(body, limit)));
         let multipart = Multipart::from_request(request, &())
             .await
-            .map_err(|error| ApiError::InvalidRequest(format!("bad multipart body: {error}")))?;
-        let uploads = read_uploads(multipart, &documents).await?;
+            .map_err(|rejection| {
+                ApiError::InvalidRequest(format!("bad multipart body: {rejection}"))
+            })?;
+        let uploads = read_uploads(multipart, &documents, limit).await?;
         let created = documents.create(&access.project, uploads).await?;
         return Ok((
             StatusCode::CREATED,
@@ -67,9 +92,17 @@ pub async fn create_document(
         )
             .into_response());
     }
-    if content_type.starts_with("application/json") {
+    if is_json(request.headers()) {
         let limit = documents.max_document_bytes() + JSON_OVERHEAD;
-        let body = read_limited(request.into_body(), limit).await?;
+        let body = read_body(request, limit)
+            .await
+            .map_err(|error| match error {
+                ApiError::PayloadTooLarge => DocumentError::TooLarge(format!(
+                    "the document is over the limit of {limit} bytes"
+                ))
+                .into(),
+                other => other,
+            })?;
         let new_document: NewDocument = serde_json::from_slice(&body).map_err(|error| {
             ApiError::InvalidRequest(format!(
                 "the body must be JSON with a title and a content: {error}"
@@ -84,7 +117,7 @@ pub async fn create_document(
         })?;
         return Ok((StatusCode::CREATED, Json(document)).into_response());
     }
-    Err(ApiError::InvalidRequest(
+    Err(ApiError::UnsupportedMediaType(
         "send JSON (application/json) or files (multipart/form-data)".to_owned(),
     ))
 }
@@ -94,11 +127,8 @@ pub async fn rename_document(
     access: ProjectAccess,
     State(documents): State<DocumentService>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    ApiJson(changes): ApiJson<DocumentChanges>,
 ) -> Result<Json<app::resources::Document>, ApiError> {
-    let changes: DocumentChanges = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::InvalidRequest(format!("the body must be JSON with a title: {error}"))
-    })?;
     Ok(Json(
         documents
             .rename(&access.project, &id, &changes.title)
@@ -117,31 +147,46 @@ pub async fn delete_document(
 }
 
 /// Reads the files of an upload, checking each as it arrives: a file over the size limit
-/// stops the upload at once, before the rest of it is read.
+/// stops the upload at once, before the rest of it is read. `limit` is the whole body's.
+///
+/// Bounded: at most `MAX_UPLOAD_FILES` files of `MAX_DOCUMENT_BYTES` each, text fields of
+/// [`MAX_FIELD_BYTES`], and [`MAX_EXTRA_PARTS`] parts besides the files.
 async fn read_uploads(
     mut multipart: Multipart,
     documents: &DocumentService,
+    limit: usize,
 ) -> Result<Vec<NewDocument>, ApiError> {
-    let limit = documents.max_document_bytes();
+    let max_files = documents.max_upload_files();
     let mut uploads = Vec::new();
     let mut title = None;
+    let mut extra_parts = 0;
     while let Some(mut field) = multipart
         .next_field()
         .await
-        .map_err(|error| ApiError::InvalidRequest(format!("bad multipart body: {error}")))?
+        .map_err(|error| multipart_error(&error, limit))?
     {
         let Some(file_name) = field.file_name().map(str::to_owned) else {
-            if field.name() == Some("title") {
-                let text = field.text().await.map_err(|error| {
-                    ApiError::InvalidRequest(format!("bad title field: {error}"))
-                })?;
-                title = Some(text);
+            extra_parts += 1;
+            if extra_parts > MAX_EXTRA_PARTS {
+                return Err(ApiError::InvalidRequest(format!(
+                    "an upload may carry at most {MAX_EXTRA_PARTS} fields besides its files"
+                )));
+            }
+            let is_title = field.name() == Some("title");
+            let text = read_field(&mut field, MAX_FIELD_BYTES, limit, |limit| {
+                ApiError::InvalidRequest(format!("a form field is over the limit of {limit} bytes"))
+            })
+            .await?;
+            if is_title {
+                title = Some(String::from_utf8(text).map_err(|_| {
+                    ApiError::InvalidRequest("the title field is not UTF-8 text".to_owned())
+                })?);
             }
             continue;
         };
-        if uploads.len() == MAX_UPLOAD_FILES {
+        if uploads.len() == max_files {
             return Err(ApiError::InvalidRequest(format!(
-                "an upload may carry at most {MAX_UPLOAD_FILES} files"
+                "an upload may carry at most {max_files} files"
             )));
         }
         let lower = file_name.to_ascii_lowercase();
@@ -154,20 +199,10 @@ async fn read_uploads(
             ))
             .into());
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|error| ApiError::InvalidRequest(format!("bad multipart body: {error}")))?
-        {
-            if bytes.len() + chunk.len() > limit {
-                return Err(DocumentError::TooLarge(format!(
-                    "{file_name} is over the limit of {limit} bytes"
-                ))
-                .into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_field(&mut field, documents.max_document_bytes(), limit, |max| {
+            DocumentError::TooLarge(format!("{file_name} is over the limit of {max} bytes")).into()
+        })
+        .await?;
         let content = String::from_utf8(bytes)
             .map_err(|_| DocumentError::Invalid(format!("{file_name} is not UTF-8 text")))?;
         let content = content
@@ -195,16 +230,38 @@ async fn read_uploads(
     Ok(uploads)
 }
 
-/// The body, or 413 when it is over `limit` bytes.
-async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_large =
-            std::error::Error::source(&error).is_some_and(|source| source.is::<LengthLimitError>());
-        if too_large {
-            DocumentError::TooLarge(format!("the document is over the limit of {limit} bytes"))
-                .into()
-        } else {
-            ApiError::InvalidRequest(format!("the body could not be read: {error}"))
+/// A field's bytes, at most `max`: `too_large(max)` past it, checked as the field arrives.
+async fn read_field(
+    field: &mut Field<'_>,
+    max: usize,
+    body_limit: usize,
+    too_large: impl Fn(usize) -> ApiError,
+) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|error| multipart_error(&error, body_limit))?
+    {
+        if bytes.len() + chunk.len() > max {
+            return Err(too_large(max));
         }
-    })
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// The API error a failed multipart read means: the whole body over `limit`, a stalled body,
+/// or a malformed one.
+fn multipart_error(error: &MultipartError, limit: usize) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return DocumentError::TooLarge(format!("the upload is over its limit of {limit} bytes"))
+            .into();
+    }
+    match body_error(error) {
+        ApiError::InvalidRequest(_) => {
+            ApiError::InvalidRequest(format!("bad multipart body: {error}"))
+        }
+        other => other,
+    }
 }

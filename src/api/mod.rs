@@ -2,6 +2,7 @@
 
 mod documents;
 mod health;
+pub mod json;
 mod metrics;
 mod publish;
 mod search;

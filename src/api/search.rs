@@ -1,8 +1,5 @@
 //! `GET /api/search?q=...&limit=...`: the project's chunks closest in meaning to a query.
 
-use std::sync::Arc;
-
-use crate::storage::Pool;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -11,8 +8,7 @@ use app::resources::SearchResults;
 
 use crate::auth::ProjectAccess;
 use crate::error::ApiError;
-use crate::search::{self, DEFAULT_HITS, MAX_HITS, MAX_QUERY_CHARS};
-use crate::workers::embedder::Embedder;
+use crate::search::{DEFAULT_HITS, MAX_HITS, MAX_QUERY_CHARS, Search};
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
@@ -23,8 +19,7 @@ pub struct SearchQuery {
 /// Ranks the project's embedded chunks by cosine similarity to the query's embedding.
 pub async fn search_chunks(
     access: ProjectAccess,
-    State(pool): State<Pool>,
-    State(embedder): State<Arc<dyn Embedder>>,
+    State(search): State<Search>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let text = query.q.unwrap_or_default();
@@ -39,6 +34,6 @@ pub async fn search_chunks(
         )));
     }
     let limit = query.limit.unwrap_or(DEFAULT_HITS).clamp(1, MAX_HITS);
-    let hits = search::rank_chunks(&pool, embedder, &access.project, &text, limit).await?;
+    let hits = search.rank_chunks(&access.project, &text, limit).await?;
     Ok(Json(SearchResults { query: text, hits }))
 }

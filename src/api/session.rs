@@ -1,30 +1,40 @@
 //! `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/projects`.
 
-use crate::storage::Pool;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use app::resources::{Credentials, ProjectList};
 
-use crate::auth::{Authenticated, Sessions};
+use crate::api::json::{ApiJson, JsonBody};
+use crate::auth::throttle::DEVICE_COOKIE;
+use crate::auth::{Authenticated, ClientIp, LoginClient, Sessions, cookie};
 use crate::error::ApiError;
-use crate::storage::projects;
+use crate::storage::{Pool, projects};
 
-/// Checks the credentials; answers the [`app::resources::Session`] as JSON and sets it as
-/// the HttpOnly session cookie.
-pub async fn log_in(State(sessions): State<Sessions>, body: Bytes) -> Result<Response, ApiError> {
-    let credentials: Credentials = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::InvalidRequest(format!(
-            "the body must be JSON with an email and a password: {error}"
-        ))
-    })?;
-    let session = sessions.log_in(credentials).await?;
-    let cookie = sessions.cookie(&session);
-    Ok(([(SET_COOKIE, cookie)], Json(session)).into_response())
+impl JsonBody for Credentials {}
+
+/// Checks the credentials, within the login throttles; answers the
+/// [`app::resources::Session`] as JSON, sets it as the HttpOnly session cookie, and marks the
+/// browser as one that signed in to the account (the device cookie).
+pub async fn log_in(
+    State(sessions): State<Sessions>,
+    ClientIp(address): ClientIp,
+    headers: HeaderMap,
+    ApiJson(credentials): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let client = LoginClient {
+        address,
+        device: cookie(&headers, DEVICE_COOKIE),
+    };
+    let logged_in = sessions.log_in(credentials, &client).await?;
+    let mut response = Json(&logged_in.session).into_response();
+    let cookies = response.headers_mut();
+    cookies.append(SET_COOKIE, sessions.cookie(&logged_in.session));
+    cookies.append(SET_COOKIE, sessions.device_cookie(&logged_in));
+    Ok(response)
 }
 
 /// Removes the session cookie; answers 204 whether or not there was a session.

@@ -4,9 +4,13 @@
 //! **Invariant:** the token comes from `Authorization: Bearer` or the [`SESSION_COOKIE`],
 //! never from the query string; the project from `X-Project-Id` or `projectId`.
 
-use axum::extract::{FromRef, FromRequestParts, Query};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Query};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 
 use app::protocol::{PROJECT_HEADER, ProjectId};
@@ -30,7 +34,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?
-            .or_else(|| session_cookie(parts))
+            .or_else(|| cookie(&parts.headers, SESSION_COOKIE))
             .ok_or(ApiError::MissingToken)?;
         let keys = JwtKeys::from_ref(state);
         let claims = keys.verify(&token).map_err(|_| ApiError::InvalidToken)?;
@@ -55,18 +59,54 @@ fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The value of the session cookie, if the request carries one.
-fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+/// The value of the cookie `name`, if the request carries one that is not empty.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(cookie_name, _)| *cookie_name == name)
         .map(|(_, value)| value.trim_matches('"').to_owned())
         .filter(|value| !value.is_empty())
+}
+
+/// Where the client's address comes from: the connection's peer, or a header that the proxy
+/// in front sets (`CLIENT_IP_HEADER`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpSource(pub Option<HeaderName>);
+
+/// The client's address: the last address in the configured header when it holds one (a
+/// proxy appends the address it saw), else the connection's peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientIp
+where
+    ClientIpSource: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientIpSource(header) = ClientIpSource::from_ref(state);
+        let from_header = header.and_then(|header| {
+            let value = parts.headers.get(header)?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse().ok()
+        });
+        let peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip())
+        };
+        Ok(Self(
+            from_header
+                .or_else(peer)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
 }
 
 /// A caller allowed to use the project the request names.
@@ -162,15 +202,18 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_among_others_and_the_query_is_ignored() {
-        let cookie = session_cookie(&parts(&[(
-            "cookie",
-            "theme=dark; docpulse_session=tok.en; other=1",
-        )]));
-        assert_eq!(cookie, Some("tok.en".to_owned()));
+        let value = cookie(
+            &parts(&[("cookie", "theme=dark; docpulse_session=tok.en; other=1")]).headers,
+            SESSION_COOKIE,
+        );
+        assert_eq!(value, Some("tok.en".to_owned()));
         assert_eq!(
-            session_cookie(&parts(&[("cookie", "docpulse_session=")])),
+            cookie(
+                &parts(&[("cookie", "docpulse_session=")]).headers,
+                SESSION_COOKIE
+            ),
             None
         );
-        assert_eq!(session_cookie(&parts(&[])), None);
+        assert_eq!(cookie(&parts(&[]).headers, SESSION_COOKIE), None);
     }
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::auth::Claims;
 use crate::config::Secret;
@@ -30,13 +32,22 @@ impl JwtKeys {
         }))
     }
 
+    /// Keys for tokens of another `purpose` than access (the device cookie): the same secret
+    /// with the purpose mixed in, so that neither kind of token verifies as the other.
+    pub fn for_purpose(secret: &Secret, purpose: &str) -> Self {
+        Self::new(&Secret::new(format!(
+            "docpulse:{purpose}:{}",
+            secret.expose()
+        )))
+    }
+
     /// Signs `claims` with HS256.
     ///
     /// # Errors
     ///
     /// The claims cannot be serialized or signed.
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.0.encoding)
+        self.sign_claims(claims)
     }
 
     /// Verifies `token` and returns its claims.
@@ -46,7 +57,32 @@ impl JwtKeys {
     /// Bad signature, malformed token or claims, expired, or an algorithm other than HS256
     /// (`none` included).
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)
+        self.verify_claims(token)
+    }
+
+    /// Signs claims of any shape with HS256.
+    ///
+    /// # Errors
+    ///
+    /// The claims cannot be serialized or signed.
+    pub fn sign_claims<T: Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.0.encoding)
+    }
+
+    /// Verifies `token` under the same rules as [`JwtKeys::verify`] and returns its claims as
+    /// `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`JwtKeys::verify`], or the claims are not a `T`.
+    pub fn verify_claims<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<T, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<T>(token, &self.0.decoding, &self.0.validation)
             .map(|data| data.claims)
     }
 }

@@ -8,8 +8,11 @@ mod extract;
 mod keys;
 mod login;
 pub mod password;
+pub mod throttle;
 
 pub use claims::{ALL_PROJECTS, Claims, PUBLISHER_ROLE};
-pub use extract::{Authenticated, ProjectAccess, Publisher, SESSION_COOKIE};
+pub use extract::{
+    Authenticated, ClientIp, ClientIpSource, ProjectAccess, Publisher, SESSION_COOKIE, cookie,
+};
 pub use keys::JwtKeys;
-pub use login::{SESSION_TTL, Sessions};
+pub use login::{LoggedIn, LoginClient, SESSION_TTL, Sessions};

@@ -101,6 +101,7 @@ pub struct DocumentService {
     event_bus: Arc<dyn EventBus>,
     job_signal: JobSignal,
     max_document_bytes: usize,
+    max_upload_files: usize,
 }
 
 impl DocumentService {
@@ -117,12 +118,18 @@ impl DocumentService {
             event_bus,
             job_signal,
             max_document_bytes: config.max_document_bytes,
+            max_upload_files: config.max_upload_files,
         }
     }
 
     /// The largest accepted document text, in bytes.
     pub fn max_document_bytes(&self) -> usize {
         self.max_document_bytes
+    }
+
+    /// The most files one upload may carry.
+    pub fn max_upload_files(&self) -> usize {
+        self.max_upload_files
     }
 
     /// The project's documents, newest first, with the event id to resume its stream from.
@@ -264,16 +271,25 @@ impl DocumentService {
     }
 
     /// Splits the job's document into `texts` (unless a previous run did) and publishes the
-    /// chunk count; returns `false` when the job was cancelled.
+    /// chunk count, renewing the job's `lease`; returns `false` when the job was cancelled or
+    /// its claim lost.
     ///
     /// # Errors
     ///
     /// The database fails.
-    pub async fn record_split(&self, job: &ClaimedJob, texts: &[String]) -> sqlx::Result<bool> {
+    pub async fn record_split(
+        &self,
+        job: &ClaimedJob,
+        texts: &[String],
+        lease: Duration,
+    ) -> sqlx::Result<bool> {
         if chunks::count_chunks(&self.pool, &job.document_id).await? > 0 {
             return Ok(true);
         }
         let mut transaction = self.pool.begin().await?;
+        if !jobs::renew_lease(&mut transaction, job, lease).await? {
+            return Ok(false);
+        }
         let chunk_ids =
             chunks::insert_chunks(&mut transaction, &job.document_id, &job.project_id, texts)
                 .await?;
@@ -312,10 +328,10 @@ impl DocumentService {
         chunk_id: &str,
         position: i64,
         embedding: &[u8],
-        lease: std::time::Duration,
+        lease: Duration,
     ) -> sqlx::Result<ChunkRecorded> {
         let mut transaction = self.pool.begin().await?;
-        if !jobs::renew_lease(&mut transaction, &job.id, lease).await? {
+        if !jobs::renew_lease(&mut transaction, job, lease).await? {
             return Ok(ChunkRecorded::Cancelled);
         }
         if !chunks::store_embedding(&mut transaction, chunk_id, embedding).await? {
@@ -355,7 +371,7 @@ impl DocumentService {
     /// The database fails.
     pub async fn finish_embedding(&self, job: &ClaimedJob) -> sqlx::Result<bool> {
         let mut transaction = self.pool.begin().await?;
-        if !jobs::finish(&mut transaction, &job.id).await? {
+        if !jobs::finish(&mut transaction, job).await? {
             return Ok(false);
         }
         let Some(document) = documents::mark_ready(&mut transaction, &job.document_id).await?
@@ -416,7 +432,7 @@ impl DocumentService {
     ) -> sqlx::Result<bool> {
         let mut transaction = self.pool.begin().await?;
         // The job's row first, as every worker transaction and a document's deletion lock it.
-        if !jobs::finish(&mut transaction, &job.id).await? {
+        if !jobs::finish(&mut transaction, job).await? {
             return Ok(false);
         }
         let ids = graph::replace_job_objects(
@@ -456,7 +472,7 @@ impl DocumentService {
     /// The database fails.
     pub async fn fail_job(&self, job: &ClaimedJob, reason: &str) -> sqlx::Result<()> {
         let mut transaction = self.pool.begin().await?;
-        if !jobs::fail(&mut transaction, &job.id, reason).await? {
+        if !jobs::fail(&mut transaction, job, reason).await? {
             return Ok(());
         }
         let document = documents::mark_failed(&mut transaction, &job.document_id, reason).await?;

@@ -78,6 +78,11 @@ impl Coalescer {
         }
     }
 
+    /// True when no window is open: nothing is pending and no timer refers to it.
+    pub fn is_idle(&self) -> bool {
+        self.windows.is_empty()
+    }
+
     /// Decides what happens to `event`, offered at `now`.
     pub fn offer(&mut self, event: NewEvent, now: Instant) -> Offer {
         if self.window.is_zero() {

@@ -1,7 +1,8 @@
 //! [`History`]: a project's retained frames, a bounded ring, and where a resume starts.
 //!
-//! **Invariant:** the ring holds at most `capacity` frames with consecutive sequences ending
-//! at [`History::last_seq`]; memory per project is bounded whatever the publish rate.
+//! **Invariant:** the ring holds at most `capacity` frames, and at most `max_bytes` of them
+//! (but always the newest), with consecutive sequences ending at [`History::last_seq`];
+//! memory per project is bounded whatever the publish rate and the size of events.
 
 use std::collections::VecDeque;
 
@@ -14,6 +15,10 @@ use crate::events::Frame;
 pub struct History {
     frames: VecDeque<Frame>,
     capacity: usize,
+    /// The most bytes of frames kept.
+    max_bytes: usize,
+    /// The bytes of the frames kept now.
+    bytes: usize,
     last_seq: u64,
 }
 
@@ -27,11 +32,14 @@ pub enum Resume {
 }
 
 impl History {
-    /// An empty history keeping at most `capacity` frames (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// An empty history keeping at most `capacity` frames (at least one) and `max_bytes` of
+    /// them (the newest frame whatever its size).
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             frames: VecDeque::with_capacity(capacity.clamp(1, 64)),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             last_seq: 0,
         }
     }
@@ -41,16 +49,21 @@ impl History {
         self.last_seq
     }
 
-    /// Appends the next frame, forgetting the oldest when full.
+    /// Appends the next frame, forgetting the oldest ones while over either bound.
     ///
     /// The caller assigns `frame.seq` as `last_seq() + 1`.
     pub fn push(&mut self, frame: Frame) {
         debug_assert_eq!(frame.seq, self.last_seq + 1, "sequences are consecutive");
         self.last_seq = frame.seq;
-        if self.frames.len() == self.capacity {
-            self.frames.pop_front();
-        }
+        self.bytes += frame.bytes.len();
         self.frames.push_back(frame);
+        while self.frames.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.frames.len() > 1)
+        {
+            if let Some(oldest) = self.frames.pop_front() {
+                self.bytes -= oldest.bytes.len();
+            }
+        }
     }
 
     /// Where a stream resuming after `last_event_id` starts, for a history of `epoch`.
@@ -84,7 +97,7 @@ mod tests {
     use super::*;
 
     fn history_with(capacity: usize, events: u64) -> History {
-        let mut history = History::new(capacity);
+        let mut history = History::new(capacity, usize::MAX);
         for seq in 1..=events {
             history.push(Frame {
                 seq,
@@ -145,5 +158,30 @@ mod tests {
         let history = history_with(3, 1000);
         assert_eq!(history.frames.len(), 3);
         assert_eq!(history.last_seq(), 1000);
+    }
+
+    #[test]
+    fn the_ring_never_holds_more_bytes_than_its_bound_but_keeps_the_newest_frame() {
+        let mut history = History::new(100, 10);
+        let frame = |seq: u64, size: usize| Frame {
+            seq,
+            published_at: Instant::now(),
+            bytes: Bytes::from(vec![b'x'; size]),
+        };
+        for seq in 1..=5 {
+            history.push(frame(seq, 4));
+        }
+        assert_eq!(history.frames.len(), 2, "8 of 10 bytes");
+        assert_eq!(history.bytes, 8);
+        check_replay(&history, "ep:3", &[4, 5]);
+        check_resync(&history, "ep:2");
+        history.push(frame(6, 50));
+        assert_eq!(
+            history.frames.len(),
+            1,
+            "the newest frame stays, however large"
+        );
+        assert_eq!(history.bytes, 50);
+        check_replay(&history, "ep:5", &[6]);
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! Per project: a mutex over the history ring and the coalescer, and a bounded
 //! `tokio::sync::broadcast` of frames whose capacity is the subscriber backlog. One task
-//! closes coalescing windows.
+//! closes coalescing windows; another forgets idle projects.
 //!
 //! **Invariant:** appending to the history and sending to the broadcast happen under the
 //! project's lock, and so does subscribing, so a subscriber's replay and live frames meet
 //! exactly: no gap, no duplicate.
 //! **Invariant:** a lock is never held across an `.await`.
+//! **Invariant:** a project with no subscriber, no open coalescing window and no event or
+//! subscription for `PROJECT_IDLE_SECS` is forgotten, history included, so memory follows the
+//! projects in use. Its next log has a new epoch, so a resume from an id of the forgotten one
+//! gets `resync`, never a wrong replay; an operation that raced the eviction retries on the
+//! new log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -37,8 +42,6 @@ pub struct InMemoryEventBus {
 }
 
 struct Inner {
-    /// Names this process's histories: a restart loses them, so ids of the old ones resync.
-    epoch: String,
     config: EventsConfig,
     metrics: Arc<Metrics>,
     projects: RwLock<HashMap<ProjectId, Arc<ProjectLog>>>,
@@ -47,6 +50,9 @@ struct Inner {
 }
 
 struct ProjectLog {
+    /// Names this log's history: a restart or an eviction loses it, so ids of the old one
+    /// resync.
+    epoch: String,
     state: Mutex<ProjectState>,
     /// Live frames; a receiver more than `subscriber_backlog` behind lags and resyncs.
     live: broadcast::Sender<Live>,
@@ -55,6 +61,10 @@ struct ProjectLog {
 struct ProjectState {
     history: History,
     coalescer: Coalescer,
+    /// The last publish or subscription.
+    last_active: Instant,
+    /// Set, under this lock, when the log is forgotten: whoever holds it looks again.
+    evicted: bool,
 }
 
 impl InMemoryEventBus {
@@ -66,15 +76,15 @@ impl InMemoryEventBus {
         shutdown: CancellationToken,
     ) -> Self {
         let inner = Arc::new(Inner {
-            epoch: new_epoch(),
             config,
             metrics,
             projects: RwLock::new(HashMap::new()),
             timers: WindowTimers::new(),
         });
         if !inner.config.coalesce_window.is_zero() {
-            tasks.spawn(close_windows(inner.clone(), shutdown));
+            tasks.spawn(close_windows(inner.clone(), shutdown.clone()));
         }
+        tasks.spawn(forget_idle_projects(inner.clone(), shutdown));
         Self { inner }
     }
 }
@@ -94,9 +104,12 @@ impl Inner {
             .entry(project.clone())
             .or_insert_with(|| {
                 Arc::new(ProjectLog {
+                    epoch: new_epoch(),
                     state: Mutex::new(ProjectState {
-                        history: History::new(self.config.retain_events),
+                        history: History::new(self.config.retain_events, self.config.retain_bytes),
                         coalescer: Coalescer::new(self.config.coalesce_window),
+                        last_active: Instant::now(),
+                        evicted: false,
                     }),
                     live: broadcast::channel(self.config.subscriber_backlog).0,
                 })
@@ -104,11 +117,45 @@ impl Inner {
             .clone()
     }
 
+    /// Runs `operation` on `project`'s log under its lock, marking the project active; looks
+    /// again when the log it found was forgotten in between.
+    fn with_project<T>(
+        &self,
+        project: &ProjectId,
+        mut operation: impl FnMut(&Arc<ProjectLog>, &mut ProjectState) -> T,
+    ) -> T {
+        loop {
+            let log = self.project(project);
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.evicted {
+                continue;
+            }
+            state.last_active = Instant::now();
+            return operation(&log, &mut state);
+        }
+    }
+
+    /// Forgets the projects idle since `idle_since`: no subscriber, no open window.
+    fn forget_idle(&self, idle_since: Instant) {
+        let mut projects = self
+            .projects
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        projects.retain(|_, log| {
+            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let idle = log.live.receiver_count() == 0
+                && state.coalescer.is_idle()
+                && state.last_active <= idle_since;
+            state.evicted = idle;
+            !idle
+        });
+    }
+
     /// Serializes `event` into its frame, appends it and sends it to live subscribers.
     fn append(&self, log: &ProjectLog, state: &mut ProjectState, outgoing: Outgoing) -> EventId {
         let seq = state.history.last_seq() + 1;
         let id = EventId {
-            epoch: self.epoch.clone(),
+            epoch: log.epoch.clone(),
             seq,
         };
         let event_type = outgoing.event.event_type;
@@ -178,6 +225,22 @@ impl Inner {
     }
 }
 
+/// Forgets idle projects, looking every half `PROJECT_IDLE_SECS`, until `shutdown`.
+async fn forget_idle_projects(inner: Arc<Inner>, shutdown: CancellationToken) {
+    let idle = inner.config.project_idle;
+    let mut sweeps = tokio::time::interval(idle / 2);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            now = sweeps.tick() => {
+                if let Some(idle_since) = now.checked_sub(idle) {
+                    inner.forget_idle(idle_since);
+                }
+            }
+        }
+    }
+}
+
 /// The window closer: sleeps until the first window is due, closes what is due, repeats; at
 /// shutdown it sends every pending update, so no publisher waits for ever.
 async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
@@ -196,9 +259,10 @@ async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
 impl EventBus for InMemoryEventBus {
     async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError> {
         let inner = &self.inner;
-        let log = inner.project(&event.project_id);
-        let offer = {
-            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let project = event.project_id.clone();
+        let mut event = Some(event);
+        let offer = inner.with_project(&project, |log, state| {
+            let event = event.take().expect("an operation runs once, on a live log");
             match state.coalescer.offer(event, Instant::now()) {
                 Offer::Send {
                     flushed,
@@ -206,19 +270,19 @@ impl EventBus for InMemoryEventBus {
                     window,
                 } => {
                     for outgoing in flushed {
-                        inner.append(&log, &mut state, outgoing);
+                        inner.append(log, state, outgoing);
                     }
                     let outgoing = Outgoing {
                         event,
                         waiters: None,
                     };
-                    Ok((inner.append(&log, &mut state, outgoing), window))
+                    Ok((inner.append(log, state, outgoing), window, log.clone()))
                 }
                 Offer::Merged(receiver) => Err(receiver),
             }
-        };
+        });
         match offer {
-            Ok((id, window)) => {
+            Ok((id, window, log)) => {
                 if let Some((key, due)) = window {
                     inner.timers.push(WindowTimer {
                         due,
@@ -240,28 +304,24 @@ impl EventBus for InMemoryEventBus {
         project: &ProjectId,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, BusError> {
-        let log = self.inner.project(project);
-        let state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let live = log.live.subscribe();
-        let last_seq = state.history.last_seq();
-        let subscription = match last_event_id.map(|id| state.history.resume(&self.inner.epoch, id))
-        {
-            None => Subscription::new(None, Vec::new(), live, last_seq),
-            Some(Resume::Replay(frames)) => Subscription::new(None, frames, live, last_seq),
-            Some(Resume::Resync(reason)) => {
-                Subscription::new(Some(reason), Vec::new(), live, last_seq)
+        Ok(self.inner.with_project(project, |log, state| {
+            let live = log.live.subscribe();
+            let last_seq = state.history.last_seq();
+            match last_event_id.map(|id| state.history.resume(&log.epoch, id)) {
+                None => Subscription::new(None, Vec::new(), live, last_seq),
+                Some(Resume::Replay(frames)) => Subscription::new(None, frames, live, last_seq),
+                Some(Resume::Resync(reason)) => {
+                    Subscription::new(Some(reason), Vec::new(), live, last_seq)
+                }
             }
-        };
-        Ok(subscription)
+        }))
     }
 
     async fn last_event_id(&self, project: &ProjectId) -> Result<EventId, BusError> {
-        let log = self.inner.project(project);
-        let state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(EventId {
-            epoch: self.inner.epoch.clone(),
+        Ok(self.inner.with_project(project, |log, state| EventId {
+            epoch: log.epoch.clone(),
             seq: state.history.last_seq(),
-        })
+        }))
     }
 }
 
@@ -283,11 +343,7 @@ mod tests {
         backlog: usize,
     ) -> (InMemoryEventBus, CancellationToken) {
         let shutdown = CancellationToken::new();
-        let config = EventsConfig {
-            coalesce_window: Duration::from_millis(coalesce_ms),
-            retain_events: retain,
-            subscriber_backlog: backlog,
-        };
+        let config = EventsConfig::bounded(Duration::from_millis(coalesce_ms), retain, backlog);
         let bus = InMemoryEventBus::start(
             config,
             Arc::new(Metrics::new()),
@@ -299,6 +355,13 @@ mod tests {
 
     fn project(name: &str) -> ProjectId {
         name.parse().expect("valid")
+    }
+
+    async fn epoch(bus: &InMemoryEventBus, project_name: &str) -> String {
+        bus.last_event_id(&project(project_name))
+            .await
+            .expect("known")
+            .epoch
     }
 
     fn update(project_name: &str, id: &str, progress: u64) -> NewEvent {
@@ -345,7 +408,7 @@ mod tests {
         }
         for n in 0..3 {
             let text = frame_text(ready(&mut first));
-            assert!(text.starts_with(&format!("id: {}:{}\n", bus.inner.epoch, n + 1)));
+            assert!(text.starts_with(&format!("id: {}:{}\n", epoch(&bus, "p1").await, n + 1)));
             assert!(text.contains("\"projectId\":\"p1\""), "{text}");
             assert!(frame_text(ready(&mut second)).contains("\"projectId\":\"p2\""));
         }
@@ -360,7 +423,7 @@ mod tests {
                 .await
                 .expect("published");
         }
-        let resume_from = format!("{}:2", bus.inner.epoch);
+        let resume_from = format!("{}:2", epoch(&bus, "p1").await);
         let mut subscription = bus
             .subscribe(&project("p1"), Some(&resume_from))
             .await
@@ -481,6 +544,39 @@ mod tests {
         assert_eq!(empty.seq, 0);
         bus.publish(update("p1", "d1", 1)).await.expect("published");
         let id = bus.last_event_id(&project("p1")).await.expect("known");
-        assert_eq!(id.to_string(), format!("{}:1", bus.inner.epoch));
+        assert_eq!(id.to_string(), format!("{}:1", epoch(&bus, "p1").await));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_project_is_forgotten_and_a_resume_from_its_ids_resyncs() {
+        let (bus, _shutdown) = bus(0, 16, 16);
+        bus.publish(update("p1", "d1", 1)).await.expect("published");
+        let old_id = bus.last_event_id(&project("p1")).await.expect("known");
+        let watched = bus
+            .subscribe(&project("p2"), None)
+            .await
+            .expect("subscribes");
+        bus.publish(update("p2", "d1", 1)).await.expect("published");
+
+        tokio::time::sleep(Duration::from_secs(601)).await;
+        bus.inner
+            .forget_idle(Instant::now() - Duration::from_secs(600));
+
+        {
+            let projects = bus.inner.projects.read().expect("not poisoned");
+            assert!(!projects.contains_key(&project("p1")), "p1 was idle");
+            assert!(projects.contains_key(&project("p2")), "p2 has a subscriber");
+        }
+        let mut resumed = bus
+            .subscribe(&project("p1"), Some(&old_id.to_string()))
+            .await
+            .expect("subscribes");
+        assert!(
+            matches!(ready(&mut resumed), Some(Delivery::Resync { .. })),
+            "a forgotten history is never replayed from"
+        );
+        let new_id = bus.publish(update("p1", "d1", 2)).await.expect("published");
+        assert_ne!(new_id.epoch, old_id.epoch, "the new log has its own epoch");
+        drop(watched);
     }
 }

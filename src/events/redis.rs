@@ -160,9 +160,33 @@ impl RedisEventBus {
         });
         tasks.spawn(read_streams(inner.clone(), client, shutdown.clone()));
         if !inner.config.coalesce_window.is_zero() {
-            tasks.spawn(close_windows(inner.clone(), shutdown));
+            tasks.spawn(close_windows(inner.clone(), shutdown.clone()));
         }
+        tasks.spawn(forget_idle_coalescers(inner.clone(), shutdown));
         Ok(Self { inner })
+    }
+}
+
+/// Forgets, every half `PROJECT_IDLE_SECS`, the coalescers nobody holds and no window needs,
+/// so this instance's memory follows the projects in use (the history lives in Redis).
+async fn forget_idle_coalescers(inner: Arc<Inner>, shutdown: CancellationToken) {
+    let mut sweeps = tokio::time::interval(inner.config.project_idle / 2);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = sweeps.tick() => {
+                // Under the map's lock nobody can take a new handle to a coalescer, so one
+                // only the map holds, and idle, can go.
+                inner
+                    .coalescers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|_, coalescer| {
+                        Arc::strong_count(coalescer) > 1
+                            || coalescer.try_lock().map_or(true, |state| !state.is_idle())
+                    });
+            }
+        }
     }
 }
 

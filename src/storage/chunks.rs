@@ -3,6 +3,8 @@
 //! **Invariant:** a chunk's embedding is written at most once ([`store_embedding`] only
 //! fills an empty one), so a resumed job never embeds a chunk twice.
 
+use futures_util::stream::BoxStream;
+
 use super::{DbConnection, Pool};
 
 /// A chunk still waiting for its embedding.
@@ -16,9 +18,9 @@ pub struct PendingChunk {
     pub text: String,
 }
 
-/// An embedded chunk with what a search result shows of it.
+/// What a search result shows of a chunk.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct EmbeddedChunk {
+pub struct ChunkHit {
     /// The chunk.
     pub id: String,
     /// Its document.
@@ -27,8 +29,6 @@ pub struct EmbeddedChunk {
     pub document_title: String,
     /// Its text.
     pub text: String,
-    /// Its stored embedding bytes.
-    pub embedding: Vec<u8>,
 }
 
 /// Inserts a document's chunks in order and returns their ids.
@@ -109,18 +109,44 @@ pub async fn store_embedding(
     Ok(result.rows_affected() == 1)
 }
 
-/// Every embedded chunk of the project, for a search to rank.
+/// The id and stored embedding of every embedded chunk of the project, one row at a time,
+/// for a search to score without holding them all.
+pub fn embeddings<'a>(
+    pool: &'a Pool,
+    project_id: &'a str,
+) -> BoxStream<'a, sqlx::Result<(String, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT id, embedding FROM chunks WHERE project_id = $1 AND embedding IS NOT NULL",
+    )
+    .bind(project_id)
+    .fetch(pool)
+}
+
+/// What a search result shows of the project's chunks `ids` (at most a search's hits).
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn embedded_chunks(pool: &Pool, project_id: &str) -> sqlx::Result<Vec<EmbeddedChunk>> {
-    sqlx::query_as(
-        "SELECT c.id, c.document_id, d.title AS document_title, c.text, c.embedding \
+pub async fn chunk_hits(
+    pool: &Pool,
+    project_id: &str,
+    ids: &[String],
+) -> sqlx::Result<Vec<ChunkHit>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..ids.len())
+        .map(|index| format!("${}", index + 2))
+        .collect();
+    let sql = format!(
+        "SELECT c.id, c.document_id, d.title AS document_title, c.text \
          FROM chunks c JOIN documents d ON d.id = c.document_id \
-         WHERE c.project_id = $1 AND c.embedding IS NOT NULL",
-    )
-    .bind(project_id)
-    .fetch_all(pool)
-    .await
+         WHERE c.project_id = $1 AND c.id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql).bind(project_id);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(pool).await
 }

@@ -3,6 +3,12 @@
 //!
 //! **Invariant:** a job is `running` for at most one worker at a time: claiming is one
 //! `UPDATE` of a `queued` job or of a `running` one whose lease has run out.
+//! **Invariant:** a job is fenced by its claim: every write of a worker names the claim it
+//! holds (the job's `claims` count when it claimed it) and happens only while that claim's
+//! lease is live, so a worker whose lease ran out, or whose job another worker took over,
+//! can no longer change it.
+//! **Invariant:** claims are fair across projects: the next job comes from a project with
+//! the fewest jobs running, so one project's backlog cannot hold back another's first job.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,7 +90,8 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// Claims the oldest job that is queued or whose lease ran out, for `lease`.
+/// Claims a job that is queued or whose lease ran out, for `lease`: the oldest of those of
+/// the projects with the fewest jobs running now.
 ///
 /// # Errors
 ///
@@ -96,14 +103,21 @@ pub async fn claim_next(pool: &Pool, lease: Duration) -> sqlx::Result<Option<Cla
     // another is taking, instead of both picking it and one of them waiting to take it too.
     let lock = match Backend::of(pool) {
         Backend::Sqlite => "",
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Postgres => " FOR UPDATE OF candidate SKIP LOCKED",
     };
+    // `running` counts, per project, the jobs whose lease is live: at most one row per
+    // project with work in progress, so the ordering costs little however long the queue.
     let row: Option<(String, String, String, String, i64)> = sqlx::query_as(&format!(
         "UPDATE jobs SET status = 'running', claims = claims + 1, lease_until_ms = $1, \
              updated_at = $2 \
-         WHERE id = (SELECT id FROM jobs \
-             WHERE status = 'queued' OR (status = 'running' AND lease_until_ms < $3) \
-             ORDER BY created_at, rowid LIMIT 1{lock}) \
+         WHERE id = (SELECT candidate.id FROM jobs candidate \
+             LEFT JOIN (SELECT project_id, COUNT(*) AS jobs_running FROM jobs \
+                 WHERE status = 'running' AND lease_until_ms >= $3 GROUP BY project_id) busy \
+             ON busy.project_id = candidate.project_id \
+             WHERE candidate.status = 'queued' \
+                 OR (candidate.status = 'running' AND candidate.lease_until_ms < $3) \
+             ORDER BY COALESCE(busy.jobs_running, 0), candidate.created_at, candidate.rowid \
+             LIMIT 1{lock}) \
          RETURNING id, project_id, document_id, kind, claims"
     ))
     .bind(now_ms.saturating_add(millis(lease)))
@@ -126,57 +140,69 @@ pub async fn claim_next(pool: &Pool, lease: Duration) -> sqlx::Result<Option<Cla
     )
 }
 
-/// Extends a running job's lease; `false` when the job is gone (its document was deleted)
-/// or no longer running.
+/// Extends the lease of `job` by `lease` from now; `false` when the claim is no longer the
+/// worker's: the job is gone (its document was deleted), finished, taken over by another
+/// claim, or its lease ran out.
 ///
 /// # Errors
 ///
 /// The database fails.
 pub async fn renew_lease(
     connection: &mut DbConnection,
-    job_id: &str,
+    job: &ClaimedJob,
     lease: Duration,
 ) -> sqlx::Result<bool> {
-    let until = unix_millis(SystemTime::now()).saturating_add(millis(lease));
-    let result =
-        sqlx::query("UPDATE jobs SET lease_until_ms = $2 WHERE id = $1 AND status = 'running'")
-            .bind(job_id)
-            .bind(until)
-            .execute(connection)
-            .await?;
+    let now_ms = unix_millis(SystemTime::now());
+    let result = sqlx::query(&format!("UPDATE jobs SET lease_until_ms = $3 WHERE {HELD}"))
+        .bind(&job.id)
+        .bind(i64::from(job.claims))
+        .bind(now_ms.saturating_add(millis(lease)))
+        .bind(now_ms)
+        .execute(connection)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
-/// Marks a running job done; `false` when it is gone.
+/// The condition of a job still held by the claim that took it: `$1` the job, `$2` the
+/// claim, `$4` now in Unix milliseconds.
+const HELD: &str = "id = $1 AND claims = $2 AND status = 'running' AND lease_until_ms >= $4";
+
+/// Marks `job` done; `false` when the claim is no longer the worker's.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn finish(connection: &mut DbConnection, job_id: &str) -> sqlx::Result<bool> {
-    set_final(connection, job_id, "done", None).await
+pub async fn finish(connection: &mut DbConnection, job: &ClaimedJob) -> sqlx::Result<bool> {
+    set_final(connection, job, "done", None).await
 }
 
-/// Marks a running job failed with `reason`; `false` when it is gone.
+/// Marks `job` failed with `reason`; `false` when the claim is no longer the worker's.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn fail(connection: &mut DbConnection, job_id: &str, reason: &str) -> sqlx::Result<bool> {
-    set_final(connection, job_id, "failed", Some(reason)).await
+pub async fn fail(
+    connection: &mut DbConnection,
+    job: &ClaimedJob,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    set_final(connection, job, "failed", Some(reason)).await
 }
 
 async fn set_final(
     connection: &mut DbConnection,
-    job_id: &str,
+    job: &ClaimedJob,
     status: &str,
     reason: Option<&str>,
 ) -> sqlx::Result<bool> {
-    let result = sqlx::query(
-        "UPDATE jobs SET status = $2, error = $3, lease_until_ms = NULL, updated_at = $4 \
-         WHERE id = $1 AND status = 'running'",
-    )
-    .bind(job_id)
+    let result = sqlx::query(&format!(
+        "UPDATE jobs SET status = $3, error = $5, lease_until_ms = NULL, updated_at = $6 \
+         WHERE {HELD}"
+    ))
+    .bind(&job.id)
+    .bind(i64::from(job.claims))
     .bind(status)
+    .bind(unix_millis(SystemTime::now()))
     .bind(reason)
     .bind(super::now())
     .execute(connection)
@@ -184,20 +210,23 @@ async fn set_final(
     Ok(result.rows_affected() == 1)
 }
 
-/// Gives a running job back to the queue, as a worker stopping at shutdown does; the claim
-/// does not count against the job.
+/// Gives `job` back to the queue, as a worker stopping at shutdown does; the claim does not
+/// count against the job. Nothing changes when the claim is no longer the worker's.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn release(pool: &Pool, job_id: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'queued', claims = CASE WHEN claims > 0 THEN claims - 1 ELSE 0 END, lease_until_ms = NULL, \
-             updated_at = $2 \
-         WHERE id = $1 AND status = 'running'",
-    )
-    .bind(job_id)
+pub async fn release(pool: &Pool, job: &ClaimedJob) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET status = 'queued', \
+             claims = CASE WHEN claims > 0 THEN claims - 1 ELSE 0 END, \
+             lease_until_ms = NULL, updated_at = $3 \
+         WHERE {HELD}"
+    ))
+    .bind(&job.id)
+    .bind(i64::from(job.claims))
     .bind(super::now())
+    .bind(unix_millis(SystemTime::now()))
     .execute(pool)
     .await?;
     Ok(())
@@ -283,11 +312,7 @@ mod tests {
         );
 
         // The worker died: its lease is in the past.
-        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE id = $1")
-            .bind(&job_id)
-            .execute(&pool)
-            .await
-            .expect("the database answers");
+        expire_lease(&pool, &job_id).await;
         let again = claim_next(&pool, Duration::from_secs(30))
             .await
             .expect("the database answers")
@@ -299,12 +324,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_job_is_not_claimed_and_a_released_one_is() {
-        let (pool, job_id, _data_dir) = database_with_a_job().await;
-        claim_next(&pool, Duration::from_secs(30))
+        let (pool, _job_id, _data_dir) = database_with_a_job().await;
+        let claimed = claim_next(&pool, Duration::from_secs(30))
             .await
             .expect("the database answers")
             .expect("the job");
-        release(&pool, &job_id).await.expect("the database answers");
+        release(&pool, &claimed)
+            .await
+            .expect("the database answers");
         let released = claim_next(&pool, Duration::from_secs(30))
             .await
             .expect("the database answers")
@@ -313,7 +340,7 @@ mod tests {
 
         let mut connection = pool.acquire().await.expect("a connection");
         assert!(
-            finish(&mut connection, &job_id)
+            finish(&mut connection, &released)
                 .await
                 .expect("the database answers")
         );
@@ -325,10 +352,110 @@ mod tests {
                 .is_none()
         );
         assert!(
-            !renew_lease(&mut connection, &job_id, Duration::from_secs(30))
+            !renew_lease(&mut connection, &released, Duration::from_secs(30))
                 .await
                 .expect("the database answers"),
             "a finished job has no lease to renew"
         );
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_lease_ran_out_can_no_longer_write() {
+        let (pool, job_id, _data_dir) = database_with_a_job().await;
+        let first = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("the job");
+        let mut connection = pool.acquire().await.expect("a connection");
+        assert!(
+            renew_lease(&mut connection, &first, Duration::from_secs(30))
+                .await
+                .expect("the database answers"),
+            "a live claim renews"
+        );
+        expire_lease(&pool, &job_id).await;
+        assert!(
+            !renew_lease(&mut connection, &first, Duration::from_secs(30))
+                .await
+                .expect("the database answers"),
+            "an expired lease is not renewed"
+        );
+        assert!(
+            !finish(&mut connection, &first)
+                .await
+                .expect("the database answers"),
+            "an expired claim does not finish the job"
+        );
+
+        let second = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("the job is taken over");
+        assert_eq!(second.claims, 2);
+        assert!(
+            !fail(&mut connection, &first, "late")
+                .await
+                .expect("the database answers"),
+            "the first claim cannot fail the job the second holds"
+        );
+        release(&pool, &first).await.expect("the database answers");
+        assert!(
+            finish(&mut connection, &second)
+                .await
+                .expect("the database answers"),
+            "the second claim still holds the job"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_project_with_nothing_running_goes_before_a_busy_projects_backlog() {
+        let (pool, first_job, _data_dir) = database_with_a_job().await;
+        let mut connection = pool.acquire().await.expect("a connection");
+        for number in 2..=5 {
+            let document = format!("doc_{number}");
+            documents::insert_document(&mut connection, &document, "proj_a", "Doc", "Text.")
+                .await
+                .expect("a document");
+            enqueue(&mut connection, "proj_a", &document, JobKind::Embedding)
+                .await
+                .expect("a job");
+        }
+        projects::create_project(&pool, "proj_b", "Beta")
+            .await
+            .expect("a project");
+        documents::insert_document(&mut connection, "doc_b", "proj_b", "Doc", "Text.")
+            .await
+            .expect("a document");
+        let late_job = enqueue(&mut connection, "proj_b", "doc_b", JobKind::Embedding)
+            .await
+            .expect("a job");
+
+        let claimed = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("a job");
+        assert_eq!(claimed.id, first_job, "the oldest job goes first");
+        let claimed = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("a job");
+        assert_eq!(
+            claimed.id, late_job,
+            "proj_b has nothing running, so its only job goes before proj_a's backlog"
+        );
+        let claimed = claim_next(&pool, Duration::from_secs(30))
+            .await
+            .expect("the database answers")
+            .expect("a job");
+        assert_eq!(claimed.project_id, "proj_a");
+    }
+
+    /// Moves the job's lease into the past, as the crash of its worker would leave it.
+    async fn expire_lease(pool: &Pool, job_id: &str) {
+        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE id = $1")
+            .bind(job_id)
+            .execute(pool)
+            .await
+            .expect("the database answers");
     }
 }

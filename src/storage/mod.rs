@@ -16,7 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
-use crate::config::StorageConfig;
+use crate::config::{StorageConfig, redact_url};
 
 /// The pool every query runs on: SQLite or PostgreSQL, chosen by `DATABASE_URL`.
 ///
@@ -96,7 +96,7 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<Pool> {
         .with_context(|| {
             format!(
                 "cannot connect to DATABASE_URL {}",
-                redacted(&config.database_url)
+                redact_url(&config.database_url)
             )
         })?
         .close()
@@ -116,7 +116,7 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<Pool> {
         .with_context(|| {
             format!(
                 "cannot open the database {}",
-                redacted(&config.database_url)
+                redact_url(&config.database_url)
             )
         })?;
     let migrations = match backend {
@@ -127,7 +127,7 @@ pub async fn connect(config: &StorageConfig) -> anyhow::Result<Pool> {
         .run(&pool)
         .await
         .context("cannot apply the database migrations")?;
-    tracing::info!(database = %redacted(&config.database_url), "database ready");
+    tracing::info!(database = %redact_url(&config.database_url), "database ready");
     Ok(pool)
 }
 
@@ -152,17 +152,6 @@ async fn configure_sqlite(connection: &mut AnyConnection) -> sqlx::Result<()> {
         .execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .await
         .map(|_| ())
-}
-
-/// `url` without its password, for logs and error messages.
-pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Checks that the database answers a query.

@@ -24,6 +24,7 @@ use app::protocol::{Notice, control};
 
 use crate::events::{Delivery, Subscription};
 use crate::metrics::{Metrics, OpenStreamGuard};
+use crate::stream::per_user::UserStreamSlot;
 
 type Next<T> = ReusableBoxFuture<'static, T>;
 
@@ -38,17 +39,20 @@ pub struct EventStream {
     metrics: Arc<Metrics>,
     finished: bool,
     _open: OpenStreamGuard,
+    /// One of the user's `MAX_STREAMS_PER_USER`, given back when the stream ends.
+    _user_slot: UserStreamSlot,
 }
 
 impl EventStream {
     /// A stream that sends `connected` (already encoded), then `subscription`'s frames and
-    /// heartbeats until `expires_at`.
+    /// heartbeats until `expires_at`, holding `user_slot` meanwhile.
     pub fn new(
         connected: Bytes,
         subscription: Subscription,
         heartbeats: watch::Receiver<Bytes>,
         expires_at: Instant,
         metrics: Arc<Metrics>,
+        user_slot: UserStreamSlot,
     ) -> Self {
         Self {
             connected: Some(connected),
@@ -58,6 +62,7 @@ impl EventStream {
             _open: metrics.stream_opened(),
             metrics,
             finished: false,
+            _user_slot: user_slot,
         }
     }
 }

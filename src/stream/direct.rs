@@ -7,10 +7,14 @@
 //!
 //! **Invariant:** the connection is watched for the client's close while the stream waits,
 //! so a client that goes away releases its subscription at once; a client that takes no
-//! bytes for the stall limit (two heartbeats) is closed, so one that cannot take even its
-//! `resync` does not hold a connection for ever.
+//! bytes for the stall limit (two heartbeats) is closed by the [`StallGuard`] it is written
+//! through, as on hyper's path, so one that cannot take even its `resync` does not hold a
+//! connection for ever.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Version};
 use axum::response::IntoResponse;
@@ -22,6 +26,7 @@ use app::protocol::EVENT_STREAM_PATH;
 
 use crate::auth::ProjectAccess;
 use crate::error::{ApiError, log_internal_cause};
+use crate::serve::StallGuard;
 use crate::state::AppState;
 use crate::stream::{STREAM_HEADERS, open_stream};
 
@@ -34,8 +39,8 @@ pub struct RequestHead(Parts);
 
 impl RequestHead {
     /// The head in `bytes` when it is exactly one complete `GET` of the event stream (nothing
-    /// after it); `None` for anything else, which hyper then serves.
-    pub fn parse_event_stream(bytes: &[u8]) -> Option<Self> {
+    /// after it), from `peer`; `None` for anything else, which hyper then serves.
+    pub fn parse_event_stream(bytes: &[u8], peer: SocketAddr) -> Option<Self> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let httparse::Status::Complete(length) = request.parse(bytes).ok()? else {
@@ -61,12 +66,20 @@ impl RequestHead {
             let value = HeaderValue::from_bytes(header.value).ok()?;
             builder = builder.header(name, value);
         }
-        Some(Self(builder.body(()).ok()?.into_parts().0))
+        let mut parts = builder.body(()).ok()?.into_parts().0;
+        parts.extensions.insert(ConnectInfo(peer));
+        Some(Self(parts))
     }
 }
 
-/// Answers the stream request on `tcp` and streams until either side ends it.
-pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState) {
+/// Answers the stream request on `tcp` and streams until either side ends it, or until the
+/// client takes no bytes for `stall_limit`.
+pub async fn serve_direct(
+    mut tcp: TcpStream,
+    head: RequestHead,
+    state: AppState,
+    stall_limit: Duration,
+) {
     let RequestHead(mut parts) = head;
     let opened = match ProjectAccess::from_request_parts(&mut parts, &state).await {
         Ok(access) => {
@@ -80,7 +93,6 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
         }
         Err(error) => Err(error),
     };
-    let stall_limit = state.streams.stall_limit;
     drop((parts, state));
     let stream = match opened {
         Ok(stream) => stream,
@@ -95,7 +107,8 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("connection: close\r\n\r\n");
-    let (mut reader, mut writer) = tcp.split();
+    let (mut reader, writer) = tcp.split();
+    let mut writer = StallGuard::new(writer, stall_limit);
     if writer.write_all(head.as_bytes()).await.is_err() {
         return;
     }
@@ -106,14 +119,9 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
             biased;
             frame = stream.next() => match frame {
                 Some(Ok(bytes)) => {
-                    // The timer is armed only when the write cannot complete at once.
-                    match tokio::time::timeout(stall_limit, writer.write_all(&bytes)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return,
-                        Err(_) => {
-                            tracing::debug!("closing a stream whose client takes nothing");
-                            return;
-                        }
+                    if writer.write_all(&bytes).await.is_err() {
+                        tracing::debug!("closing a stream whose client went away or takes nothing");
+                        return;
                     }
                 }
                 Some(Err(never)) => match never {},
@@ -129,21 +137,29 @@ pub async fn serve_direct(mut tcp: TcpStream, head: RequestHead, state: AppState
     let _ = writer.shutdown().await;
 }
 
-/// Writes `error` as a complete `Connection: close` response.
+/// Writes `error` as a complete `Connection: close` response, with its headers
+/// (`Retry-After`, say).
 async fn write_error(tcp: &mut TcpStream, error: ApiError) {
     let response = error.into_response();
     log_internal_cause(&response);
     let status = response.status();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in response.headers() {
+        if let Ok(value) = value.to_str() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
     let Ok(body) = axum::body::to_bytes(response.into_body(), 64 * 1024).await else {
         return;
     };
-    let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
-    );
+    ));
     if tcp.write_all(head.as_bytes()).await.is_ok() && tcp.write_all(&body).await.is_ok() {
         let _ = tcp.shutdown().await;
     }
@@ -155,13 +171,22 @@ mod tests {
 
     #[test]
     fn only_a_complete_lone_get_of_the_stream_is_served_directly() {
-        let head = |text: &str| RequestHead::parse_event_stream(text.as_bytes());
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("an address");
+        let head = |text: &str| RequestHead::parse_event_stream(text.as_bytes(), peer);
         let served = head(
             "GET /api/events/stream?projectId=p HTTP/1.1\r\nHost: x\r\nX-Project-Id: p\r\n\r\n",
         )
         .expect("a stream request");
         assert_eq!(served.0.uri.query(), Some("projectId=p"));
         assert_eq!(served.0.headers["x-project-id"], "p");
+        assert_eq!(
+            served
+                .0
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| *address),
+            Some(peer)
+        );
 
         assert!(
             head("GET /api/events/stream HTTP/1.1\r\nHost: x\r\n").is_none(),

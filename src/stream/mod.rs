@@ -4,10 +4,13 @@
 //! it starts with `connected`, then the replay after `Last-Event-ID` (or `resync`), then live
 //! frames and heartbeats; it ends with `auth_expired` at the token's expiry, and at shutdown.
 //! Nothing compresses or buffers its body.
+//! **Invariant:** at most `MAX_STREAMS_PER_USER` streams are open per token subject, on both
+//! paths; one more is answered `429 rate_limited` with `Retry-After`.
 
 mod body;
 mod direct;
 mod heartbeat;
+mod per_user;
 
 pub use direct::{RequestHead, serve_direct};
 pub use heartbeat::Heartbeats;
@@ -34,28 +37,27 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use body::EventStream;
+use per_user::StreamsPerUser;
 
-/// What the stream handler needs besides the bus: heartbeats, metrics, connection ids.
+/// What the stream handler needs besides the bus: heartbeats, metrics, connection ids, and
+/// the count of each user's open streams.
 #[derive(Clone, Debug)]
 pub struct Streams {
     heartbeats: Heartbeats,
     metrics: Arc<Metrics>,
     next_connection: Arc<AtomicU64>,
-    /// How long a direct stream may fail to take a frame before it is closed: a client that
-    /// cannot take even its `resync` must not hold its connection for ever.
-    stall_limit: Duration,
+    per_user: StreamsPerUser,
 }
 
 impl Streams {
-    /// Streams that beat with `heartbeats` every `heartbeat` and count into `metrics`.
-    ///
-    /// A stream whose client takes no bytes for two heartbeats is closed.
-    pub fn new(heartbeats: Heartbeats, heartbeat: Duration, metrics: Arc<Metrics>) -> Self {
+    /// Streams that beat with `heartbeats` and count into `metrics`, at most
+    /// `max_streams_per_user` open at once per token subject.
+    pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>, max_streams_per_user: usize) -> Self {
         Self {
             heartbeats,
             metrics,
             next_connection: Arc::new(AtomicU64::new(1)),
-            stall_limit: heartbeat.saturating_mul(2),
+            per_user: StreamsPerUser::new(max_streams_per_user),
         }
     }
 }
@@ -90,6 +92,7 @@ async fn open_stream(
     event_bus: &dyn EventBus,
     streams: &Streams,
 ) -> Result<EventStream, ApiError> {
+    let user_slot = streams.per_user.open(&access.claims.sub)?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -115,6 +118,7 @@ async fn open_stream(
         streams.heartbeats.subscribe(),
         expiry_instant(access.claims.exp),
         streams.metrics.clone(),
+        user_slot,
     ))
 }
 

@@ -30,10 +30,12 @@ pub(super) async fn run(
     else {
         return Ok(JobOutcome::Cancelled);
     };
-    let texts =
-        tokio::task::spawn_blocking(move || split_into_chunks(&content, DEFAULT_CHUNK_CHARS))
-            .await
-            .context("splitting the document panicked")?;
+    let splitting =
+        tokio::task::spawn_blocking(move || split_into_chunks(&content, DEFAULT_CHUNK_CHARS));
+    let Some(texts) = workers.renewing_lease(job, lease, splitting).await? else {
+        return Ok(JobOutcome::Cancelled);
+    };
+    let texts = texts.context("splitting the document panicked")?;
     if texts.is_empty() {
         return Ok(JobOutcome::Failed(
             "the document has no text to embed".to_owned(),
@@ -41,7 +43,7 @@ pub(super) async fn run(
     }
     if !workers
         .documents
-        .record_split(job, &texts)
+        .record_split(job, &texts, lease)
         .await
         .context("cannot store the chunks")?
     {

@@ -1,6 +1,8 @@
 //! The extraction job: derive graph objects (named entities and their co-occurrences)
 //! from a ready document and store them.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 
@@ -11,8 +13,13 @@ use crate::storage::jobs::ClaimedJob;
 use super::graph::extract_graph;
 use super::{JobOutcome, Workers};
 
-/// Runs an extraction job; a resumed one starts over, replacing what it stored before.
-pub(super) async fn run(workers: &Workers, job: &ClaimedJob) -> anyhow::Result<JobOutcome> {
+/// Runs an extraction job, within the workers' extraction limits and renewing its `lease`
+/// meanwhile; a resumed one starts over, replacing what it stored before.
+pub(super) async fn run(
+    workers: &Workers,
+    job: &ClaimedJob,
+    lease: Duration,
+) -> anyhow::Result<JobOutcome> {
     workers.documents.record_extraction_started(job).await;
     let Some(content) = documents::document_content(&workers.pool, &job.document_id)
         .await
@@ -20,9 +27,12 @@ pub(super) async fn run(workers: &Workers, job: &ClaimedJob) -> anyhow::Result<J
     else {
         return Ok(JobOutcome::Cancelled);
     };
-    let graph = tokio::task::spawn_blocking(move || extract_graph(&content))
-        .await
-        .context("extraction panicked")?;
+    let limits = workers.extraction;
+    let extracting = tokio::task::spawn_blocking(move || extract_graph(&content, &limits));
+    let Some(graph) = workers.renewing_lease(job, lease, extracting).await? else {
+        return Ok(JobOutcome::Cancelled);
+    };
+    let graph = graph.context("extraction panicked")?;
 
     let mut objects = Vec::with_capacity(graph.entities.len() + graph.relations.len());
     objects.extend(graph.entities.iter().map(|entity| NewGraphObject {
@@ -39,12 +49,15 @@ pub(super) async fn run(workers: &Workers, job: &ClaimedJob) -> anyhow::Result<J
             "weight": relation.weight,
         }),
     }));
-    let summary: Map<String, Value> = [
+    let mut summary: Map<String, Value> = [
         ("entities".to_owned(), Value::from(graph.entities.len())),
         ("relations".to_owned(), Value::from(graph.relations.len())),
     ]
     .into_iter()
     .collect();
+    if graph.truncated {
+        summary.insert("truncated".to_owned(), Value::Bool(true));
+    }
 
     if workers
         .documents

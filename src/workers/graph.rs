@@ -15,10 +15,18 @@
 //! target.
 //! **Invariant:** at most [`MAX_ENTITIES`] entities and [`MAX_RELATIONS`] relations; every
 //! relation joins two distinct listed entities, `source < target`.
+//! **Invariant:** any text extracts in bounded time and memory ([`ExtractionLimits`]): a
+//! sentence is read in pieces of at most `max_sentence_chars`, only its first
+//! `max_names_per_sentence` distinct names are paired, at most `max_pairs` distinct pairs and
+//! names are counted, and reading stops at the `budget` (the graph then says `truncated`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use serde::Serialize;
+
+use crate::config::ExtractionLimits;
 
 /// The most entities a graph keeps: the most mentioned ones.
 pub const MAX_ENTITIES: usize = 50;
@@ -34,6 +42,9 @@ pub struct Graph {
     pub entities: Vec<GraphEntity>,
     /// Pairs of entities named in one sentence, most frequent first.
     pub relations: Vec<GraphRelation>,
+    /// The time budget ran out before the end of the text: the graph is of the text before.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// A named entity of a document.
@@ -58,6 +69,9 @@ pub struct GraphRelation {
     pub weight: u32,
 }
 
+/// Pairs counted between two looks at the clock: a few microseconds of work.
+const DEADLINE_CHECK_STEPS: u32 = 1024;
+
 /// Lowercase words allowed inside a name, between two capitalized words.
 const CONNECTORS: &[&str] = &["of", "de", "van", "von", "the"];
 
@@ -80,11 +94,22 @@ const STOP_WORDS: &str = "\
 /// Abbreviations whose period does not end a sentence ("Dr. Ada Lovelace").
 const TITLES: &[&str] = &["Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Sr", "Jr", "Mt"];
 
-/// Extracts the named entities of `text` and the relations between those named together.
+/// Extracts the named entities of `text` and the relations between those named together,
+/// within `limits`.
 ///
 /// Empty text, or text without names, gives an empty graph.
-pub fn extract_graph(text: &str) -> Graph {
-    let sentences: Vec<Vec<Token<'_>>> = sentences(text).map(tokens).collect();
+pub fn extract_graph(text: &str, limits: &ExtractionLimits) -> Graph {
+    let deadline = Instant::now() + limits.budget;
+    let mut truncated = false;
+    let mut tokenized: Vec<Vec<Token<'_>>> = Vec::new();
+    for piece in sentences(text).flat_map(|sentence| pieces(sentence, limits.max_sentence_chars)) {
+        if Instant::now() > deadline {
+            truncated = true;
+            break;
+        }
+        tokenized.push(tokens(piece));
+    }
+    let sentences = tokenized;
 
     // A sentence-initial word is a name only if the text capitalizes it elsewhere too.
     let capitalized_mid_sentence: BTreeSet<&str> = sentences
@@ -97,26 +122,64 @@ pub fn extract_graph(text: &str) -> Graph {
         })
         .collect();
 
-    let mut mentions: BTreeMap<String, u32> = BTreeMap::new();
-    let mut pairs: BTreeMap<(String, String), u32> = BTreeMap::new();
-    for tokens in &sentences {
+    // Names are interned: a pair is two indices, so counting one costs no allocation.
+    let mut index_of: HashMap<String, u32> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut mentions: Vec<u32> = Vec::new();
+    let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut steps: u32 = 0;
+    'sentences: for tokens in &sentences {
         let mut named_here = BTreeSet::new();
         for run in runs(tokens) {
-            if let Some(name) = entity_name(&run, &capitalized_mid_sentence) {
-                *mentions.entry(name.clone()).or_default() += 1;
-                named_here.insert(name);
+            let Some(name) = entity_name(&run, &capitalized_mid_sentence) else {
+                continue;
+            };
+            let index = match index_of.get(&name) {
+                Some(&index) => index,
+                None if names.len() < limits.max_pairs => {
+                    let index = u32::try_from(names.len()).unwrap_or(u32::MAX);
+                    index_of.insert(name.clone(), index);
+                    names.push(name);
+                    mentions.push(0);
+                    index
+                }
+                None => continue,
+            };
+            mentions[index as usize] += 1;
+            if named_here.len() < limits.max_names_per_sentence {
+                named_here.insert(index);
             }
         }
-        for (position, source) in named_here.iter().enumerate() {
-            for target in named_here.iter().skip(position + 1) {
-                *pairs.entry((source.clone(), target.clone())).or_default() += 1;
+        for (position, &first) in named_here.iter().enumerate() {
+            for &second in named_here.iter().skip(position + 1) {
+                steps = steps.wrapping_add(1);
+                if steps.is_multiple_of(DEADLINE_CHECK_STEPS) && Instant::now() > deadline {
+                    truncated = true;
+                    break 'sentences;
+                }
+                let pair_count = pairs.len();
+                match pairs.entry((first, second)) {
+                    Entry::Occupied(mut weight) => *weight.get_mut() += 1,
+                    Entry::Vacant(slot) if pair_count < limits.max_pairs => {
+                        slot.insert(1);
+                    }
+                    Entry::Vacant(_) => {}
+                }
             }
+        }
+        if Instant::now() > deadline {
+            truncated = true;
+            break;
         }
     }
 
-    let mut entities: Vec<GraphEntity> = mentions
-        .into_iter()
-        .map(|(name, mentions)| GraphEntity { name, mentions })
+    let mut entities: Vec<GraphEntity> = names
+        .iter()
+        .zip(&mentions)
+        .map(|(name, &mentions)| GraphEntity {
+            name: name.clone(),
+            mentions,
+        })
         .collect();
     entities.sort_by(|a, b| {
         b.mentions
@@ -128,13 +191,21 @@ pub fn extract_graph(text: &str) -> Graph {
     let kept: BTreeSet<&str> = entities.iter().map(|entity| entity.name.as_str()).collect();
     let mut relations: Vec<GraphRelation> = pairs
         .into_iter()
-        .filter(|((source, target), _)| {
-            kept.contains(source.as_str()) && kept.contains(target.as_str())
-        })
-        .map(|((source, target), weight)| GraphRelation {
-            source,
-            target,
-            weight,
+        .filter_map(|((first, second), weight)| {
+            let (first, second) = (&names[first as usize], &names[second as usize]);
+            if !kept.contains(first.as_str()) || !kept.contains(second.as_str()) {
+                return None;
+            }
+            let (source, target) = if first < second {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            Some(GraphRelation {
+                source: source.clone(),
+                target: target.clone(),
+                weight,
+            })
         })
         .collect();
     relations.sort_by(|a, b| {
@@ -148,7 +219,31 @@ pub fn extract_graph(text: &str) -> Graph {
     Graph {
         entities,
         relations,
+        truncated,
     }
+}
+
+/// `sentence` in pieces of at most `max_chars` characters, each cut after the last
+/// whitespace that fits (or at the limit when a piece has none), so no sentence is read whole
+/// past the limit.
+fn pieces(sentence: &str, max_chars: usize) -> impl Iterator<Item = &str> {
+    let max_chars = max_chars.max(1);
+    let mut rest = sentence;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some((limit, _)) = rest.char_indices().nth(max_chars) else {
+            return Some(std::mem::take(&mut rest));
+        };
+        let cut = rest[..limit]
+            .rfind(char::is_whitespace)
+            .filter(|&at| at > 0)
+            .unwrap_or(limit);
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(piece)
+    })
 }
 
 /// The sentences of `text`: a sentence ends after `.`, `!` or `?` followed by whitespace
@@ -322,7 +417,22 @@ fn is_stop_word(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::Config;
+
+    /// The default limits, as an unset environment gives them.
+    fn limits() -> ExtractionLimits {
+        Config::from_lookup(|_| None)
+            .expect("the defaults are valid")
+            .workers
+            .extraction
+    }
+
+    fn extract_graph(text: &str) -> Graph {
+        super::extract_graph(text, &limits())
+    }
 
     #[track_caller]
     fn check(text: &str, entities: &[(&str, u32)], relations: &[(&str, &str, u32)]) {
@@ -611,5 +721,84 @@ mod tests {
                 "relations": [{"source": "Alice", "target": "Bob", "weight": 1}],
             })
         );
+    }
+
+    /// `count` distinct capitalized names (`Qaaa`, `Qaab`, ...) in one sentence.
+    fn name_list(count: usize) -> String {
+        let names: Vec<String> = (0..count)
+            .map(|number| {
+                let letters: String = [number / 676, number / 26 % 26, number % 26]
+                    .iter()
+                    .map(|&digit| char::from(b'a' + u8::try_from(digit % 26).expect("< 26")))
+                    .collect();
+                format!("Q{letters}")
+            })
+            .collect();
+        format!("We met {}.", names.join(", "))
+    }
+
+    #[test]
+    fn only_the_first_names_of_a_sentence_are_paired() {
+        let limits = ExtractionLimits {
+            max_names_per_sentence: 4,
+            ..limits()
+        };
+        let graph = super::extract_graph("We saw Ann, Bob, Cid, Dan, Eve and Fay.", &limits);
+        assert_eq!(graph.entities.len(), 6, "every name is counted");
+        assert_eq!(graph.relations.len(), 6, "4 names make 6 pairs");
+        assert!(
+            graph
+                .relations
+                .iter()
+                .all(|relation| !["Eve", "Fay"].contains(&relation.target.as_str()))
+        );
+    }
+
+    #[test]
+    fn distinct_names_and_pairs_are_capped() {
+        let limits = ExtractionLimits {
+            max_pairs: 10,
+            ..limits()
+        };
+        let graph = super::extract_graph(&name_list(100), &limits);
+        assert_eq!(graph.entities.len(), 10);
+        assert!(graph.relations.len() <= 10);
+        assert!(!graph.truncated);
+    }
+
+    #[test]
+    fn a_long_sentence_is_read_in_pieces() {
+        let text = format!("{} and Ann met Bob.", "word ".repeat(100));
+        let limits = ExtractionLimits {
+            max_sentence_chars: 40,
+            ..limits()
+        };
+        let all: String = pieces(&text, 40).collect();
+        assert_eq!(all, text, "the pieces are the whole sentence");
+        assert!(pieces(&text, 40).all(|piece| piece.chars().count() <= 40));
+        let graph = super::extract_graph(&text, &limits);
+        assert_eq!(graph.relations.len(), 1, "Ann and Bob share a piece");
+        assert_eq!(pieces("abcdef", 4).collect::<Vec<_>>(), ["abcd", "ef"]);
+    }
+
+    #[test]
+    fn a_name_bomb_extracts_in_bounded_time_and_says_when_it_stopped() {
+        // One sentence of 17,576 distinct names: 154 million pairs without the caps.
+        let bomb = name_list(17_576);
+        let started = Instant::now();
+        let graph = extract_graph(&bomb);
+        assert!(
+            started.elapsed() < limits().budget,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(graph.entities.len(), MAX_ENTITIES);
+
+        let hurried = ExtractionLimits {
+            budget: Duration::from_nanos(1),
+            ..limits()
+        };
+        let graph = super::extract_graph(&bomb.repeat(3), &hurried);
+        assert!(graph.truncated, "the budget ran out");
     }
 }

@@ -12,6 +12,7 @@ mod embedding;
 mod extraction;
 pub mod graph;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::config::WorkerConfig;
+use crate::config::{ExtractionLimits, WorkerConfig};
 use crate::documents::{DocumentService, JobSignal};
 use crate::storage::jobs::{self, ClaimedJob, JobKind};
 
@@ -42,7 +43,8 @@ pub enum JobOutcome {
     Done,
     /// The job failed for good; the reason is recorded on it and its document.
     Failed(String),
-    /// The document was deleted while the job ran; nothing more is recorded.
+    /// The document was deleted while the job ran, or the job's lease ran out (another worker
+    /// may hold it now); nothing more is recorded.
     Cancelled,
     /// Shutdown stopped the job; it is queued again and resumes on the next start.
     Interrupted,
@@ -57,6 +59,7 @@ pub struct Workers {
     job_signal: JobSignal,
     embed_delay: Duration,
     job_lease: Duration,
+    extraction: ExtractionLimits,
     workers: usize,
 }
 
@@ -77,6 +80,7 @@ impl Workers {
             job_signal,
             embed_delay: config.embed_delay,
             job_lease: config.job_lease,
+            extraction: config.extraction,
             workers: config.workers,
         }
     }
@@ -146,7 +150,7 @@ impl Workers {
             }
             match job.kind {
                 JobKind::Embedding => embedding::run(self, &job, lease, shutdown).await,
-                JobKind::Extraction => extraction::run(self, &job).await,
+                JobKind::Extraction => extraction::run(self, &job, lease).await,
             }
         }
         .instrument(span.clone())
@@ -163,7 +167,7 @@ impl Workers {
                     .context("cannot record a failed job")?;
             }
             JobOutcome::Interrupted => {
-                jobs::release(&self.pool, &job.id)
+                jobs::release(&self.pool, &job)
                     .await
                     .context("cannot give back an interrupted job")?;
             }
@@ -174,6 +178,38 @@ impl Workers {
     /// A lease long enough for a few chunks at the configured pace.
     fn lease(&self) -> Duration {
         self.job_lease.max(self.embed_delay.saturating_mul(4))
+    }
+
+    /// Runs `work` while renewing `job`'s `lease` every third of it, so that a long step
+    /// (splitting, extraction) keeps the job its worker's; `None`, with `work` dropped, when
+    /// the lease cannot be renewed because the job was deleted or its claim lost.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    async fn renewing_lease<T>(
+        &self,
+        job: &ClaimedJob,
+        lease: Duration,
+        work: impl Future<Output = T>,
+    ) -> anyhow::Result<Option<T>> {
+        tokio::pin!(work);
+        let period = (lease / 3).max(Duration::from_millis(10));
+        let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                output = &mut work => return Ok(Some(output)),
+                _ = renewal.tick() => {
+                    let mut connection = self.pool.acquire().await.context("cannot renew a lease")?;
+                    if !jobs::renew_lease(&mut connection, job, lease)
+                        .await
+                        .context("cannot renew a lease")?
+                    {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -222,11 +258,7 @@ mod tests {
     async fn fixture(failures: u32) -> Fixture {
         let (pool, data_dir) = storage::test_pool().await;
         let event_bus = Arc::new(InMemoryEventBus::start(
-            EventsConfig {
-                coalesce_window: Duration::ZERO,
-                retain_events: 64,
-                subscriber_backlog: 64,
-            },
+            EventsConfig::bounded(Duration::ZERO, 64, 64),
             Arc::new(Metrics::new()),
             &TaskTracker::new(),
             CancellationToken::new(),
@@ -238,6 +270,7 @@ mod tests {
             job_signal.clone(),
             &DocumentsConfig {
                 max_document_bytes: 10_000,
+                max_upload_files: 20,
             },
         );
         projects::create_project(&pool, "proj_a", "Alpha")
@@ -266,6 +299,10 @@ mod tests {
                 workers: 1,
                 embed_delay: Duration::ZERO,
                 job_lease: Duration::from_secs(30),
+                extraction: crate::config::Config::from_lookup(|_| None)
+                    .expect("the defaults are valid")
+                    .workers
+                    .extraction,
             },
         );
         Fixture {

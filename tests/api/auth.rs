@@ -160,11 +160,22 @@ async fn bodies_that_are_not_events_are_invalid_event() {
         .client
         .post(format!("{}/api/events/publish", app.address))
         .bearer_auth(app.publisher_token())
+        .header("Content-Type", "application/json")
         .body("{ not json")
         .send()
         .await
         .expect("answers");
     expect_error(not_json, 400, "invalid_event").await;
+    let not_declared_json = app
+        .client
+        .post(format!("{}/api/events/publish", app.address))
+        .bearer_auth(app.publisher_token())
+        .header("Content-Type", "text/plain")
+        .body(notification("proj_1", "n_1").to_string())
+        .send()
+        .await
+        .expect("answers");
+    expect_error(not_declared_json, 415, "unsupported_media_type").await;
 
     let no_project = json!({"type": "entity.created", "entity": "document", "id": "d"});
     expect_error(app.publish(&no_project).await, 400, "missing_project").await;
@@ -197,6 +208,7 @@ async fn a_body_over_64_kib_is_payload_too_large_and_one_just_under_is_accepted(
         .client
         .post(format!("{}/api/events/publish", app.address))
         .bearer_auth(app.publisher_token())
+        .header("Content-Type", "application/json")
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await

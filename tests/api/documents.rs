@@ -395,11 +395,12 @@ async fn a_bad_upload_is_refused_with_a_clear_error_and_creates_nothing() {
     expect_error(empty_title, 400, "invalid_document").await;
     let not_a_document = app
         .api(Method::POST, "/api/documents", "proj_a")
+        .header("Content-Type", "text/plain")
         .body("plain text")
         .send()
         .await
         .expect("the server answers");
-    expect_error(not_a_document, 400, "invalid_request").await;
+    expect_error(not_a_document, 415, "unsupported_media_type").await;
 
     assert!(
         app.list_documents("proj_a").await.documents.is_empty(),

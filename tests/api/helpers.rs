@@ -401,6 +401,63 @@ impl TestApp {
         self.publisher().publish_ok(event).await
     }
 
+    /// Waits until the unlabelled `name` series of `/metrics` equals `expected`; fails after
+    /// [`FRAME_LIMIT`].
+    pub async fn wait_for_metric(&self, name: &str, expected: f64) {
+        let waited = tokio::time::timeout(FRAME_LIMIT, async {
+            while self.metric(name).await != expected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "{name} never reached {expected}");
+    }
+
+    /// The server's socket address.
+    pub fn socket_address(&self) -> std::net::SocketAddr {
+        self.address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address")
+    }
+
+    /// A token of user `sub` for `projects`, valid for an hour.
+    pub fn token_of(&self, sub: &str, projects: &[&str]) -> String {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            exp: unix_now() + 3600,
+            projects: projects.iter().map(|p| (*p).to_owned()).collect(),
+            role: None,
+        };
+        self.keys.sign(&claims).expect("signs")
+    }
+
+    /// A client that sends `GET /api/events/stream` of `project` and then reads nothing, with
+    /// a small receive buffer. With `via_hyper`, the connection first carries a `/healthz`
+    /// request, so that hyper, not the direct path, serves the stream.
+    pub async fn stalled_client(&self, project: &str, via_hyper: bool) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+
+        let address = self.socket_address();
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+        let mut stream = socket.connect(address).await.expect("connects");
+        if via_hyper {
+            stream
+                .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+                .await
+                .expect("sends");
+            read_until(&mut stream, "\"status\":\"ok\"").await;
+        }
+        let request = format!(
+            "GET /api/events/stream HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+             X-Project-Id: {project}\r\n\r\n",
+            self.token_for(&[project])
+        );
+        stream.write_all(request.as_bytes()).await.expect("sends");
+        stream
+    }
+
     /// The value of an unlabelled series on `GET /metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self.get("/metrics").await.text().await.expect("a body");
@@ -413,8 +470,13 @@ impl TestApp {
 
     /// Fires the shutdown token and waits for the server to finish, at most [`SHUTDOWN_LIMIT`].
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_within(SHUTDOWN_LIMIT).await
+    }
+
+    /// Fires the shutdown token and waits for the server to finish, at most `limit`.
+    pub async fn stop_within(self, limit: Duration) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        tokio::time::timeout(SHUTDOWN_LIMIT, self.server)
+        tokio::time::timeout(limit, self.server)
             .await
             .expect("the server stops within the limit")
             .expect("the server task does not panic")
@@ -490,6 +552,52 @@ pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Valu
     let status = response.status();
     let body = response.json().await.expect("errors are JSON");
     (status, body)
+}
+
+/// Reads raw bytes from `stream` until `needle` appears; returns everything read. Fails when
+/// the stream closes first or after twice [`FRAME_LIMIT`].
+pub async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+
+    let mut text = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    tokio::time::timeout(FRAME_LIMIT * 2, async {
+        while !String::from_utf8_lossy(&text).contains(needle) {
+            let read = stream.read(&mut buffer).await.expect("reads");
+            assert!(read > 0, "the stream closed before {needle:?}");
+            text.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{needle:?} never arrived"));
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Reads `stream` until the server closes it; returns what it sent and how long that took.
+/// Fails after `limit`.
+pub async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (String, Duration) {
+    use tokio::io::AsyncReadExt;
+
+    let started = tokio::time::Instant::now();
+    let mut text = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => text.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the server did not close the connection within {limit:?}"));
+    (
+        String::from_utf8_lossy(&text).into_owned(),
+        started.elapsed(),
+    )
 }
 
 /// A loopback port nothing listens on (it was free a moment ago).

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod abuse;
 mod auth;
 mod cli;
 mod documents;

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, expect_error};
 
-/// `POST /api/auth/login` with `email` and `password`.
 #[tokio::test]
 async fn login_with_the_right_password_returns_a_token_for_the_users_projects_and_a_cookie() {
     let app = TestApp::spawn().await;
@@ -68,18 +67,40 @@ async fn login_with_an_unknown_email_is_refused_like_a_wrong_password() {
 }
 
 #[tokio::test]
-async fn a_login_body_that_is_not_credentials_is_a_bad_request() {
+async fn a_login_body_that_is_not_json_credentials_is_refused_without_a_cookie() {
     let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_user("ada@example.com", "analytical", &["proj_a"])
+        .await;
+    let log_in = |content_type: &'static str, body: String| {
+        app.client
+            .post(format!("{}/api/auth/login", app.address))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let credentials = json!({"email": "ada@example.com", "password": "analytical"}).to_string();
 
-    let response = app
-        .client
-        .post(format!("{}/api/auth/login", app.address))
-        .body("email=ada")
-        .send()
+    // What a cross-site HTML form can send without a preflight: never a session.
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = log_in(content_type, credentials.clone())
+            .await
+            .expect("the server answers");
+        assert!(response.headers().get("set-cookie").is_none());
+        expect_error(response, 415, "unsupported_media_type").await;
+    }
+    let not_credentials = log_in("application/json", "{\"email\": 1}".to_owned())
         .await
         .expect("the server answers");
-
-    expect_error(response, 400, "invalid_request").await;
+    expect_error(not_credentials, 400, "invalid_request").await;
+    let credentials = log_in("application/json", credentials)
+        .await
+        .expect("the server answers");
+    assert_eq!(credentials.status(), 200);
 }
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use app::protocol::{EventType, StreamMessage};
 
-use crate::helpers::{FRAME_LIMIT, TestApp, notification, unix_now};
+use crate::helpers::{FRAME_LIMIT, TestApp, notification, read_until, unix_now};
 
 /// The sequence number of a stream event id `<epoch>:<seq>`.
 fn seq(id: &str) -> u64 {
@@ -31,17 +31,6 @@ async fn publish_notifications(
         );
     }
     ids
-}
-
-/// Waits until the `name` series of `/metrics` equals `expected`.
-async fn wait_for_metric(app: &TestApp, name: &str, expected: f64) {
-    let waited = tokio::time::timeout(FRAME_LIMIT, async {
-        while app.metric(name).await != expected {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "{name} never reached {expected}");
 }
 
 #[tokio::test]
@@ -274,7 +263,8 @@ async fn a_delete_after_pending_updates_arrives_after_them() {
         let publisher = app.publisher();
         tokio::spawn(async move { publisher.publish_ok(&progress(2)).await })
     };
-    wait_for_metric(&app, "docpulse_events_coalesced_total", 1.0).await;
+    app.wait_for_metric("docpulse_events_coalesced_total", 1.0)
+        .await;
     let deleted = app
         .publish_ok(&json!({
             "type": "entity.deleted", "entity": "document", "id": "doc_1", "projectId": "proj_1",
@@ -337,47 +327,12 @@ async fn a_token_that_expires_mid_stream_gets_auth_expired_and_the_stream_ends()
     );
 }
 
-/// A client that sends its request and then reads nothing, with a small receive buffer.
-async fn stalled_client(app: &TestApp, project: &str) -> tokio::net::TcpStream {
-    let address: std::net::SocketAddr = app
-        .address
-        .trim_start_matches("http://")
-        .parse()
-        .expect("an address");
-    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-    socket.set_recv_buffer_size(4096).expect("a small buffer");
-    let mut stream = socket.connect(address).await.expect("connects");
-    let request = format!(
-        "GET /api/events/stream HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
-         X-Project-Id: {project}\r\n\r\n",
-        app.token_for(&[project])
-    );
-    stream.write_all(request.as_bytes()).await.expect("sends");
-    stream
-}
-
-/// Reads raw bytes from `stream` until `needle` appears; returns everything read.
-async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
-    let mut text = Vec::new();
-    let mut buffer = vec![0; 64 * 1024];
-    tokio::time::timeout(FRAME_LIMIT * 2, async {
-        while !String::from_utf8_lossy(&text).contains(needle) {
-            let read = stream.read(&mut buffer).await.expect("reads");
-            assert!(read > 0, "the stream closed before {needle:?}");
-            text.extend_from_slice(&buffer[..read]);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{needle:?} never arrived"));
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 #[tokio::test]
 async fn a_slow_client_gets_resync_while_a_fast_one_gets_every_event() {
     const EVENTS: u64 = 600;
     let app =
         TestApp::spawn_with_env(&[("SUBSCRIBER_BACKLOG", "16"), ("RETAIN_EVENTS", "16")]).await;
-    let mut slow = stalled_client(&app, "proj_1").await;
+    let mut slow = app.stalled_client("proj_1", false).await;
     read_until(&mut slow, "event: connected").await;
     let mut fast = app.open_stream("proj_1", None).await;
     let fast_reader = tokio::spawn(async move {
@@ -420,40 +375,45 @@ async fn a_slow_client_gets_resync_while_a_fast_one_gets_every_event() {
 }
 
 #[tokio::test]
-async fn a_client_that_takes_nothing_for_two_heartbeats_is_closed() {
-    let app = TestApp::spawn_with_env(&[
-        ("HEARTBEAT_SECS", "1"),
-        ("SUBSCRIBER_BACKLOG", "16"),
-        ("RETAIN_EVENTS", "16"),
-    ])
-    .await;
-    let mut stalled = stalled_client(&app, "proj_1").await;
-    read_until(&mut stalled, "event: connected").await;
-    let mut healthy = app.open_stream("proj_1", None).await;
-    assert_eq!(app.metric("docpulse_open_streams").await, 2.0);
+async fn a_client_that_takes_nothing_for_two_heartbeats_is_closed_on_either_path() {
+    for via_hyper in [false, true] {
+        let app = TestApp::spawn_with_env(&[
+            ("HEARTBEAT_SECS", "1"),
+            ("SUBSCRIBER_BACKLOG", "16"),
+            ("RETAIN_EVENTS", "16"),
+        ])
+        .await;
+        let mut stalled = app.stalled_client("proj_1", via_hyper).await;
+        read_until(&mut stalled, "event: connected").await;
+        let mut healthy = app.open_stream("proj_1", None).await;
+        assert_eq!(app.metric("docpulse_open_streams").await, 2.0);
 
-    let padding = "x".repeat(16 * 1024);
-    for n in 0..600 {
-        let mut event = notification("proj_1", &format!("n_{n}"));
-        event["data"] = json!({ "padding": padding });
-        app.publish_ok(&event).await;
-        healthy.next_entity().await;
+        let padding = "x".repeat(16 * 1024);
+        for n in 0..600 {
+            let mut event = notification("proj_1", &format!("n_{n}"));
+            event["data"] = json!({ "padding": padding });
+            app.publish_ok(&event).await;
+            healthy.next_entity().await;
+        }
+        app.wait_for_metric("docpulse_open_streams", 1.0).await;
+
+        // The stalled client finds the end of its stream once it reads what was sent.
+        let mut buffer = vec![0; 64 * 1024];
+        let closed = tokio::time::timeout(FRAME_LIMIT, async {
+            while matches!(stalled.read(&mut buffer).await, Ok(read) if read > 0) {}
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the stalled stream was not closed (via hyper: {via_hyper})"
+        );
+        // The healthy one is still served.
+        app.publish_ok(&notification("proj_1", "still_here")).await;
+        assert_eq!(
+            healthy.next_entity().await.1.id.expect("an id").as_str(),
+            "still_here"
+        );
     }
-    wait_for_metric(&app, "docpulse_open_streams", 1.0).await;
-
-    // The stalled client finds the end of its stream once it reads what was sent.
-    let mut buffer = vec![0; 64 * 1024];
-    let closed = tokio::time::timeout(FRAME_LIMIT, async {
-        while stalled.read(&mut buffer).await.expect("reads") > 0 {}
-    })
-    .await;
-    assert!(closed.is_ok(), "the stalled stream was not closed");
-    // The healthy one is still served.
-    app.publish_ok(&notification("proj_1", "still_here")).await;
-    assert_eq!(
-        healthy.next_entity().await.1.id.expect("an id").as_str(),
-        "still_here"
-    );
 }
 
 #[tokio::test]
@@ -465,7 +425,7 @@ async fn the_open_streams_gauge_returns_to_zero_when_clients_leave() {
     }
     assert_eq!(app.metric("docpulse_open_streams").await, 3.0);
     drop(streams);
-    wait_for_metric(&app, "docpulse_open_streams", 0.0).await;
+    app.wait_for_metric("docpulse_open_streams", 0.0).await;
 }
 
 #[tokio::test]
