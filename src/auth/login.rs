@@ -14,7 +14,7 @@ use axum::http::HeaderValue;
 
 use app::resources::{Credentials, Session};
 
-use crate::auth::password::{hash_password, verify_password};
+use crate::auth::password::PasswordWorkers;
 use crate::auth::throttle::{
     DEVICE_COOKIE, DEVICE_COOKIE_TTL, LoginThrottle, MAX_EMAIL_BYTES, MAX_PASSWORD_BYTES,
     account_key,
@@ -32,6 +32,7 @@ pub struct Sessions {
     pool: Pool,
     keys: JwtKeys,
     throttle: LoginThrottle,
+    passwords: PasswordWorkers,
     /// Whether the cookie gets `Secure` (production, served over HTTPS).
     secure_cookie: bool,
 }
@@ -55,13 +56,20 @@ pub struct LoggedIn {
 }
 
 impl Sessions {
-    /// Sessions checked against `pool`'s users, throttled by `throttle`, and signed with
-    /// `keys`.
-    pub fn new(pool: Pool, keys: JwtKeys, throttle: LoginThrottle, secure_cookie: bool) -> Self {
+    /// Sessions checked against `pool`'s users on `passwords`, throttled by `throttle`, and
+    /// signed with `keys`.
+    pub fn new(
+        pool: Pool,
+        keys: JwtKeys,
+        throttle: LoginThrottle,
+        passwords: PasswordWorkers,
+        secure_cookie: bool,
+    ) -> Self {
         Self {
             pool,
             keys,
             throttle,
+            passwords,
             secure_cookie,
         }
     }
@@ -98,11 +106,15 @@ impl Sessions {
         let email = credentials.email.trim();
         let Some(user) = projects::find_user_by_email(&self.pool, email).await? else {
             // Same cost as a real check, so timing does not reveal unknown emails.
-            hash_password(credentials.password).await?;
+            self.passwords.burn(credentials.password).await?;
             self.throttle.failed(&account, &admitted);
             return Err(ApiError::InvalidCredentials);
         };
-        if !verify_password(credentials.password, user.password_hash).await? {
+        if !self
+            .passwords
+            .verify(credentials.password, user.password_hash)
+            .await?
+        {
             self.throttle.failed(&account, &admitted);
             return Err(ApiError::InvalidCredentials);
         }
