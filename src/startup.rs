@@ -21,9 +21,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::api;
+use crate::auth::password::PasswordWorkers;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{ClientIpSource, JwtKeys, Sessions};
 use crate::config::{
@@ -39,7 +41,7 @@ use crate::search::Search;
 use crate::serve::{self, ConnectionLimits, RequestDeadline, limit_request_time};
 use crate::state::AppState;
 use crate::storage;
-use crate::stream::{Heartbeats, Streams};
+use crate::stream::{DirectStreams, Heartbeats, Streams};
 use crate::workers::Workers;
 use crate::workers::embedder::{Embedder, LocalEmbedder};
 
@@ -54,8 +56,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
-    /// The handles direct event streams use (the router holds its own copy).
-    state: AppState,
+    /// What direct event streams use (the router holds its own handles).
+    direct: Arc<DirectStreams>,
     /// The limits every connection is served within.
     limits: ConnectionLimits,
     pool: Pool,
@@ -95,8 +97,7 @@ impl Application {
             None => load_or_create_dev_secret(&config.storage.data_dir)?,
         };
 
-        let listener = TcpListener::bind(config.http.addr)
-            .await
+        let listener = listen(config.http.addr)
             .with_context(|| format!("cannot listen on {}", config.http.addr))?;
         let local_addr = listener
             .local_addr()
@@ -134,6 +135,7 @@ impl Application {
                 pool.clone(),
                 jwt_keys.clone(),
                 LoginThrottle::new(&config.login, &jwt_secret),
+                PasswordWorkers::start(config.login.hash_concurrency, config.login.hash_queue)?,
                 config.environment == Environment::Production,
             ),
             jwt_keys,
@@ -155,7 +157,12 @@ impl Application {
             metrics,
             leptos_options,
         };
-        let router = assemble_router(state.clone(), &config.http);
+        let direct = Arc::new(DirectStreams {
+            jwt_keys: state.jwt_keys.clone(),
+            event_bus: state.event_bus.clone(),
+            streams: state.streams.clone(),
+        });
+        let router = assemble_router(state, &config.http);
         let limits = connection_limits(&config.http, config.stream.heartbeat, open_files);
         tracing::info!(
             max_connections = limits.max_connections,
@@ -166,7 +173,7 @@ impl Application {
             listener,
             local_addr,
             router,
-            state,
+            direct,
             limits,
             pool,
             shutdown,
@@ -194,7 +201,7 @@ impl Application {
         serve::serve(
             self.listener,
             self.router,
-            self.state,
+            self.direct,
             self.limits,
             self.shutdown.clone(),
         )
@@ -227,6 +234,24 @@ async fn start_event_bus(
             Ok(Arc::new(bus))
         }
     }
+}
+
+/// Connections the kernel may hold for the server before it accepts them; the kernel caps it
+/// at `net.core.somaxconn`. tokio's own bind asks for 1024, and a burst of more new
+/// connections (1,000 slow clients, a reconnect storm) then drops SYNs, which costs a
+/// legitimate client a one-second retransmission.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a [`LISTEN_BACKLOG`] queue.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restarted server binds at once, as with tokio's bind.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Raises the soft open-file limit to the hard one (every connection holds a socket) and
@@ -297,7 +322,9 @@ fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
             RequestDeadline(http.request_timeout),
             limit_request_time,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once, with their cause, by `log_internal_errors`; a refusal under
+        // attack (429, 503) must not cost a log line each.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@
 //! connection for ever.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -27,8 +28,7 @@ use app::protocol::EVENT_STREAM_PATH;
 use crate::auth::ProjectAccess;
 use crate::error::{ApiError, log_internal_cause};
 use crate::serve::StallGuard;
-use crate::state::AppState;
-use crate::stream::{STREAM_HEADERS, open_stream};
+use crate::stream::{DirectStreams, STREAM_HEADERS, open_stream};
 
 /// Most headers read from a direct stream request.
 const MAX_HEADERS: usize = 48;
@@ -77,23 +77,23 @@ impl RequestHead {
 pub async fn serve_direct(
     mut tcp: TcpStream,
     head: RequestHead,
-    state: AppState,
+    context: Arc<DirectStreams>,
     stall_limit: Duration,
 ) {
     let RequestHead(mut parts) = head;
-    let opened = match ProjectAccess::from_request_parts(&mut parts, &state).await {
+    let opened = match ProjectAccess::from_request_parts(&mut parts, &*context).await {
         Ok(access) => {
             open_stream(
                 access,
                 &parts.headers,
-                state.event_bus.as_ref(),
-                &state.streams,
+                context.event_bus.as_ref(),
+                &context.streams,
             )
             .await
         }
         Err(error) => Err(error),
     };
-    drop((parts, state));
+    drop((parts, context));
     let stream = match opened {
         Ok(stream) => stream,
         Err(error) => {

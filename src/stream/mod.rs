@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use app::protocol::sse::SseFrame;
 use app::protocol::{Connected, EVENT_STREAM_PATH, control};
 
-use crate::auth::ProjectAccess;
+use crate::auth::{JwtKeys, ProjectAccess};
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -50,6 +50,11 @@ pub struct Streams {
 }
 
 impl Streams {
+    /// The counters the streams (and the connections) count into.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
     /// Streams that beat with `heartbeats` and count into `metrics`, at most
     /// `max_streams_per_user` open at once per token subject.
     pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>, max_streams_per_user: usize) -> Self {
@@ -60,6 +65,18 @@ impl Streams {
             per_user: StreamsPerUser::new(max_streams_per_user),
         }
     }
+}
+
+/// What a stream served directly on its connection needs, shared by every connection through
+/// one `Arc`, so that a stream's task, which lives for hours, holds one pointer to it.
+#[derive(Clone, FromRef)]
+pub struct DirectStreams {
+    /// Verifies the stream's token.
+    pub jwt_keys: JwtKeys,
+    /// The bus the stream subscribes to.
+    pub event_bus: Arc<dyn EventBus>,
+    /// Heartbeats, metrics and the per-user cap.
+    pub streams: Streams,
 }
 
 /// The event stream route, for streams requested on connections hyper serves.
