@@ -7,6 +7,8 @@
 # LOAD_BUS=redis runs the server on the Redis event bus (a private redis-server from
 # scripts/redis.sh); LOAD_INSTANCES=2 runs two servers on that Redis, the streams and the
 # publishers split between them (the server's memory and CPU are then not measured).
+# LOAD_SERVER_BIN=/path/to/docpulse runs that server binary instead of the one built here, so
+# that two builds (before and after a change) are measured by the same tool in one sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +55,7 @@ for _ in $(seq "$instances"); do
   data_dirs+=("$data_dir")
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   env JWT_SECRET="$secret" DATA_DIR="$data_dir" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
-    RUST_LOG="${RUST_LOG:-warn}" "${redis_env[@]}" "$bin_dir/docpulse" &
+    RUST_LOG="${RUST_LOG:-warn}" "${redis_env[@]}" "${LOAD_SERVER_BIN:-$bin_dir/docpulse}" &
   servers+=($!)
   for _ in $(seq 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -114,6 +114,18 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let stream = connect(target, source).await?;
+    http1::handshake(TokioIo::new(stream))
+        .await
+        .context("the HTTP/1.1 handshake failed")
+}
+
+/// Opens a TCP connection to `target`, from `source` (port 0) when given, with Nagle off.
+///
+/// # Errors
+///
+/// Binding or connecting failed.
+pub async fn connect(target: &ServerTarget, source: Option<Ipv4Addr>) -> anyhow::Result<TcpStream> {
     let socket = match target.address {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -137,9 +149,7 @@ where
     stream
         .set_nodelay(true)
         .context("cannot disable Nagle's algorithm")?;
-    http1::handshake(TokioIo::new(stream))
-        .await
-        .context("the HTTP/1.1 handshake failed")
+    Ok(stream)
 }
 
 /// Awaits `future` while polling `connection`, which carries its bytes.

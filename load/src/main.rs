@@ -9,12 +9,14 @@
 //!   (`book`) and shared counters (`tally`).
 //! - [`publisher`]: the paced publish phase.
 //! - [`report`]: the figures, the text report and the verdict.
+//! - [`attack`]: the hostile modes (`--attack`) and what a legitimate user sees meanwhile.
 //! - helpers: [`connection`] (target, source addresses, HTTP/1.1 connections), [`tokens`],
 //!   [`naming`], [`pacing`], [`clock`], [`proc_stats`], [`open_files`].
 //!
 //! **Invariant:** the report is printed whatever happened; the exit status is 0 only when the
 //! report's verdict is `pass`.
 
+mod attack;
 mod clock;
 mod connection;
 mod naming;
@@ -72,6 +74,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(kind) = options.attack {
+        return match runtime.block_on(attack::run(kind, &options)) {
+            Ok(report) => {
+                print!("{}", report.render());
+                if report.failures().is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run::run(options)) {
         Ok(report) => {
             print!("{}", report.render());

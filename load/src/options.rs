@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::attack::AttackKind;
 use crate::connection;
 
 /// The server a run targets when `--url` is not given.
@@ -94,6 +95,38 @@ pub struct Options {
     /// Tokio worker threads of the tool; keep it low when the server shares the machine's cores.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+
+    /// Runs a hostile mode instead of the load test, and reports what a legitimate user saw
+    /// meanwhile (/healthz and another user's request every few milliseconds) and the server's
+    /// peak memory (with --server-pid). login-flood: --attempts wrong logins,
+    /// --attack-concurrency at once; slow-headers: --connections half request heads held
+    /// --duration seconds; stream-flood: --connections streams of one token subject held
+    /// --duration seconds; upload-bomb: an upload of --attack-bytes of distinct names in one
+    /// sentence, followed until extracted; big-field: an upload with a --attack-bytes title.
+    #[arg(long, value_enum)]
+    pub attack: Option<AttackKind>,
+
+    /// login-flood: wrong logins in all.
+    #[arg(long, default_value_t = 400)]
+    pub attempts: u32,
+
+    /// login-flood: logins in flight at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub attack_concurrency: u32,
+
+    /// login-flood: send each login from its own loopback address (127.0.0.2 up), so that only
+    /// the per-account and hashing limits hold it back.
+    #[arg(long)]
+    pub spread_addresses: bool,
+
+    /// upload-bomb: size of the upload; big-field: size of the title field.
+    #[arg(long, default_value_t = 33_000)]
+    pub attack_bytes: u64,
+
+    /// upload-bomb, big-field, stream-flood: the project attacked (it must exist; the demo
+    /// account's first project by default).
+    #[arg(long, default_value = "proj_history")]
+    pub attack_project: String,
 }
 
 impl Options {

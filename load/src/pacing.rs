@@ -13,9 +13,33 @@ pub fn due_after(index: u64, per_second: u32) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// How long to wait after the server refused with `Retry-After: retry_after`: at least that,
+/// plus up to half as much again (at least up to a second) as `random` (in `[0, 1)`) says, so
+/// that clients refused together do not come back together; the browser's client waits alike.
+pub fn retry_delay(retry_after: Duration, random: f64) -> Duration {
+    let spread = (retry_after / 2).max(Duration::from_secs(1));
+    retry_after + spread.mul_f64(random.clamp(0.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_waits_at_least_retry_after_with_a_spread_on_top() {
+        assert_eq!(
+            retry_delay(Duration::from_secs(5), 0.0),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            retry_delay(Duration::from_secs(5), 0.5),
+            Duration::from_millis(6250)
+        );
+        assert_eq!(
+            retry_delay(Duration::from_secs(1), 0.5),
+            Duration::from_millis(1500)
+        );
+    }
 
     #[test]
     fn items_are_due_at_even_intervals() {

@@ -27,6 +27,8 @@ pub enum ProcessRef {
 pub struct ProcessSample {
     /// Resident set size (`VmRSS`).
     pub rss_bytes: u64,
+    /// The highest resident set size since the process started (`VmHWM`), when reported.
+    pub peak_rss_bytes: Option<u64>,
     /// User plus system CPU time since the process started.
     pub cpu: Duration,
 }
@@ -60,12 +62,13 @@ impl ProcessSampler {
         };
         let status = read(&directory, "status")?;
         let stat = read(&directory, "stat")?;
-        let rss_bytes = parse_rss_bytes(&status)
+        let rss_bytes = parse_status_bytes(&status, "VmRSS")
             .with_context(|| format!("no VmRSS line in {}/status", directory.display()))?;
         let cpu_ticks = parse_cpu_ticks(&stat)
             .with_context(|| format!("no utime and stime in {}/stat", directory.display()))?;
         Ok(ProcessSample {
             rss_bytes,
+            peak_rss_bytes: parse_status_bytes(&status, "VmHWM"),
             cpu: ticks_to_duration(cpu_ticks, self.ticks_per_second),
         })
     }
@@ -88,11 +91,13 @@ pub fn clock_ticks_per_second() -> u64 {
         .unwrap_or(FALLBACK_TICKS_PER_SECOND)
 }
 
-/// The resident set size in bytes from the text of `/proc/PID/status` (`VmRSS:  1234 kB`).
-pub fn parse_rss_bytes(status_text: &str) -> Option<u64> {
-    let line = status_text
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?;
+/// A size in bytes from the text of `/proc/PID/status`: the line of `field`, such as
+/// `VmRSS:  1234 kB`.
+pub fn parse_status_bytes(status_text: &str, field: &str) -> Option<u64> {
+    let line = status_text.lines().find_map(|line| {
+        line.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+    })?;
     let mut fields = line.split_whitespace();
     let amount: u64 = fields.next()?.parse().ok()?;
     let multiplier = match fields.next() {
@@ -132,8 +137,10 @@ mod tests {
 
     #[test]
     fn rss_comes_from_the_vmrss_line_in_bytes() {
-        assert_eq!(parse_rss_bytes(STATUS), Some(20_560 * 1024));
-        assert_eq!(parse_rss_bytes("VmRSS: 12 kB"), Some(12 * 1024));
+        assert_eq!(parse_status_bytes(STATUS, "VmRSS"), Some(20_560 * 1024));
+        assert_eq!(parse_status_bytes("VmRSS: 12 kB", "VmRSS"), Some(12 * 1024));
+        assert_eq!(parse_status_bytes(STATUS, "VmPeak"), Some(300_000 * 1024));
+        assert_eq!(parse_status_bytes(STATUS, "VmHWM"), None);
     }
 
     #[test]
@@ -145,7 +152,7 @@ mod tests {
             "VmRSS:\tmany kB\n",
             "VmRSS:\t12 furlongs\n",
         ] {
-            assert_eq!(parse_rss_bytes(text), None, "{text:?}");
+            assert_eq!(parse_status_bytes(text, "VmRSS"), None, "{text:?}");
         }
     }
 

@@ -116,6 +116,8 @@ pub struct ConnectionFigures {
     pub failed_to_connect: u64,
     /// Connected streams that ended before the tool closed them.
     pub closed_early: u64,
+    /// Connect attempts refused with `429`/`503` and `Retry-After`, then retried.
+    pub refusals: u64,
     /// From the first connect to the last outcome.
     pub connect_time: Duration,
 }
@@ -244,6 +246,13 @@ impl Report {
             format_args!(
                 "connection failures: {} failed to connect, {} closed early",
                 connections.failed_to_connect, connections.closed_early
+            ),
+        );
+        line(
+            &mut out,
+            format_args!(
+                "connection refusals: {} answered 429/503, each retried after its Retry-After",
+                connections.refusals
             ),
         );
         let deliveries = &self.deliveries;
@@ -429,6 +438,7 @@ mod tests {
     fn sample(rss_mib_tenths: u64, cpu_millis: u64) -> ProcessSample {
         ProcessSample {
             rss_bytes: rss_mib_tenths * 1024 * 1024 / 10,
+            peak_rss_bytes: None,
             cpu: Duration::from_millis(cpu_millis),
         }
     }
@@ -447,6 +457,7 @@ mod tests {
                 connected: 10_000,
                 failed_to_connect: 0,
                 closed_early: 0,
+                refusals: 0,
                 connect_time: Duration::from_millis(6_200),
             },
             publishing: Some(PublishFigures {
@@ -515,6 +526,7 @@ mod tests {
             report.render(),
             "connections: 10000 open / 10000 asked (100 projects), connect time 6.2 s\n\
              connection failures: 0 failed to connect, 0 closed early\n\
+             connection refusals: 0 answered 429/503, each retried after its Retry-After\n\
              heartbeats: 0 received\n\
              published: 15000 accepted, 0 failed, 500.0 events/s\n\
              deliveries: expected 1500000, received 1500000, missing 0, duplicates 0, cross-project leaks 0, resyncs 0\n\
@@ -571,6 +583,7 @@ mod tests {
             report.render(),
             "connections: 10000 open / 10000 asked (100 projects), connect time 6.2 s\n\
              connection failures: 0 failed to connect, 0 closed early\n\
+             connection refusals: 0 answered 429/503, each retried after its Retry-After\n\
              heartbeats: 10000 received\n\
              idle hold: 30.0 s\n\
              stream anomalies: 0 unrecognized events, 0 malformed frames\n\

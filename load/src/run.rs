@@ -155,6 +155,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             connected: connect_phase.connected,
             failed_to_connect: connect_phase.failed,
             closed_early: snapshot.closed_early,
+            refusals: snapshot.refusals,
             connect_time: connect_phase.elapsed,
         },
         idle_hold: options.is_idle().then(|| options.publish_duration()),

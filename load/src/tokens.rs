@@ -68,6 +68,21 @@ impl TokenMinter {
         })
     }
 
+    /// The token of user `sub`, allowed `project` only (the hostile modes' attacker and
+    /// bystander).
+    ///
+    /// # Errors
+    ///
+    /// Signing failed (it does not for HS256 and these claims).
+    pub fn user(&self, sub: &str, project: &str) -> jsonwebtoken::errors::Result<String> {
+        self.mint(&Claims {
+            sub: sub.to_owned(),
+            exp: self.expires_at_unix_secs,
+            projects: [project],
+            role: None,
+        })
+    }
+
     fn mint(&self, claims: &Claims<'_>) -> jsonwebtoken::errors::Result<String> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
     }
@@ -101,6 +116,18 @@ mod tests {
         assert_eq!(
             decode(&token, "secret"),
             json!({"sub": "load-sub-13", "exp": 1_900_000_000u64, "projects": ["load_proj_3"]})
+        );
+    }
+
+    #[test]
+    fn a_user_token_names_its_subject_and_project() {
+        let minter = TokenMinter::new("secret", 1_900_000_000);
+        let token = minter
+            .user("load-attacker", "proj_history")
+            .expect("signed");
+        assert_eq!(
+            decode(&token, "secret"),
+            json!({"sub": "load-attacker", "exp": 1_900_000_000u64, "projects": ["proj_history"]})
         );
     }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{ACCEPT, AUTHORIZATION, HOST};
+use hyper::header::{ACCEPT, AUTHORIZATION, HOST, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
@@ -186,7 +186,7 @@ async fn run_stream(
     let book = ConnectionBook::new(project_index, plan.projects, plan.event_count);
     let opened = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        open_stream(connection_index, &plan, book.project_id()),
+        open_honouring_retry_after(connection_index, &plan, book.project_id()),
     )
     .await;
     drop(permit);
@@ -215,6 +215,48 @@ async fn run_stream(
     plan.tally
         .stream_closed(project_index, early_reason.as_deref());
 }
+
+/// Opens the stream; when the server refuses it with `Retry-After` (`429`, `503`), waits that
+/// long plus up to half again at random (at least up to a second), and tries again.
+async fn open_honouring_retry_after(
+    connection_index: u32,
+    plan: &SubscriberPlan,
+    project_id: &ProjectId,
+) -> anyhow::Result<OpenStream> {
+    loop {
+        match open_stream(connection_index, plan, project_id).await {
+            Err(error) => match error.downcast_ref::<Refused>() {
+                Some(refused) => {
+                    plan.tally.record_refusal();
+                    tokio::time::sleep(pacing::retry_delay(refused.retry_after, clock::jitter()))
+                        .await;
+                }
+                None => return Err(error),
+            },
+            opened => return opened,
+        }
+    }
+}
+
+/// The server refused a stream for one of its limits and said when to come back.
+#[derive(Debug)]
+struct Refused {
+    status: u16,
+    retry_after: Duration,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "http {}: retry after {} s",
+            self.status,
+            self.retry_after.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// A stream past its `connected` frame.
 struct OpenStream {
@@ -262,6 +304,19 @@ async fn open_stream(
     let response = connection::drive(connection.as_mut(), sender.send_request(request))
         .await?
         .context("the stream request failed")?;
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+        .map(Duration::from_secs);
+    if let (429 | 503, Some(retry_after)) = (response.status().as_u16(), retry_after) {
+        return Err(Refused {
+            status: response.status().as_u16(),
+            retry_after,
+        }
+        .into());
+    }
     if response.status() != StatusCode::OK {
         let status = response.status().as_u16();
         let error_body = connection::drive(

@@ -25,6 +25,8 @@ pub struct SubscriberTally {
     heartbeats: AtomicU64,
     /// Streams that ended before the tool closed them.
     closed_early: AtomicU64,
+    /// Connect attempts the server refused with `429` or `503` and `Retry-After`.
+    refusals: AtomicU64,
     /// Latencies of first deliveries in microseconds; locked once per chunk read, not per frame.
     latency: Mutex<Histogram<u64>>,
     /// Connect failures and reasons streams ended.
@@ -38,6 +40,8 @@ pub struct TallySnapshot {
     pub deliveries: DeliveryFigures,
     /// Streams that ended before the tool closed them.
     pub closed_early: u64,
+    /// Connect attempts refused with `429` or `503` and `Retry-After`, then retried.
+    pub refusals: u64,
     /// Latency percentiles; `None` before the first delivery with a send time.
     pub latency: Option<LatencySummary>,
     /// Connect failures and reasons streams ended.
@@ -57,6 +61,7 @@ impl SubscriberTally {
             resyncs: AtomicU64::new(0),
             heartbeats: AtomicU64::new(0),
             closed_early: AtomicU64::new(0),
+            refusals: AtomicU64::new(0),
             latency: Mutex::new(report::new_latency_histogram()),
             errors: Mutex::new(ErrorSamples::new()),
         }
@@ -89,6 +94,11 @@ impl SubscriberTally {
             self.closed_early.fetch_add(1, Ordering::Relaxed);
             self.record_error(reason);
         }
+    }
+
+    /// Counts one connect attempt refused with `Retry-After` (it is tried again).
+    pub fn record_refusal(&self) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one error message (a failed connect or why a stream ended).
@@ -134,6 +144,7 @@ impl SubscriberTally {
                 malformed: load(&self.malformed),
             },
             closed_early: load(&self.closed_early),
+            refusals: load(&self.refusals),
             latency: LatencySummary::from_histogram(&lock(&self.latency)),
             errors: lock(&self.errors).clone(),
         }
