@@ -32,12 +32,14 @@ pub struct HealthReport {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// An identifier is empty, too long or holds a character it may not.
-    #[error("{what} must be 1 to {max} printable characters without spaces, got {value:?}")]
+    #[error("{what} must be 1 to {max} {allowed}, got {value:?}")]
     BadIdentifier {
         /// Which identifier (`project id`, `entity id`, `event id`).
         what: &'static str,
         /// Its longest allowed length.
         max: usize,
+        /// The characters it may hold, in words.
+        allowed: &'static str,
         /// The refused value, for the message.
         value: String,
     },
@@ -64,16 +66,19 @@ pub const MAX_ENTITY_ID_LEN: usize = 256;
 /// Most ids in one `entity.batch` event.
 pub const MAX_BATCH_IDS: usize = 1000;
 
-/// True when `value` is 1 to `max` bytes of printable, non-space ASCII.
-///
-/// That excludes CR, LF and every other control character, so such a value is safe in an SSE
-/// field line and in a header.
-fn is_identifier(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.len() <= max && value.bytes().all(|byte| byte.is_ascii_graphic())
+/// True when `value` is 1 to `max` bytes, each one `allowed` says.
+fn is_identifier(value: &str, max: usize, allowed: fn(&u8) -> bool) -> bool {
+    !value.is_empty() && value.len() <= max && value.bytes().all(|byte| allowed(&byte))
+}
+
+/// A project id's characters: letters, digits, `_` and `-`. So `*`, which grants every
+/// project in a token's claims, is never a project.
+fn is_project_id_byte(byte: &u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-')
 }
 
 macro_rules! identifier {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr, $allowed_words:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -90,10 +95,15 @@ macro_rules! identifier {
             type Error = ProtocolError;
 
             fn try_from(value: String) -> Result<Self, Self::Error> {
-                if is_identifier(&value, $max) {
+                if is_identifier(&value, $max, $allowed) {
                     Ok(Self(value))
                 } else {
-                    Err(ProtocolError::BadIdentifier { what: $what, max: $max, value })
+                    Err(ProtocolError::BadIdentifier {
+                        what: $what,
+                        max: $max,
+                        allowed: $allowed_words,
+                        value,
+                    })
                 }
             }
         }
@@ -121,17 +131,22 @@ macro_rules! identifier {
 }
 
 identifier!(
-    /// A project id, such as `proj_123`: 1 to 128 printable ASCII characters, no spaces.
+    /// A project id, such as `proj_123`: 1 to 128 letters, digits, `_` or `-`.
     ProjectId,
     "project id",
-    MAX_PROJECT_ID_LEN
+    MAX_PROJECT_ID_LEN,
+    is_project_id_byte,
+    "letters, digits, _ or -"
 );
 
 identifier!(
-    /// An entity id, such as `doc_456`: 1 to 256 printable ASCII characters, no spaces.
+    /// An entity id, such as `doc_456`: 1 to 256 printable ASCII characters, no spaces, so
+    /// no CR or LF can reach an SSE field line or a header.
     EntityId,
     "entity id",
-    MAX_ENTITY_ID_LEN
+    MAX_ENTITY_ID_LEN,
+    u8::is_ascii_graphic,
+    "printable characters without spaces"
 );
 
 /// What happened to the entity, the `type` of an event and the `event:` name of its frame.
@@ -246,6 +261,7 @@ impl EventId {
             Err(ProtocolError::BadIdentifier {
                 what: "event id epoch",
                 max: 64,
+                allowed: "letters, digits, _ or -",
                 value: epoch,
             })
         }
@@ -265,6 +281,7 @@ impl FromStr for EventId {
         let refuse = || ProtocolError::BadIdentifier {
             what: "event id",
             max: 128,
+            allowed: "characters of <epoch>:<sequence>",
             value: value.to_owned(),
         };
         let (epoch, seq) = value.split_once(':').ok_or_else(refuse)?;
@@ -302,6 +319,11 @@ pub struct NewEvent {
     /// Ignored when publishing: the server sets the time.
     #[serde(default, skip_serializing)]
     pub timestamp: Option<String>,
+    /// The server's outbox rows this event announces (several when coalescing merged their
+    /// updates), so that a relay resuming after a crash can tell which rows were published.
+    /// Never on the wire.
+    #[serde(skip)]
+    pub origins: Vec<i64>,
 }
 
 impl NewEvent {
@@ -321,6 +343,7 @@ impl NewEvent {
             project_id,
             data,
             timestamp: None,
+            origins: Vec::new(),
         }
     }
 
@@ -339,6 +362,7 @@ impl NewEvent {
             project_id,
             data,
             timestamp: None,
+            origins: Vec::new(),
         }
     }
 
@@ -618,6 +642,38 @@ mod tests {
         event.validate().expect("valid");
         let stamped = event.into_event("server time".to_owned());
         assert_eq!(stamped.timestamp, "server time");
+    }
+
+    #[test]
+    fn a_project_id_is_letters_digits_underscores_and_dashes_only() {
+        for good in [
+            "proj_123",
+            "Team-Notes",
+            "a",
+            &"x".repeat(MAX_PROJECT_ID_LEN),
+        ] {
+            assert!(good.parse::<ProjectId>().is_ok(), "{good}");
+        }
+        for bad in [
+            "*",
+            "proj_*",
+            "a b",
+            "proj.1",
+            "proj/1",
+            "é",
+            "",
+            &"x".repeat(129),
+        ] {
+            let error = bad.parse::<ProjectId>().expect_err(bad);
+            assert!(
+                error.to_string().contains("letters, digits, _ or -"),
+                "{error}"
+            );
+        }
+        assert!(
+            "doc.1:*".parse::<EntityId>().is_ok(),
+            "entity ids stay printable ASCII"
+        );
     }
 
     #[test]
