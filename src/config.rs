@@ -209,6 +209,14 @@ pub const RETAIN_BYTES: Var<usize> = Var::new(
     Default::Value("4194304"),
     count,
 );
+/// `OUTBOX_LATE_SECS`.
+pub const OUTBOX_LATE_SECS: Var<Duration> = Var::new(
+    "OUTBOX_LATE_SECS",
+    "seconds a committed change may wait for its announcement before its project's streams \
+     get `resync` (1 or more)",
+    Default::Value("10"),
+    seconds,
+);
 /// `SUBSCRIBER_BACKLOG`.
 pub const SUBSCRIBER_BACKLOG: Var<usize> = Var::new(
     "SUBSCRIBER_BACKLOG",
@@ -445,7 +453,7 @@ pub const SEARCH_QUEUE: Var<usize> = Var::new(
 pub const DEMO_USER: Var<bool> = Var::new(
     "DEMO_USER",
     "`true` seeds demo@docpulse.local (password demo) and two projects on first start",
-    Default::Computed("true with SQLite, false with PostgreSQL"),
+    Default::Computed("true with SQLite in development, false otherwise"),
     |text| match text {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -461,7 +469,7 @@ pub const RUST_LOG: Var<String> = Var::new(
 );
 
 /// Every variable, in the order `--help` lists them.
-pub const VARIABLES: [VarDoc; 39] = [
+pub const VARIABLES: [VarDoc; 40] = [
     LEPTOS_SITE_ADDR.doc(),
     DOCPULSE_ENV.doc(),
     JWT_SECRET.doc(),
@@ -470,6 +478,7 @@ pub const VARIABLES: [VarDoc; 39] = [
     RETAIN_EVENTS.doc(),
     RETAIN_BYTES.doc(),
     SUBSCRIBER_BACKLOG.doc(),
+    OUTBOX_LATE_SECS.doc(),
     PROJECT_IDLE_SECS.doc(),
     DATA_DIR.doc(),
     DATABASE_URL.doc(),
@@ -760,6 +769,9 @@ pub struct EventsConfig {
     pub subscriber_backlog: usize,
     /// Time after which an unused project is forgotten (`PROJECT_IDLE_SECS`).
     pub project_idle: Duration,
+    /// Age of an unannounced change past which its project's streams resync
+    /// (`OUTBOX_LATE_SECS`).
+    pub outbox_late: Duration,
 }
 
 impl EventsConfig {
@@ -776,6 +788,7 @@ impl EventsConfig {
             retain_bytes: usize::MAX,
             subscriber_backlog,
             project_idle: Duration::from_secs(600),
+            outbox_late: Duration::from_secs(10),
         }
     }
 }
@@ -870,11 +883,23 @@ impl Config {
             Some(url) => BusConfig::Redis { url },
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        // A shared PostgreSQL database is a deployment: no account with a known password
-        // unless asked for.
-        let demo_user = DEMO_USER
-            .read_optional(&lookup)?
-            .unwrap_or(Backend::of_url(&database_url) == Some(Backend::Sqlite));
+        // A shared PostgreSQL database, or production, is a deployment: no account with a
+        // known password unless asked for, and never in production.
+        let demo_user = match DEMO_USER.read_optional(&lookup)? {
+            Some(true) if environment == Environment::Production => {
+                return Err(ConfigError::Invalid {
+                    variable: DEMO_USER.name(),
+                    expected: "`false` when DOCPULSE_ENV=production: the demo account's \
+                               password is public",
+                    value: Some("true".to_owned()),
+                });
+            }
+            Some(demo_user) => demo_user,
+            None => {
+                environment == Environment::Development
+                    && Backend::of_url(&database_url) == Some(Backend::Sqlite)
+            }
+        };
 
         Ok(Self {
             environment,
@@ -908,6 +933,7 @@ impl Config {
                 retain_bytes: RETAIN_BYTES.read(&lookup)?,
                 subscriber_backlog: SUBSCRIBER_BACKLOG.read(&lookup)?,
                 project_idle: PROJECT_IDLE_SECS.read(&lookup)?,
+                outbox_late: OUTBOX_LATE_SECS.read(&lookup)?,
             },
             storage: StorageConfig {
                 data_dir,
@@ -1069,6 +1095,22 @@ mod tests {
         check_error(
             &[("CLIENT_IP_HEADER", "not a header")],
             "CLIENT_IP_HEADER must be an HTTP header name such as X-Real-IP, got \"not a header\"",
+        );
+    }
+
+    #[test]
+    fn production_never_seeds_the_demo_account() {
+        let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let production = ("DOCPULSE_ENV", "production");
+        let config = config_from(&[production, secret]).expect("valid");
+        assert!(!config.demo_user, "not by default");
+        check_error(
+            &[production, secret, ("DEMO_USER", "true")],
+            "DEMO_USER must be `false` when DOCPULSE_ENV=production: the demo account's password is public, got \"true\"",
+        );
+        assert!(
+            config_from(&[]).expect("valid").demo_user,
+            "development with SQLite"
         );
     }
 
