@@ -3,6 +3,7 @@
 //! Code map, in reading order:
 //!
 //! - [`config`]: the environment variables, parsed and validated once at start.
+//! - [`clock`]: the wall clock as the server writes it.
 //! - [`telemetry`]: tracing subscriber set-up.
 //! - [`startup`]: [`startup::Application`] builds the router and owns shutdown.
 //! - [`serve`]: the listener and its connection limits; event-stream connections directly,
@@ -15,6 +16,8 @@
 //! - [`limits`]: bounds on work anyone can ask for (a gate, a rate limiter).
 //! - [`metrics`]: counters of the event path and the connections, for `GET /metrics`.
 //! - [`random`]: random hex for ids and epochs.
+//! - [`outbox`]: the transactional outbox and its relay: every change's events, written with
+//!   it and published after.
 //! - [`documents`]: [`documents::DocumentService`], the one writer of documents, and
 //!   [`documents::chunking`], which cuts their text into chunks.
 //! - [`workers`]: the job pool that chunks and embeds documents and extracts entity graphs.
@@ -31,6 +34,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod documents;
@@ -38,6 +42,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod page_data;
 pub mod random;
 pub mod search;

@@ -36,6 +36,8 @@ use crate::documents::{DocumentService, JobSignal};
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus, RedisEventBus};
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::outbox::relay::{Relay, RelayConfig};
 use crate::page_data::ServerPageData;
 use crate::search::Search;
 use crate::serve::{self, ConnectionLimits, RequestDeadline, limit_request_time};
@@ -110,9 +112,26 @@ impl Application {
 
         let jwt_keys = JwtKeys::new(&jwt_secret);
         let job_signal = JobSignal::default();
+        let outbox = Outbox::new();
+        let relay_config = RelayConfig {
+            lease: config.workers.job_lease,
+            late_after: config.events.outbox_late,
+        };
+        Relay::register(&pool, &outbox, relay_config)
+            .await
+            .context("cannot register this instance's outbox")?;
+        Relay::start(
+            pool.clone(),
+            event_bus.clone(),
+            outbox.clone(),
+            relay_config,
+            &tasks,
+            shutdown.clone(),
+        );
         let documents = DocumentService::new(
             pool.clone(),
             event_bus.clone(),
+            outbox,
             job_signal.clone(),
             &config.documents,
         );

@@ -1,5 +1,6 @@
 //! [`DocumentService`]: creates, renames and deletes documents, records the workers'
-//! progress, and publishes an event for each change once it is committed.
+//! progress, and writes the events that announce each change into the outbox, in the change's
+//! own transaction (the relay publishes them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +16,12 @@ use app::resources::{Document, DocumentDetail, DocumentList, NewDocument};
 use crate::config::DocumentsConfig;
 use crate::error::ApiError;
 use crate::events::{BusError, EventBus};
+use crate::outbox::Outbox;
 use crate::storage::jobs::{self, ClaimedJob, JobKind};
-use crate::storage::{self, chunks, documents, graph};
+use crate::storage::{self, DbConnection, chunks, documents, graph};
 
 /// The fields of a document that its processing changes, sent as its progress updates.
 const PROGRESS_FIELDS: &[&str] = &["status", "chunks", "embeddedChunks", "updatedAt"];
-
-/// Tries of one publication while the event bus is unavailable: with the pauses between
-/// them (the first below, then doubling) about 1.75 s, enough to ride out a Redis failover.
-const PUBLISH_ATTEMPTS: u32 = 4;
-/// The pause before the second try of a publication.
-const FIRST_PUBLISH_RETRY: Duration = Duration::from_millis(250);
 
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -98,24 +94,28 @@ pub enum ChunkRecorded {
 #[derive(Clone)]
 pub struct DocumentService {
     pool: Pool,
+    /// Read for the snapshots' `lastEventId`; events are written to the outbox.
     event_bus: Arc<dyn EventBus>,
+    outbox: Outbox,
     job_signal: JobSignal,
     max_document_bytes: usize,
     max_upload_files: usize,
 }
 
 impl DocumentService {
-    /// A service over `pool` that publishes on `event_bus` and wakes workers via
-    /// `job_signal`.
+    /// A service over `pool` that announces changes through `outbox`, reads snapshot ids from
+    /// `event_bus` and wakes workers via `job_signal`.
     pub fn new(
         pool: Pool,
         event_bus: Arc<dyn EventBus>,
+        outbox: Outbox,
         job_signal: JobSignal,
         config: &DocumentsConfig,
     ) -> Self {
         Self {
             pool,
             event_bus,
+            outbox,
             job_signal,
             max_document_bytes: config.max_document_bytes,
             max_upload_files: config.max_upload_files,
@@ -185,8 +185,8 @@ impl DocumentService {
         validate_title(&document.title)
     }
 
-    /// Stores the documents in one transaction, queues an embedding job for each, then
-    /// publishes `entity.created` for each. Either all are created or none.
+    /// Stores the documents in one transaction, queues an embedding job for each and
+    /// announces `entity.created` for each. Either all are created or none.
     ///
     /// # Errors
     ///
@@ -215,19 +215,22 @@ impl DocumentService {
             )
             .await?;
             jobs::enqueue(&mut transaction, project.as_str(), &id, JobKind::Embedding).await?;
+            self.write(
+                &mut transaction,
+                document_event(EventType::Created, &stored, None),
+            )
+            .await?;
             created.push(stored);
         }
         transaction.commit().await?;
-
-        for document in &created {
-            self.announce_document(EventType::Created, document, None)
-                .await;
+        self.outbox.wake();
+        for _ in &created {
             self.job_signal.notify();
         }
         Ok(created)
     }
 
-    /// Renames one of the project's documents and publishes the new title.
+    /// Renames one of the project's documents and announces the new title.
     ///
     /// # Errors
     ///
@@ -239,38 +242,50 @@ impl DocumentService {
         title: &str,
     ) -> Result<Document, DocumentError> {
         validate_title(title)?;
-        let document = documents::rename_document(&self.pool, project.as_str(), id, title.trim())
-            .await?
-            .ok_or(DocumentError::NotFound)?;
-        self.announce_document(EventType::Updated, &document, Some(&["title", "updatedAt"]))
-            .await;
+        let mut transaction = self.pool.begin().await?;
+        let document =
+            documents::rename_document(&mut transaction, project.as_str(), id, title.trim())
+                .await?
+                .ok_or(DocumentError::NotFound)?;
+        self.write(
+            &mut transaction,
+            document_event(EventType::Updated, &document, Some(&["title", "updatedAt"])),
+        )
+        .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(document)
     }
 
     /// Deletes one of the project's documents, with its chunks, jobs and graph objects (a
-    /// running job notices and stops), and publishes `entity.deleted`.
+    /// running job notices and stops), and announces `entity.deleted`.
     ///
     /// # Errors
     ///
     /// The document does not exist, or the database fails.
     pub async fn delete(&self, project: &ProjectId, id: &str) -> Result<(), DocumentError> {
-        if !documents::delete_document(&self.pool, project.as_str(), id).await? {
+        let entity_id = EntityId::try_from(id.to_owned()).map_err(|_| DocumentError::NotFound)?;
+        let mut transaction = self.pool.begin().await?;
+        if !documents::delete_document(&mut transaction, project.as_str(), id).await? {
             return Err(DocumentError::NotFound);
         }
-        if let Ok(entity_id) = EntityId::try_from(id.to_owned()) {
-            self.announce(NewEvent::single(
+        self.write(
+            &mut transaction,
+            Some(NewEvent::single(
                 EventType::Deleted,
                 EntityKind::Document,
                 entity_id,
                 project.clone(),
                 None,
-            ))
-            .await;
-        }
+            )),
+        )
+        .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(())
     }
 
-    /// Splits the job's document into `texts` (unless a previous run did) and publishes the
+    /// Splits the job's document into `texts` (unless a previous run did) and announces the
     /// chunk count, renewing the job's `lease`; returns `false` when the job was cancelled or
     /// its claim lost.
     ///
@@ -299,11 +314,12 @@ impl DocumentService {
         else {
             return Ok(false);
         };
-        transaction.commit().await?;
-
-        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
-            .await;
-        self.announce_batch(
+        self.write(
+            &mut transaction,
+            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+        )
+        .await?;
+        for event in batch_events(
             job,
             EntityKind::Chunk,
             chunk_ids,
@@ -311,13 +327,16 @@ impl DocumentService {
                 ("documentId", Value::from(job.document_id.as_str())),
                 ("status", Value::from("pending")),
             ]),
-        )
-        .await;
+        ) {
+            self.write(&mut transaction, event).await?;
+        }
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(true)
     }
 
-    /// Stores one chunk's embedding, counts it on the document and renews the job's lease,
-    /// in one transaction; then publishes the chunk and the document's progress.
+    /// Stores one chunk's embedding, counts it on the document, renews the job's lease and
+    /// announces the chunk and the document's progress, in one transaction.
     ///
     /// # Errors
     ///
@@ -342,10 +361,8 @@ impl DocumentService {
         else {
             return Ok(ChunkRecorded::Cancelled);
         };
-        transaction.commit().await?;
-
-        if let Ok(chunk) = EntityId::try_from(chunk_id.to_owned()) {
-            self.announce(NewEvent::single(
+        let chunk_event = EntityId::try_from(chunk_id.to_owned()).ok().map(|chunk| {
+            NewEvent::single(
                 EventType::Updated,
                 EntityKind::Chunk,
                 chunk,
@@ -355,16 +372,21 @@ impl DocumentService {
                     ("position", Value::from(position)),
                     ("status", Value::from("embedded")),
                 ])),
-            ))
-            .await;
-        }
-        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
-            .await;
+            )
+        });
+        self.write(&mut transaction, chunk_event).await?;
+        self.write(
+            &mut transaction,
+            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+        )
+        .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(ChunkRecorded::Stored)
     }
 
-    /// Ends an embedding job: the document is ready and its extraction job queued, in one
-    /// transaction; then both are published. Returns `false` when the job was cancelled.
+    /// Ends an embedding job: the document is ready and its extraction job queued, both
+    /// announced, in one transaction. Returns `false` when the job was cancelled.
     ///
     /// # Errors
     ///
@@ -385,11 +407,13 @@ impl DocumentService {
             JobKind::Extraction,
         )
         .await?;
-        transaction.commit().await?;
-
-        self.announce_document(EventType::Updated, &document, Some(PROGRESS_FIELDS))
-            .await;
-        self.announce_job(
+        self.write(
+            &mut transaction,
+            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+        )
+        .await?;
+        self.write_job(
+            &mut transaction,
             job,
             EventType::Created,
             &extraction_id,
@@ -398,14 +422,30 @@ impl DocumentService {
                 ("status", Value::from("queued")),
             ]),
         )
-        .await;
+        .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
         self.job_signal.notify();
         Ok(true)
     }
 
-    /// Publishes that an extraction job started.
-    pub async fn record_extraction_started(&self, job: &ClaimedJob) {
-        self.announce_job(
+    /// Announces that an extraction job started, renewing its `lease`; returns `false` when
+    /// the job was cancelled or its claim lost.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn record_extraction_started(
+        &self,
+        job: &ClaimedJob,
+        lease: Duration,
+    ) -> sqlx::Result<bool> {
+        let mut transaction = self.pool.begin().await?;
+        if !jobs::renew_lease(&mut transaction, job, lease).await? {
+            return Ok(false);
+        }
+        self.write_job(
+            &mut transaction,
             job,
             EventType::Updated,
             &job.id,
@@ -414,12 +454,15 @@ impl DocumentService {
                 ("status", Value::from("running")),
             ]),
         )
-        .await;
+        .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
+        Ok(true)
     }
 
-    /// Stores the graph objects an extraction job derived and ends the job, in one
-    /// transaction; then publishes the objects (as `entity.batch`) and the job's end.
-    /// Returns `false` when the job was cancelled.
+    /// Stores the graph objects an extraction job derived and ends the job, announcing the
+    /// objects (as `entity.batch`) and the job's end, in one transaction. Returns `false` when
+    /// the job was cancelled.
     ///
     /// # Errors
     ///
@@ -443,9 +486,7 @@ impl DocumentService {
             objects,
         )
         .await?;
-        transaction.commit().await?;
-
-        self.announce_batch(
+        for event in batch_events(
             job,
             EntityKind::GraphObject,
             ids,
@@ -453,19 +494,23 @@ impl DocumentService {
                 ("documentId", Value::from(job.document_id.as_str())),
                 ("jobId", Value::from(job.id.as_str())),
             ]),
-        )
-        .await;
+        ) {
+            self.write(&mut transaction, event).await?;
+        }
         let mut data = object([
             ("documentId", Value::from(job.document_id.as_str())),
             ("status", Value::from("done")),
         ]);
         data.extend(summary);
-        self.announce_job(job, EventType::Updated, &job.id, data)
-            .await;
+        self.write_job(&mut transaction, job, EventType::Updated, &job.id, data)
+            .await?;
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(true)
     }
 
-    /// Marks the job and its document failed with `reason`, then publishes both.
+    /// Marks the job and its document failed with `reason`, announcing both, in one
+    /// transaction.
     ///
     /// # Errors
     ///
@@ -476,18 +521,20 @@ impl DocumentService {
             return Ok(());
         }
         let document = documents::mark_failed(&mut transaction, &job.document_id, reason).await?;
-        transaction.commit().await?;
-
         if let Some(document) = document {
-            self.announce_document(
-                EventType::Updated,
-                &document,
-                Some(&["status", "error", "updatedAt"]),
+            self.write(
+                &mut transaction,
+                document_event(
+                    EventType::Updated,
+                    &document,
+                    Some(&["status", "error", "updatedAt"]),
+                ),
             )
-            .await;
+            .await?;
         }
         if job.kind == JobKind::Extraction {
-            self.announce_job(
+            self.write_job(
+                &mut transaction,
                 job,
                 EventType::Updated,
                 &job.id,
@@ -497,108 +544,93 @@ impl DocumentService {
                     ("error", Value::from(reason)),
                 ]),
             )
-            .await;
+            .await?;
         }
+        transaction.commit().await?;
+        self.outbox.wake();
         Ok(())
     }
 
-    /// Publishes a document event whose `data` is the document (`fields: None`) or only the
-    /// named fields of it.
-    async fn announce_document(
+    /// Writes `event` into the outbox in `transaction`; `None` (an id that cannot be on the
+    /// wire, which stored ids never are) writes nothing.
+    async fn write(
         &self,
-        event_type: EventType,
-        document: &Document,
-        fields: Option<&[&str]>,
-    ) {
-        let (Ok(project), Ok(id)) = (
-            ProjectId::try_from(document.project_id.clone()),
-            EntityId::try_from(document.id.clone()),
-        ) else {
-            return;
-        };
-        let mut data = to_object(document);
-        if let Some(fields) = fields {
-            data.retain(|key, _| fields.contains(&key.as_str()));
+        transaction: &mut DbConnection,
+        event: Option<NewEvent>,
+    ) -> sqlx::Result<()> {
+        match event {
+            Some(event) => self.outbox.write(transaction, &event).await,
+            None => Ok(()),
         }
-        self.announce(NewEvent::single(
-            event_type,
-            EntityKind::Document,
-            id,
-            project,
-            Some(data),
-        ))
-        .await;
     }
 
-    async fn announce_job(
+    /// Writes an extraction job's event into the outbox in `transaction`.
+    async fn write_job(
         &self,
+        transaction: &mut DbConnection,
         job: &ClaimedJob,
         event_type: EventType,
         job_id: &str,
         data: Map<String, Value>,
-    ) {
-        if let Ok(id) = EntityId::try_from(job_id.to_owned()) {
-            self.announce(NewEvent::single(
+    ) -> sqlx::Result<()> {
+        let event = EntityId::try_from(job_id.to_owned()).ok().map(|id| {
+            NewEvent::single(
                 event_type,
                 EntityKind::ExtractionJob,
                 id,
                 project_of(job),
                 Some(data),
-            ))
-            .await;
-        }
+            )
+        });
+        self.write(transaction, event).await
     }
+}
 
-    /// Publishes `entity.batch` events naming `ids` (as many as the batch limit needs), each
-    /// with `data`.
-    async fn announce_batch(
-        &self,
-        job: &ClaimedJob,
-        entity: EntityKind,
-        ids: Vec<String>,
-        data: Map<String, Value>,
-    ) {
-        let ids: Vec<EntityId> = ids
-            .into_iter()
-            .filter_map(|id| EntityId::try_from(id).ok())
-            .collect();
-        for batch in ids.chunks(app::protocol::MAX_BATCH_IDS) {
-            self.announce(NewEvent::batch(
+/// A document event whose `data` is the document (`fields: None`) or only the named fields
+/// of it.
+fn document_event(
+    event_type: EventType,
+    document: &Document,
+    fields: Option<&[&str]>,
+) -> Option<NewEvent> {
+    let project = ProjectId::try_from(document.project_id.clone()).ok()?;
+    let id = EntityId::try_from(document.id.clone()).ok()?;
+    let mut data = to_object(document);
+    if let Some(fields) = fields {
+        data.retain(|key, _| fields.contains(&key.as_str()));
+    }
+    Some(NewEvent::single(
+        event_type,
+        EntityKind::Document,
+        id,
+        project,
+        Some(data),
+    ))
+}
+
+/// `entity.batch` events naming `ids` (as many as the batch limit needs), each with `data`.
+fn batch_events(
+    job: &ClaimedJob,
+    entity: EntityKind,
+    ids: Vec<String>,
+    data: Map<String, Value>,
+) -> impl Iterator<Item = Option<NewEvent>> {
+    let ids: Vec<EntityId> = ids
+        .into_iter()
+        .filter_map(|id| EntityId::try_from(id).ok())
+        .collect();
+    let project = project_of(job);
+    ids.chunks(app::protocol::MAX_BATCH_IDS)
+        .map(|batch| {
+            Some(NewEvent::batch(
                 entity,
                 batch.to_vec(),
-                project_of(job),
+                project.clone(),
                 Some(data.clone()),
             ))
-            .await;
-        }
-    }
-
-    /// Publishes an event of a committed change without waiting for a coalescing window. A
-    /// bus that is shutting down or cannot reach Redis cannot take it; the change is stored
-    /// all the same, and clients refetch when they reconnect or are told to resync.
-    /// Publishes `event`. While the bus is unavailable (Redis away) it tries again, up to
-    /// [`PUBLISH_ATTEMPTS`] times with doubling pauses; after that the change stays stored
-    /// but unannounced, and the open streams get `resync` once the bus is back.
-    async fn announce(&self, event: NewEvent) {
-        let mut pause = FIRST_PUBLISH_RETRY;
-        for attempt in 1..=PUBLISH_ATTEMPTS {
-            match self.event_bus.publish_nowait(event.clone()).await {
-                Ok(_) => return,
-                Err(BusError::Closed) => {
-                    tracing::debug!("event bus closed; a change was stored but not announced");
-                    return;
-                }
-                Err(error @ BusError::Unavailable(_)) if attempt < PUBLISH_ATTEMPTS => {
-                    tracing::warn!(%error, attempt, ?pause, "the event bus is unavailable; publishing again");
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                }
-                Err(error @ BusError::Unavailable(_)) => {
-                    tracing::warn!(%error, "a change was stored but not announced");
-                }
-            }
-        }
-    }
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// A title of 1 to [`MAX_TITLE_CHARS`] characters without control characters.

@@ -54,6 +54,9 @@ pub struct Outgoing {
 }
 
 /// What to do with an offered event.
+// An offer is matched as soon as it is made; boxing its event would cost an allocation per
+// published event for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Offer {
     /// Append `flushed` (pending updates that must precede it) then `event`.
@@ -205,6 +208,7 @@ fn merge(pending: &mut Option<Pending>, event: NewEvent) -> watch::Receiver<Opti
                     .get_or_insert_with(Default::default)
                     .extend(data);
             }
+            pending.event.origins.extend(event.origins);
             pending.waiters.subscribe()
         }
         None => {
@@ -381,6 +385,28 @@ mod tests {
         }
         assert!(coalescer.close_window(&key("d1"), next, next).is_none());
         assert_eq!(coalescer.open_windows(), 0);
+    }
+
+    #[test]
+    fn a_merged_update_names_every_origin_it_stands_for() {
+        let mut coalescer = Coalescer::new(WINDOW);
+        let start = Instant::now();
+        let from = |origin: i64, progress: u64| NewEvent {
+            origins: vec![origin],
+            ..update("d1", progress)
+        };
+        let (_, sent, _) = expect_send(coalescer.offer(from(7, 1), start));
+        assert_eq!(sent.origins, [7]);
+        for (origin, progress) in [(8, 2), (9, 3)] {
+            assert!(matches!(
+                coalescer.offer(from(origin, progress), start),
+                Offer::Merged(_)
+            ));
+        }
+        let (outgoing, _) = coalescer
+            .close_window(&key("d1"), start + WINDOW, start + WINDOW)
+            .expect("the pending update leaves");
+        assert_eq!(outgoing.event.origins, [8, 9]);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! gets `resync`, never a wrong replay; an operation that raced the eviction retries on the
 //! new log.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
@@ -27,11 +27,13 @@ use tokio_util::task::TaskTracker;
 use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
+use crate::clock::timestamp;
 use crate::config::EventsConfig;
 use crate::events::coalesce::{Coalescer, Offer, Outgoing, WindowTimer, WindowTimers};
 use crate::events::history::{History, Resume};
 use crate::events::{
-    BusError, EventBus, Frame, Live, Publication, Subscription, new_epoch, timestamp,
+    BusError, EventBus, Frame, Live, Publication, SESSION_NEWS_BACKLOG, SessionNews, Subscription,
+    new_epoch,
 };
 use crate::metrics::Metrics;
 
@@ -47,6 +49,8 @@ struct Inner {
     projects: RwLock<HashMap<ProjectId, Arc<ProjectLog>>>,
     /// Coalescing windows to close.
     timers: WindowTimers<Arc<ProjectLog>>,
+    /// Ended sessions, for this one instance's listeners.
+    session_news: broadcast::Sender<SessionNews>,
 }
 
 struct ProjectLog {
@@ -80,6 +84,7 @@ impl InMemoryEventBus {
             metrics,
             projects: RwLock::new(HashMap::new()),
             timers: WindowTimers::new(),
+            session_news: broadcast::channel(SESSION_NEWS_BACKLOG).0,
         });
         if !inner.config.coalesce_window.is_zero() {
             tasks.spawn(close_windows(inner.clone(), shutdown.clone()));
@@ -322,6 +327,36 @@ impl EventBus for InMemoryEventBus {
             epoch: log.epoch.clone(),
             seq: state.history.last_seq(),
         }))
+    }
+
+    /// None: this history lives and dies with the process, and with the relay that published
+    /// into it, which remembers what it published until it has deleted the rows.
+    async fn published_origins(&self, _project: &ProjectId) -> Result<HashSet<i64>, BusError> {
+        Ok(HashSet::new())
+    }
+
+    fn resync_local(&self, project: &ProjectId, reason: &'static str) {
+        let log = self
+            .inner
+            .projects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(project)
+            .cloned();
+        if let Some(log) = log {
+            // An error only means nobody listens right now.
+            let _ = log.live.send(Live::Resync(reason));
+        }
+    }
+
+    async fn announce_session_end(&self, sid: &str) -> Result<(), BusError> {
+        // An error only means nobody listens right now.
+        let _ = self.inner.session_news.send(SessionNews::Ended(sid.into()));
+        Ok(())
+    }
+
+    fn session_news(&self) -> broadcast::Receiver<SessionNews> {
+        self.inner.session_news.subscribe()
     }
 }
 

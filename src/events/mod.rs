@@ -22,6 +22,9 @@ mod redis;
 pub use memory::InMemoryEventBus;
 pub use redis::RedisEventBus;
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
@@ -29,11 +32,6 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use app::protocol::{EventId, NewEvent, ProjectId};
-
-/// Now, in ISO 8601 (UTC, milliseconds): the `timestamp` of events and heartbeats.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
 
 /// One event's SSE frame, serialized once and shared by every subscriber.
 #[derive(Debug, Clone)]
@@ -67,6 +65,19 @@ pub enum Live {
     /// sequences start again from the new history's.
     Resync(&'static str),
 }
+
+/// News of sessions that ended, from whichever instance ended them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionNews {
+    /// This session ended: its streams end with `auth_expired`.
+    Ended(Arc<str>),
+    /// News may have been missed (the bus lost its connection, or a receiver fell behind):
+    /// whatever a listener believes about sessions must be checked again.
+    Lost,
+}
+
+/// Sessions' news a bus keeps for listeners that fall behind; one further behind gets `Lost`.
+pub(crate) const SESSION_NEWS_BACKLOG: usize = 1024;
 
 /// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
 pub(crate) fn new_epoch() -> String {
@@ -117,6 +128,30 @@ pub trait EventBus: Send + Sync + 'static {
     ///
     /// [`BusError::Closed`] when the bus is shut down.
     async fn last_event_id(&self, project: &ProjectId) -> Result<EventId, BusError>;
+
+    /// The outbox rows that `project`'s retained events announce ([`NewEvent::origins`]), so
+    /// that a relay taking over rows after a crash, or retrying after a failure whose outcome
+    /// it cannot know, publishes none twice.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Unavailable`] when the store cannot be reached.
+    async fn published_origins(&self, project: &ProjectId) -> Result<HashSet<i64>, BusError>;
+
+    /// Sends `resync` with `reason` to this instance's streams of `project`: what they show
+    /// may be stale, and they must refetch.
+    fn resync_local(&self, project: &ProjectId, reason: &'static str);
+
+    /// Tells every instance that session `sid` ended.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Unavailable`] when the store cannot be reached (the instances then learn
+    /// it from the database, later).
+    async fn announce_session_end(&self, sid: &str) -> Result<(), BusError>;
+
+    /// The news of ended sessions, from every instance, this one included.
+    fn session_news(&self) -> broadcast::Receiver<SessionNews>;
 }
 
 /// What became of a published event.

@@ -21,7 +21,7 @@
 //! **Invariant:** every Redis call has a deadline; an unreachable Redis is a
 //! [`BusError::Unavailable`], never a hang.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,9 +37,13 @@ use tokio_util::task::TaskTracker;
 use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
+use crate::clock::timestamp;
 use crate::config::EventsConfig;
 use crate::events::coalesce::{Coalescer, Offer, Outgoing, WindowTimer, WindowTimers};
-use crate::events::{BusError, EventBus, Live, Publication, Subscription, new_epoch, timestamp};
+use crate::events::{
+    BusError, EventBus, Live, Publication, SESSION_NEWS_BACKLOG, SessionNews, Subscription,
+    new_epoch,
+};
 use crate::metrics::Metrics;
 
 /// How long any Redis command may take before the bus reports Redis unavailable.
@@ -58,16 +62,21 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// The key naming the current history.
 const EPOCH_KEY: &str = "docpulse:epoch";
 
+/// The channel on which instances announce ended sessions.
+const SESSION_CHANNEL: &str = "docpulse:sessions:ended";
+
 /// Increments the project's sequence and appends the frame under it, atomically.
 ///
 /// KEYS: epoch, seq, stream. ARGV: a new epoch should none exist, `MAXLEN ~` bound, the frame
 /// without its `id:` line, the publisher's clock in Unix microseconds (field `t`, so that the
-/// receiving instances measure delivery latency from the publish). Returns `{epoch, seq}`.
+/// receiving instances measure delivery latency from the publish), the outbox rows the event
+/// announces, comma-separated (field `o`, see [`EventBus::published_origins`]). Returns
+/// `{epoch, seq}`.
 const PUBLISH_SCRIPT: &str = r"
 local epoch = redis.call('GET', KEYS[1]) or (redis.call('SET', KEYS[1], ARGV[1]) and ARGV[1])
 local seq = redis.call('INCR', KEYS[2])
 local frame = 'id: ' .. epoch .. ':' .. seq .. '\n' .. ARGV[3]
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame, 't', ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame, 't', ARGV[4], 'o', ARGV[5])
 return {epoch, seq}
 ";
 
@@ -113,6 +122,8 @@ struct Inner {
     reader_wake: Notify,
     /// The reader connection's `CLIENT ID`, so a new project can unblock its `XREAD`.
     reader_client: Mutex<Option<i64>>,
+    /// Ended sessions, as the subscription to [`SESSION_CHANNEL`] hears them.
+    session_news: broadcast::Sender<SessionNews>,
 }
 
 /// A project's live frames on this instance.
@@ -157,7 +168,13 @@ impl RedisEventBus {
             timers: WindowTimers::new(),
             reader_wake: Notify::new(),
             reader_client: Mutex::new(None),
+            session_news: broadcast::channel(SESSION_NEWS_BACKLOG).0,
         });
+        tasks.spawn(hear_session_news(
+            inner.clone(),
+            client.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(read_streams(inner.clone(), client, shutdown.clone()));
         if !inner.config.coalesce_window.is_zero() {
             tasks.spawn(close_windows(inner.clone(), shutdown.clone()));
@@ -208,6 +225,12 @@ impl Inner {
     async fn append(&self, outgoing: Outgoing) -> Result<EventId, BusError> {
         let project = outgoing.event.project_id.clone();
         let event_type = outgoing.event.event_type;
+        let origins: Vec<String> = outgoing
+            .event
+            .origins
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let payload = outgoing.event.into_event(timestamp());
         let json = serde_json::to_string(&payload)
             .expect("an event is strings, numbers and JSON values, which always serialize");
@@ -223,6 +246,7 @@ impl Inner {
                 .arg(self.config.retain_events.max(1))
                 .arg(frame_rest)
                 .arg(unix_micros(SystemTime::now()))
+                .arg(origins.join(","))
                 .invoke_async(&mut commands),
         )
         .await?;
@@ -307,6 +331,41 @@ impl Inner {
             )),
         }
     }
+}
+
+/// Subscribes to [`SESSION_CHANNEL`] and passes what it hears to this instance's listeners;
+/// after every (re)connection it says news may have been lost, since the channel keeps
+/// nothing for a subscriber that was away.
+async fn hear_session_news(inner: Arc<Inner>, client: Client, shutdown: CancellationToken) {
+    loop {
+        let heard = tokio::select! {
+            () = shutdown.cancelled() => return,
+            heard = hear_until_lost(&inner, &client) => heard,
+        };
+        if let Err(error) = heard {
+            tracing::warn!(%error, "the redis session news were lost; retrying");
+        }
+        let _ = inner.session_news.send(SessionNews::Lost);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(RECONNECT_PAUSE) => {}
+        }
+    }
+}
+
+async fn hear_until_lost(inner: &Inner, client: &Client) -> Result<(), BusError> {
+    use futures_util::StreamExt;
+
+    let mut pubsub = deadline(client.get_async_pubsub()).await?;
+    deadline(pubsub.subscribe(SESSION_CHANNEL)).await?;
+    let _ = inner.session_news.send(SessionNews::Lost);
+    let mut messages = pubsub.on_message();
+    while let Some(message) = messages.next().await {
+        if let Ok(sid) = message.get_payload::<String>() {
+            let _ = inner.session_news.send(SessionNews::Ended(sid.into()));
+        }
+    }
+    Err(BusError::Unavailable("the session channel closed".into()))
 }
 
 /// The reader: follows the streams of every project with local subscribers and fans their
@@ -632,6 +691,69 @@ impl EventBus for RedisEventBus {
             seq: snapshot.last_seq,
         })
     }
+
+    /// The `o` fields of the project's last `RETAIN_EVENTS` entries: an outbox row is
+    /// published, and then deleted, before many more events of its project follow.
+    async fn published_origins(&self, project: &ProjectId) -> Result<HashSet<i64>, BusError> {
+        let mut commands = self.inner.commands.clone();
+        let entries: Vec<Entry> = deadline(
+            redis::cmd("XREVRANGE")
+                .arg(stream_key(project))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(self.inner.config.retain_events.max(1))
+                .query_async(&mut commands),
+        )
+        .await?;
+        Ok(entries
+            .iter()
+            .flat_map(|(_, fields)| origins_of(fields))
+            .collect())
+    }
+
+    fn resync_local(&self, project: &ProjectId, reason: &'static str) {
+        let feeds = self
+            .inner
+            .projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(feed) = feeds.get(project) {
+            // An error only means nobody listens right now.
+            let _ = feed.live.send(Live::Resync(reason));
+        }
+    }
+
+    async fn announce_session_end(&self, sid: &str) -> Result<(), BusError> {
+        let mut commands = self.inner.commands.clone();
+        let _: i64 = deadline(
+            redis::cmd("PUBLISH")
+                .arg(SESSION_CHANNEL)
+                .arg(sid)
+                .query_async(&mut commands),
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn session_news(&self) -> broadcast::Receiver<SessionNews> {
+        self.inner.session_news.subscribe()
+    }
+}
+
+/// The outbox rows named by the `o` field of an entry's field list.
+fn origins_of(fields: &[Vec<u8>]) -> Vec<i64> {
+    fields
+        .chunks_exact(2)
+        .filter(|pair| pair[0] == b"o")
+        .flat_map(|pair| {
+            std::str::from_utf8(&pair[1])
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|origin| origin.parse().ok())
+                .collect::<Vec<i64>>()
+        })
+        .collect()
 }
 
 /// The frames a stream resuming after `id` replays from `snapshot`, or why it must resync.
@@ -812,5 +934,23 @@ mod tests {
         assert!(frame_of("7-1", entry(7).1).is_none());
         assert!(frame_of("x-0", entry(7).1).is_none());
         assert!(frame_of("7-0", vec![b"g".to_vec(), Vec::new()]).is_none());
+    }
+
+    #[test]
+    fn an_entry_names_the_outbox_rows_it_announces() {
+        let fields = |origins: &str| {
+            vec![
+                b"f".to_vec(),
+                b"id: e:1\n".to_vec(),
+                b"o".to_vec(),
+                origins.as_bytes().to_vec(),
+            ]
+        };
+        assert_eq!(origins_of(&fields("7,8,12")), [7, 8, 12]);
+        assert!(origins_of(&fields("")).is_empty());
+        assert!(
+            origins_of(&entry(7).1).is_empty(),
+            "an entry of a publisher"
+        );
     }
 }

@@ -157,7 +157,7 @@ pub async fn document_content(pool: &Pool, id: &str) -> sqlx::Result<Option<Stri
 ///
 /// The database fails.
 pub async fn rename_document(
-    pool: &Pool,
+    connection: &mut DbConnection,
     project_id: &str,
     id: &str,
     title: &str,
@@ -170,7 +170,7 @@ pub async fn rename_document(
     .bind(id)
     .bind(title)
     .bind(super::now())
-    .fetch_optional(pool)
+    .fetch_optional(connection)
     .await?;
     Ok(row.map(DocumentRow::into_document))
 }
@@ -185,26 +185,30 @@ pub async fn rename_document(
 /// waits for it) at once: a transaction that read first could not upgrade once another
 /// connection had written.
 ///
+/// Runs in the caller's transaction, which should begin with it.
+///
 /// # Errors
 ///
 /// The database fails.
-pub async fn delete_document(pool: &Pool, project_id: &str, id: &str) -> sqlx::Result<bool> {
-    let mut transaction = pool.begin().await?;
+pub async fn delete_document(
+    connection: &mut DbConnection,
+    project_id: &str,
+    id: &str,
+) -> sqlx::Result<bool> {
     for table in ["jobs", "graph_objects", "chunks"] {
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE document_id = $1 AND project_id = $2"
         ))
         .bind(id)
         .bind(project_id)
-        .execute(&mut *transaction)
+        .execute(&mut *connection)
         .await?;
     }
     let result = sqlx::query("DELETE FROM documents WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)
-        .execute(&mut *transaction)
+        .execute(&mut *connection)
         .await?;
-    transaction.commit().await?;
     Ok(result.rows_affected() == 1)
 }
 

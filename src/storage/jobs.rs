@@ -10,7 +10,9 @@
 //! **Invariant:** claims are fair across projects: the next job comes from a project with
 //! the fewest jobs running, so one project's backlog cannot hold back another's first job.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::clock::millis;
 
 use super::{Backend, DbConnection, Pool};
 
@@ -97,7 +99,7 @@ pub async fn enqueue(
 ///
 /// The database fails.
 pub async fn claim_next(pool: &Pool, lease: Duration) -> sqlx::Result<Option<ClaimedJob>> {
-    let now_ms = unix_millis(SystemTime::now());
+    let now_ms = crate::clock::unix_millis();
     // SQLite runs one writing statement at a time, so the statement alone is atomic.
     // PostgreSQL runs claims side by side: SKIP LOCKED makes each one pass over the job
     // another is taking, instead of both picking it and one of them waiting to take it too.
@@ -152,7 +154,7 @@ pub async fn renew_lease(
     job: &ClaimedJob,
     lease: Duration,
 ) -> sqlx::Result<bool> {
-    let now_ms = unix_millis(SystemTime::now());
+    let now_ms = crate::clock::unix_millis();
     let result = sqlx::query(&format!("UPDATE jobs SET lease_until_ms = $3 WHERE {HELD}"))
         .bind(&job.id)
         .bind(i64::from(job.claims))
@@ -202,7 +204,7 @@ async fn set_final(
     .bind(&job.id)
     .bind(i64::from(job.claims))
     .bind(status)
-    .bind(unix_millis(SystemTime::now()))
+    .bind(crate::clock::unix_millis())
     .bind(reason)
     .bind(super::now())
     .execute(connection)
@@ -226,7 +228,7 @@ pub async fn release(pool: &Pool, job: &ClaimedJob) -> sqlx::Result<()> {
     .bind(&job.id)
     .bind(i64::from(job.claims))
     .bind(super::now())
-    .bind(unix_millis(SystemTime::now()))
+    .bind(crate::clock::unix_millis())
     .execute(pool)
     .await?;
     Ok(())
@@ -245,16 +247,6 @@ pub async fn document_jobs(pool: &Pool, document_id: &str) -> sqlx::Result<Vec<J
     .bind(document_id)
     .fetch_all(pool)
     .await
-}
-
-fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| {
-        i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-    })
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ pub mod chunks;
 pub mod documents;
 pub mod graph;
 pub mod jobs;
+pub mod outbox;
 pub mod projects;
+pub mod sessions;
 
 use std::str::FromStr;
 
@@ -183,7 +185,7 @@ pub(crate) async fn test_pool() -> (Pool, tempfile::TempDir) {
 
 /// The current time as stored: RFC 3339 with milliseconds, in UTC.
 fn now() -> String {
-    crate::events::timestamp()
+    crate::clock::timestamp()
 }
 
 #[cfg(test)]
@@ -222,7 +224,11 @@ mod tests {
                 "graph_objects",
                 "jobs",
                 "memberships",
+                "outbox",
+                "outbox_owners",
                 "projects",
+                "sessions",
+                "sqlite_sequence",
                 "users"
             ]
         );

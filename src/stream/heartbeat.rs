@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use app::protocol::sse::SseFrame;
 use app::protocol::{Heartbeat, control};
 
-use crate::events::timestamp;
+use crate::clock::timestamp;
 
 /// The latest heartbeat frame; a stream sends it each time it changes.
 #[derive(Clone, Debug)]

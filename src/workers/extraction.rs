@@ -20,7 +20,14 @@ pub(super) async fn run(
     job: &ClaimedJob,
     lease: Duration,
 ) -> anyhow::Result<JobOutcome> {
-    workers.documents.record_extraction_started(job).await;
+    if !workers
+        .documents
+        .record_extraction_started(job, lease)
+        .await
+        .context("cannot record the extraction's start")?
+    {
+        return Ok(JobOutcome::Cancelled);
+    }
     let Some(content) = documents::document_content(&workers.pool, &job.document_id)
         .await
         .context("cannot read the document")?

@@ -267,6 +267,7 @@ mod tests {
         let document_service = DocumentService::new(
             pool.clone(),
             event_bus,
+            crate::outbox::Outbox::new(),
             job_signal.clone(),
             &DocumentsConfig {
                 max_document_bytes: 10_000,

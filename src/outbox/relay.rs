@@ -1,0 +1,282 @@
+//! [`Relay`]: publishes this instance's outbox rows on the event bus and deletes them, keeps
+//! its lease, adopts the rows of dead instances, and sends `resync` to the streams of projects
+//! whose announcements are late.
+//!
+//! A round reads the rows after the last one offered, in order, and offers each to the bus
+//! without waiting (coalescing may hold an update back for its window); a row is deleted once
+//! the event that carries it went out. When the bus fails, the relay cannot know whether the
+//! failing append took effect: it goes back to the first row not known to be out, and before
+//! offering rows again asks the bus which of them its history announces.
+//!
+//! **Invariant:** a row is deleted only after the bus appended an event that names it.
+//! **Invariant:** rows taken over (adopted, or after a failure) are checked against the bus's
+//! history before they are offered, so a row is announced once.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use app::protocol::{NewEvent, ProjectId};
+
+use crate::clock::{millis, unix_millis};
+use crate::events::{BusError, EventBus, Publication};
+use crate::outbox::Outbox;
+use crate::storage::{Pool, outbox};
+
+/// Rows read per query.
+const BATCH: i64 = 256;
+/// How soon the relay looks again at events that coalescing held back.
+const SETTLE_PAUSE: Duration = Duration::from_millis(20);
+/// The longest time between two looks at leases, orphans and late projects.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// The pause after a failed round before the next.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+/// What a [`Relay`] needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayConfig {
+    /// How long this instance's rows stay its own without news (`JOB_LEASE_SECS`).
+    pub lease: Duration,
+    /// Age of an unpublished row past which its project's streams resync (`OUTBOX_LATE_SECS`).
+    pub late_after: Duration,
+}
+
+/// Why a round stopped early.
+enum Stop {
+    /// The bus is shutting down.
+    Closed,
+    /// The bus or the database failed; try again after a pause.
+    Failed,
+}
+
+/// The relay of one instance.
+pub struct Relay {
+    pool: Pool,
+    event_bus: Arc<dyn EventBus>,
+    outbox: Outbox,
+    config: RelayConfig,
+    /// The last row offered to the bus; the next round reads the rows after it.
+    last_offered: i64,
+    /// Rows offered whose events have not gone out yet, in order.
+    in_flight: VecDeque<(i64, Publication)>,
+    /// Rows whose events went out, to delete.
+    published: Vec<i64>,
+    /// While rows are taken over, what the bus's history announces, per project (asked once
+    /// per project); `None` once the relay has caught up.
+    bus_check: Option<HashMap<String, HashSet<i64>>>,
+    /// Projects whose streams were told to resync for late announcements, until on time.
+    late: HashSet<String>,
+}
+
+impl Relay {
+    /// Registers this instance's lease, so that its rows are its own from the first write.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn register(pool: &Pool, outbox: &Outbox, config: RelayConfig) -> sqlx::Result<()> {
+        outbox::renew_owner(pool, outbox.owner(), config.lease).await
+    }
+
+    /// Starts the relay on `tasks`, until `shutdown`.
+    pub fn start(
+        pool: Pool,
+        event_bus: Arc<dyn EventBus>,
+        outbox: Outbox,
+        config: RelayConfig,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+    ) {
+        let relay = Self {
+            pool,
+            event_bus,
+            outbox,
+            config,
+            last_offered: 0,
+            in_flight: VecDeque::new(),
+            published: Vec::new(),
+            // Rows left by an earlier run of this instance were adopted, not written by it.
+            bus_check: Some(HashMap::new()),
+            late: HashSet::new(),
+        };
+        tasks.spawn(relay.run(shutdown));
+    }
+
+    async fn run(mut self, shutdown: CancellationToken) {
+        // Often enough to renew the lease, and to take over a stopped instance's rows soon.
+        let mut upkeep = tokio::time::interval((self.config.lease / 3).min(UPKEEP_INTERVAL));
+        let wake = self.outbox.wake.clone();
+        loop {
+            let settling = !self.in_flight.is_empty();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = upkeep.tick() => self.keep_up().await,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(SETTLE_PAUSE), if settling => {}
+            }
+            match self.round().await {
+                Ok(()) => {}
+                Err(Stop::Closed) => break,
+                Err(Stop::Failed) => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    }
+                }
+            }
+        }
+        // What is left is adopted at the next start at once, not when the lease runs out.
+        if let Err(error) = outbox::release_owner(&self.pool, self.outbox.owner()).await {
+            tracing::warn!(%error, "cannot give the outbox back at shutdown");
+        }
+    }
+
+    /// Renews the lease, adopts the rows of dead instances and resyncs late projects.
+    async fn keep_up(&mut self) {
+        let owner = self.outbox.owner();
+        if let Err(error) = outbox::renew_owner(&self.pool, owner, self.config.lease).await {
+            tracing::warn!(%error, "cannot renew the outbox lease");
+        }
+        match outbox::adopt_orphans(&self.pool, owner).await {
+            Ok(0) => {}
+            Ok(adopted) => {
+                tracing::info!(adopted, "took over the outbox rows of a stopped instance");
+                // They may be older than the rows already offered, and partly published.
+                self.last_offered = 0;
+                self.bus_check = Some(HashMap::new());
+            }
+            Err(error) => tracing::warn!(%error, "cannot adopt outbox rows"),
+        }
+        let before = unix_millis().saturating_sub(millis(self.config.late_after));
+        match outbox::late_projects(&self.pool, before).await {
+            Ok(projects) => {
+                let now_late: HashSet<String> = projects.into_iter().collect();
+                for project in now_late.difference(&self.late) {
+                    if let Ok(project) = project.parse::<ProjectId>() {
+                        tracing::warn!(%project, "announcements are late; its streams resync");
+                        self.event_bus.resync_local(
+                            &project,
+                            "announcements of this project are late; refetch",
+                        );
+                    }
+                }
+                self.late = now_late;
+            }
+            Err(error) => tracing::warn!(%error, "cannot look for late announcements"),
+        }
+    }
+
+    /// Publishes and deletes rows until none is left or something fails.
+    async fn round(&mut self) -> Result<(), Stop> {
+        loop {
+            self.settle();
+            if !self.published.is_empty() {
+                outbox::delete(&self.pool, self.outbox.owner(), &self.published)
+                    .await
+                    .map_err(|error| failed("cannot delete published outbox rows", &error))?;
+                self.published.clear();
+            }
+            let rows = outbox::pending(&self.pool, self.outbox.owner(), self.last_offered, BATCH)
+                .await
+                .map_err(|error| failed("cannot read the outbox", &error))?;
+            let Some(last) = rows.last().map(|row| row.id) else {
+                // Caught up: every row from here on is this instance's own, offered once.
+                self.bus_check = None;
+                return Ok(());
+            };
+            let in_flight: HashSet<i64> = self.in_flight.iter().map(|(id, _)| *id).collect();
+            for row in rows {
+                if in_flight.contains(&row.id) {
+                    continue;
+                }
+                if self.already_published(&row).await? {
+                    self.published.push(row.id);
+                    continue;
+                }
+                let mut event: NewEvent = match serde_json::from_str(&row.event) {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::error!(%error, id = row.id, "an outbox row is not an event; dropped");
+                        self.published.push(row.id);
+                        continue;
+                    }
+                };
+                event.origins = vec![row.id];
+                match self.event_bus.publish_nowait(event).await {
+                    Ok(publication) => self.in_flight.push_back((row.id, publication)),
+                    Err(BusError::Closed) => return Err(Stop::Closed),
+                    Err(error) => {
+                        self.rewind(row.id);
+                        return Err(failed("cannot publish an outbox row", &error));
+                    }
+                }
+            }
+            self.last_offered = self.last_offered.max(last);
+        }
+    }
+
+    /// Whether the bus's history already announces `row`, while rows are taken over.
+    async fn already_published(&mut self, row: &outbox::OutboxRow) -> Result<bool, Stop> {
+        let Some(known) = self.bus_check.as_mut() else {
+            return Ok(false);
+        };
+        if !known.contains_key(&row.project_id) {
+            let origins = match row.project_id.parse::<ProjectId>() {
+                Ok(project) => self
+                    .event_bus
+                    .published_origins(&project)
+                    .await
+                    .map_err(|error| failed("cannot ask the bus what it published", &error))?,
+                Err(_) => HashSet::new(),
+            };
+            known.insert(row.project_id.clone(), origins);
+        }
+        Ok(known
+            .get(&row.project_id)
+            .is_some_and(|origins| origins.contains(&row.id)))
+    }
+
+    /// Moves the rows whose events went out to `published`; goes back to the first row whose
+    /// event was lost.
+    fn settle(&mut self) {
+        let mut lost = None;
+        self.in_flight
+            .retain(|(id, publication)| match publication {
+                Publication::Sent(_) => {
+                    self.published.push(*id);
+                    false
+                }
+                Publication::Merged(receiver) => {
+                    if receiver.borrow().is_some() {
+                        self.published.push(*id);
+                        false
+                    } else if receiver.has_changed().is_err() {
+                        lost = Some(lost.map_or(*id, |lost: i64| lost.min(*id)));
+                        false
+                    } else {
+                        true
+                    }
+                }
+            });
+        if let Some(id) = lost {
+            tracing::warn!(id, "a coalesced announcement was lost; publishing it again");
+            self.rewind(id);
+        }
+    }
+
+    /// Offers rows again from `id` on, once the bus has said which it already announces.
+    fn rewind(&mut self, id: i64) {
+        self.last_offered = self.last_offered.min(id - 1);
+        self.in_flight.retain(|(in_flight, _)| *in_flight < id);
+        self.bus_check = Some(HashMap::new());
+    }
+}
+
+fn failed(what: &str, error: &dyn std::fmt::Display) -> Stop {
+    tracing::warn!(%error, "{what}");
+    Stop::Failed
+}

@@ -1,0 +1,238 @@
+//! The outbox: events written in the same transaction as the change they announce, published
+//! by the relay of the instance that wrote them, then deleted.
+//!
+//! **Invariant:** a row belongs to one owner (an instance) at a time; an owner whose lease
+//! ran out, or that has no lease at all, has its rows adopted by a live one, so rows are never
+//! left behind by a dead instance.
+//! **Invariant:** an owner deletes only its own rows.
+
+use std::time::Duration;
+
+use app::protocol::NewEvent;
+
+use super::{DbConnection, Pool};
+use crate::clock::{millis, unix_millis};
+
+/// A row waiting to be published.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    /// Its place in the outbox; rows of one owner are published in this order.
+    pub id: i64,
+    /// The project of its event.
+    pub project_id: String,
+    /// The event, as JSON.
+    pub event: String,
+}
+
+/// Writes `event` into the outbox of `owner`, in the caller's transaction.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn insert(
+    connection: &mut DbConnection,
+    owner: &str,
+    event: &NewEvent,
+) -> sqlx::Result<()> {
+    let json = serde_json::to_string(event)
+        .expect("an event is strings, numbers and JSON values, which always serialize");
+    sqlx::query(
+        "INSERT INTO outbox (owner, project_id, event, created_at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(owner)
+    .bind(event.project_id.as_str())
+    .bind(json)
+    .bind(unix_millis())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records that `owner` is alive for `lease` from now.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn renew_owner(pool: &Pool, owner: &str, lease: Duration) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox_owners (owner, lease_until_ms) VALUES ($1, $2) \
+         ON CONFLICT (owner) DO UPDATE SET lease_until_ms = $2",
+    )
+    .bind(owner)
+    .bind(unix_millis().saturating_add(millis(lease)))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives up `owner`'s lease, as an instance stopping does: its rows are adopted at once.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn release_owner(pool: &Pool, owner: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM outbox_owners WHERE owner = $1")
+        .bind(owner)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Gives `owner` the rows of every owner without a live lease; returns how many it took.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn adopt_orphans(pool: &Pool, owner: &str) -> sqlx::Result<u64> {
+    let now = unix_millis();
+    let adopted = sqlx::query(
+        "UPDATE outbox SET owner = $1 WHERE owner <> $1 AND owner NOT IN \
+         (SELECT owner FROM outbox_owners WHERE lease_until_ms >= $2)",
+    )
+    .bind(owner)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM outbox_owners WHERE lease_until_ms < $1")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(adopted)
+}
+
+/// `owner`'s rows after `after_id`, in order, at most `limit`.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn pending(
+    pool: &Pool,
+    owner: &str,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<OutboxRow>> {
+    sqlx::query_as(
+        "SELECT id, project_id, event FROM outbox WHERE owner = $1 AND id > $2 \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(owner)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes `owner`'s rows `ids` (published); rows adopted by another meanwhile stay.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn delete(pool: &Pool, owner: &str, ids: &[i64]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (0..ids.len())
+        .map(|index| format!("${}", index + 2))
+        .collect();
+    let sql = format!(
+        "DELETE FROM outbox WHERE owner = $1 AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(owner);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.execute(pool).await?;
+    Ok(())
+}
+
+/// The projects with a row written before `before_ms`: their announcements are late.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn late_projects(pool: &Pool, before_ms: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT project_id FROM outbox WHERE created_at_ms < $1")
+        .bind(before_ms)
+        .fetch_all(pool)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use app::protocol::{EntityKind, EventType};
+
+    use super::*;
+    use crate::storage;
+
+    fn event(project: &str, id: &str) -> NewEvent {
+        NewEvent::single(
+            EventType::Created,
+            EntityKind::Notification,
+            id.parse().expect("valid"),
+            project.parse().expect("valid"),
+            None,
+        )
+    }
+
+    async fn insert_one(pool: &Pool, owner: &str, project: &str, id: &str) {
+        let mut connection = pool.acquire().await.expect("a connection");
+        insert(&mut connection, owner, &event(project, id))
+            .await
+            .expect("inserted");
+    }
+
+    #[tokio::test]
+    async fn rows_come_back_in_order_and_go_once_published() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        for id in ["n_1", "n_2", "n_3"] {
+            insert_one(&pool, "me", "proj_a", id).await;
+        }
+        insert_one(&pool, "other", "proj_a", "n_4").await;
+        let rows = pending(&pool, "me", 0, 10).await.expect("rows");
+        assert_eq!(rows.len(), 3, "only my rows");
+        let first: NewEvent = serde_json::from_str(&rows[0].event).expect("an event");
+        assert_eq!(first, event("proj_a", "n_1"));
+        let after_first = pending(&pool, "me", rows[0].id, 10).await.expect("rows");
+        assert_eq!(after_first.len(), 2);
+        delete(&pool, "me", &[rows[0].id, rows[1].id])
+            .await
+            .expect("deleted");
+        delete(&pool, "other", &[rows[2].id])
+            .await
+            .expect("nothing of mine");
+        let left = pending(&pool, "me", 0, 10).await.expect("rows");
+        assert_eq!(
+            left.iter().map(|row| row.id).collect::<Vec<_>>(),
+            [rows[2].id]
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_of_an_owner_without_a_live_lease_are_adopted() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        renew_owner(&pool, "alive", Duration::from_secs(60))
+            .await
+            .expect("a lease");
+        sqlx::query("INSERT INTO outbox_owners (owner, lease_until_ms) VALUES ('dead', 0)")
+            .execute(&pool)
+            .await
+            .expect("a lease long past");
+        insert_one(&pool, "alive", "proj_a", "n_1").await;
+        insert_one(&pool, "dead", "proj_a", "n_2").await;
+        insert_one(&pool, "never_registered", "proj_b", "n_3").await;
+
+        assert_eq!(adopt_orphans(&pool, "me").await.expect("adopted"), 2);
+        let mine = pending(&pool, "me", 0, 10).await.expect("rows");
+        assert_eq!(mine.len(), 2);
+        assert_eq!(pending(&pool, "alive", 0, 10).await.expect("rows").len(), 1);
+        assert_eq!(
+            late_projects(&pool, unix_millis() + 1)
+                .await
+                .expect("projects")
+                .len(),
+            2
+        );
+    }
+}
