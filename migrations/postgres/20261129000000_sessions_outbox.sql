@@ -20,6 +20,7 @@ CREATE TABLE outbox (
 );
 
 CREATE INDEX outbox_by_owner ON outbox (owner, id);
+CREATE INDEX outbox_by_project ON outbox (project_id, id);
 CREATE INDEX outbox_by_age ON outbox (created_at_ms);
 
 CREATE TABLE outbox_owners (

@@ -14,7 +14,8 @@ CREATE INDEX sessions_by_end ON sessions (ended_at_ms);
 
 -- The transactional outbox: every change writes its events here in its own transaction, and
 -- the relay of the instance that wrote them (`owner`) publishes them in order and deletes
--- them. An owner whose lease ran out (its instance died) has its rows adopted by another.
+-- them; a row waits while an older row of its project belongs to another owner. An owner
+-- whose lease ran out (its instance died) has its rows adopted by another.
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner TEXT NOT NULL,
@@ -24,6 +25,7 @@ CREATE TABLE outbox (
 );
 
 CREATE INDEX outbox_by_owner ON outbox (owner, id);
+CREATE INDEX outbox_by_project ON outbox (project_id, id);
 CREATE INDEX outbox_by_age ON outbox (created_at_ms);
 
 CREATE TABLE outbox_owners (

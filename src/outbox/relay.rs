@@ -2,12 +2,18 @@
 //! its lease, adopts the rows of dead instances, and sends `resync` to the streams of projects
 //! whose announcements are late.
 //!
-//! A round reads the rows after the last one offered, in order, and offers each to the bus
-//! without waiting (coalescing may hold an update back for its window); a row is deleted once
-//! the event that carries it went out. When the bus fails, the relay cannot know whether the
-//! failing append took effect: it goes back to the first row not known to be out, and before
-//! offering rows again asks the bus which of them its history announces.
+//! A round reads the instance's rows in order, skipping those already offered, and offers each
+//! to the bus without waiting (coalescing may hold an update back for its window); a row is
+//! deleted once the event that carries it went out. It never reads "after the last row
+//! offered": on PostgreSQL, ids are handed out at insert, not at commit, so a row may become
+//! visible after one with a higher id, and a cursor would skip it. When the bus fails, the
+//! relay cannot know whether the failing append took effect: it offers again every row not
+//! known to be out, once it has asked the bus which of them its history announces.
 //!
+//! **Invariant:** a project's rows are offered in id order across instances: a row waits
+//! while an older row of its project belongs to another owner, which is how the rows of a
+//! killed instance, adopted only when its lease runs out, still go out before the newer rows
+//! of the instance that took its work over.
 //! **Invariant:** a row is deleted only after the bus appended an event that names it.
 //! **Invariant:** rows taken over (adopted, or after a failure) are checked against the bus's
 //! history before they are offered, so a row is announced once.
@@ -30,6 +36,8 @@ use crate::storage::{Pool, outbox};
 const BATCH: i64 = 256;
 /// How soon the relay looks again at events that coalescing held back.
 const SETTLE_PAUSE: Duration = Duration::from_millis(20);
+/// How soon the relay looks again at rows that wait for another instance's older rows.
+const WAIT_PAUSE: Duration = Duration::from_millis(100);
 /// The longest time between two looks at leases, orphans and late projects.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// The pause after a failed round before the next.
@@ -58,9 +66,7 @@ pub struct Relay {
     event_bus: Arc<dyn EventBus>,
     outbox: Outbox,
     config: RelayConfig,
-    /// The last row offered to the bus; the next round reads the rows after it.
-    last_offered: i64,
-    /// Rows offered whose events have not gone out yet, in order.
+    /// Rows offered whose events have not gone out yet, in order; at most [`BATCH`].
     in_flight: VecDeque<(i64, Publication)>,
     /// Rows whose events went out, to delete.
     published: Vec<i64>,
@@ -69,6 +75,8 @@ pub struct Relay {
     bus_check: Option<HashMap<String, HashSet<i64>>>,
     /// Projects whose streams were told to resync for late announcements, until on time.
     late: HashSet<String>,
+    /// Some rows wait for another owner's: look again soon.
+    waiting: bool,
 }
 
 impl Relay {
@@ -95,12 +103,12 @@ impl Relay {
             event_bus,
             outbox,
             config,
-            last_offered: 0,
             in_flight: VecDeque::new(),
             published: Vec::new(),
             // Rows left by an earlier run of this instance were adopted, not written by it.
             bus_check: Some(HashMap::new()),
             late: HashSet::new(),
+            waiting: false,
         };
         tasks.spawn(relay.run(shutdown));
     }
@@ -110,13 +118,18 @@ impl Relay {
         let mut upkeep = tokio::time::interval((self.config.lease / 3).min(UPKEEP_INTERVAL));
         let wake = self.outbox.wake.clone();
         loop {
-            let settling = !self.in_flight.is_empty();
+            let look_again = if self.in_flight.is_empty() {
+                WAIT_PAUSE
+            } else {
+                SETTLE_PAUSE
+            };
+            let settling = !self.in_flight.is_empty() || self.waiting;
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 _ = upkeep.tick() => self.keep_up().await,
                 () = wake.notified() => {}
-                () = tokio::time::sleep(SETTLE_PAUSE), if settling => {}
+                () = tokio::time::sleep(look_again), if settling => {}
             }
             match self.round().await {
                 Ok(()) => {}
@@ -145,8 +158,7 @@ impl Relay {
             Ok(0) => {}
             Ok(adopted) => {
                 tracing::info!(adopted, "took over the outbox rows of a stopped instance");
-                // They may be older than the rows already offered, and partly published.
-                self.last_offered = 0;
+                // They may be partly published already.
                 self.bus_check = Some(HashMap::new());
             }
             Err(error) => tracing::warn!(%error, "cannot adopt outbox rows"),
@@ -170,7 +182,7 @@ impl Relay {
         }
     }
 
-    /// Publishes and deletes rows until none is left or something fails.
+    /// Publishes and deletes rows until none is left to offer or something fails.
     async fn round(&mut self) -> Result<(), Stop> {
         loop {
             self.settle();
@@ -180,19 +192,29 @@ impl Relay {
                     .map_err(|error| failed("cannot delete published outbox rows", &error))?;
                 self.published.clear();
             }
-            let rows = outbox::pending(&self.pool, self.outbox.owner(), self.last_offered, BATCH)
+            let room = BATCH - self.in_flight.len() as i64;
+            if room <= 0 {
+                // Coalescing holds enough back; the next settle makes room.
+                return Ok(());
+            }
+            // The rows in flight come first in the order; read past them.
+            let limit = room + self.in_flight.len() as i64;
+            let rows = outbox::pending(&self.pool, self.outbox.owner(), limit)
                 .await
                 .map_err(|error| failed("cannot read the outbox", &error))?;
-            let Some(last) = rows.last().map(|row| row.id) else {
-                // Caught up: every row from here on is this instance's own, offered once.
-                self.bus_check = None;
-                return Ok(());
-            };
             let in_flight: HashSet<i64> = self.in_flight.iter().map(|(id, _)| *id).collect();
+            let mut offered = 0;
+            let mut waiting: HashSet<String> = HashSet::new();
             for row in rows {
                 if in_flight.contains(&row.id) {
                     continue;
                 }
+                // Once one row of a project waits, so do the project's later rows.
+                if row.waits != 0 || waiting.contains(&row.project_id) {
+                    waiting.insert(row.project_id);
+                    continue;
+                }
+                offered += 1;
                 if self.already_published(&row).await? {
                     self.published.push(row.id);
                     continue;
@@ -215,7 +237,14 @@ impl Relay {
                     }
                 }
             }
-            self.last_offered = self.last_offered.max(last);
+            self.waiting = !waiting.is_empty();
+            if offered == 0 {
+                // Caught up: every row from here on is this instance's own, offered once.
+                if self.in_flight.is_empty() && !self.waiting {
+                    self.bus_check = None;
+                }
+                return Ok(());
+            }
         }
     }
 
@@ -268,9 +297,9 @@ impl Relay {
         }
     }
 
-    /// Offers rows again from `id` on, once the bus has said which it already announces.
+    /// Offers rows again from `id` on (they are still in the outbox), once the bus has said
+    /// which it already announces.
     fn rewind(&mut self, id: i64) {
-        self.last_offered = self.last_offered.min(id - 1);
         self.in_flight.retain(|(in_flight, _)| *in_flight < id);
         self.bus_check = Some(HashMap::new());
     }

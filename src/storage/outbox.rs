@@ -16,12 +16,16 @@ use crate::clock::{millis, unix_millis};
 /// A row waiting to be published.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxRow {
-    /// Its place in the outbox; rows of one owner are published in this order.
+    /// Its place in the outbox; the rows of a project are published in this order.
     pub id: i64,
     /// The project of its event.
     pub project_id: String,
     /// The event, as JSON.
     pub event: String,
+    /// 1 when an older row of the same project belongs to another owner (a live instance
+    /// about to publish it, or a dead one whose rows are not adopted yet): this row must
+    /// wait for it, or the project's events would go out of order.
+    pub waits: i64,
 }
 
 /// Writes `event` into the outbox of `owner`, in the caller's transaction.
@@ -101,23 +105,20 @@ pub async fn adopt_orphans(pool: &Pool, owner: &str) -> sqlx::Result<u64> {
     Ok(adopted)
 }
 
-/// `owner`'s rows after `after_id`, in order, at most `limit`.
+/// `owner`'s first `limit` rows, in order, each saying whether it must wait for another
+/// owner's older row of its project.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn pending(
-    pool: &Pool,
-    owner: &str,
-    after_id: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<OutboxRow>> {
+pub async fn pending(pool: &Pool, owner: &str, limit: i64) -> sqlx::Result<Vec<OutboxRow>> {
     sqlx::query_as(
-        "SELECT id, project_id, event FROM outbox WHERE owner = $1 AND id > $2 \
-         ORDER BY id LIMIT $3",
+        "SELECT o.id, o.project_id, o.event, \
+             CASE WHEN EXISTS (SELECT 1 FROM outbox older WHERE older.project_id = o.project_id \
+                 AND older.id < o.id AND older.owner <> o.owner) THEN 1 ELSE 0 END AS waits \
+         FROM outbox o WHERE o.owner = $1 ORDER BY o.id LIMIT $2",
     )
     .bind(owner)
-    .bind(after_id)
     .bind(limit)
     .fetch_all(pool)
     .await
@@ -190,22 +191,40 @@ mod tests {
             insert_one(&pool, "me", "proj_a", id).await;
         }
         insert_one(&pool, "other", "proj_a", "n_4").await;
-        let rows = pending(&pool, "me", 0, 10).await.expect("rows");
+        let rows = pending(&pool, "me", 10).await.expect("rows");
         assert_eq!(rows.len(), 3, "only my rows");
         let first: NewEvent = serde_json::from_str(&rows[0].event).expect("an event");
         assert_eq!(first, event("proj_a", "n_1"));
-        let after_first = pending(&pool, "me", rows[0].id, 10).await.expect("rows");
-        assert_eq!(after_first.len(), 2);
+        assert_eq!(pending(&pool, "me", 2).await.expect("rows").len(), 2);
         delete(&pool, "me", &[rows[0].id, rows[1].id])
             .await
             .expect("deleted");
         delete(&pool, "other", &[rows[2].id])
             .await
             .expect("nothing of mine");
-        let left = pending(&pool, "me", 0, 10).await.expect("rows");
+        let left = pending(&pool, "me", 10).await.expect("rows");
         assert_eq!(
             left.iter().map(|row| row.id).collect::<Vec<_>>(),
             [rows[2].id]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_waits_for_another_owners_older_row_of_its_project() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        insert_one(&pool, "other", "proj_a", "n_1").await;
+        insert_one(&pool, "me", "proj_a", "n_2").await;
+        insert_one(&pool, "me", "proj_b", "n_3").await;
+        let waits: Vec<i64> = pending(&pool, "me", 10)
+            .await
+            .expect("rows")
+            .iter()
+            .map(|row| row.waits)
+            .collect();
+        assert_eq!(
+            waits,
+            [1, 0],
+            "proj_a waits for the older row; proj_b does not"
         );
     }
 
@@ -224,9 +243,9 @@ mod tests {
         insert_one(&pool, "never_registered", "proj_b", "n_3").await;
 
         assert_eq!(adopt_orphans(&pool, "me").await.expect("adopted"), 2);
-        let mine = pending(&pool, "me", 0, 10).await.expect("rows");
+        let mine = pending(&pool, "me", 10).await.expect("rows");
         assert_eq!(mine.len(), 2);
-        assert_eq!(pending(&pool, "alive", 0, 10).await.expect("rows").len(), 1);
+        assert_eq!(pending(&pool, "alive", 10).await.expect("rows").len(), 1);
         assert_eq!(
             late_projects(&pool, unix_millis() + 1)
                 .await
