@@ -112,6 +112,7 @@ async fn run(workers: usize, documents: usize, paragraphs: usize, database_url: 
             exp: unix_now() + 3600,
             projects: vec!["proj_bench".to_owned()],
             role: None,
+            sid: None,
         })
         .expect("a token");
     let client = reqwest::Client::new();

@@ -1,5 +1,8 @@
-//! `docpulse admin ...`: creates projects and users, and grants membership, against the
-//! database the configuration names.
+//! `docpulse admin ...`: creates projects and users, grants and removes membership, and ends
+//! sessions, against the database the configuration names.
+//!
+//! Ended sessions are written to the database only: every running instance reads the ends
+//! there within a quarter of a second (see `auth::revocation`), on any bus.
 //!
 //! **Invariant:** a password is never taken from the command line, where other users of
 //! the machine could read it: it comes from `DOCPULSE_PASSWORD` or standard input.
@@ -12,7 +15,8 @@ use app::protocol::ProjectId;
 
 use crate::auth::password::hash_password;
 use crate::config::Config;
-use crate::storage::{self, projects};
+use crate::storage::projects::UserRow;
+use crate::storage::{self, projects, sessions};
 
 /// The usage text of `docpulse admin`.
 pub const USAGE: &str = "\
@@ -20,6 +24,11 @@ Usage:
   docpulse admin create-project <project-id> <name>
   docpulse admin create-user <email> [<project-id>...]
   docpulse admin add-member <email> <project-id>
+  docpulse admin remove-member <email> <project-id>
+  docpulse admin end-sessions <email>
+
+remove-member and end-sessions end the user's sessions: their tokens stop working and their
+open event streams end, on every instance, within a second.
 
 create-user reads the password from DOCPULSE_PASSWORD, or else from the first line of
 standard input. The database is the one DATA_DIR / DATABASE_URL name (see docpulse --help).
@@ -69,14 +78,38 @@ pub async fn run(config: &Config, arguments: &[String]) -> anyhow::Result<String
             let project = parse_project(id)?;
             let pool = storage::connect(&config.storage).await?;
             ensure_project(&pool, &project).await?;
-            let user = projects::find_user_by_email(&pool, email)
-                .await?
-                .with_context(|| format!("no user has the email {email}"))?;
+            let user = find_user(&pool, email).await?;
             projects::add_member(&pool, &user.id, project.as_str()).await?;
             Ok(format!("{email} is a member of {id}\n"))
         }
+        ["remove-member", email, id] => {
+            let project = parse_project(id)?;
+            let pool = storage::connect(&config.storage).await?;
+            let user = find_user(&pool, email).await?;
+            if !projects::remove_member(&pool, &user.id, project.as_str()).await? {
+                bail!("{email} is not a member of {id}");
+            }
+            // The user's tokens still name the project: only a new login drops it.
+            let ended = sessions::end_user_sessions(&pool, &user.id).await?;
+            Ok(format!(
+                "{email} is no longer a member of {id}; ended {} session(s)\n",
+                ended.len()
+            ))
+        }
+        ["end-sessions", email] => {
+            let pool = storage::connect(&config.storage).await?;
+            let user = find_user(&pool, email).await?;
+            let ended = sessions::end_user_sessions(&pool, &user.id).await?;
+            Ok(format!("ended {} session(s) of {email}\n", ended.len()))
+        }
         _ => bail!("unknown admin command\n\n{USAGE}"),
     }
+}
+
+async fn find_user(pool: &crate::storage::Pool, email: &str) -> anyhow::Result<UserRow> {
+    projects::find_user_by_email(pool, email)
+        .await?
+        .with_context(|| format!("no user has the email {email}"))
 }
 
 fn parse_project(id: &str) -> anyhow::Result<ProjectId> {

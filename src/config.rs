@@ -435,6 +435,14 @@ pub const LOGIN_TRACKED_KEYS: Var<usize> = Var::new(
     Default::Value("100000"),
     count,
 );
+/// `SESSIONS_REMEMBERED`.
+pub const SESSIONS_REMEMBERED: Var<usize> = Var::new(
+    "SESSIONS_REMEMBERED",
+    "sessions whose state an instance keeps in memory, so that a request costs no database \
+     round trip (1 or more)",
+    Default::Value("100000"),
+    count,
+);
 /// `SEARCH_CONCURRENCY`.
 pub const SEARCH_CONCURRENCY: Var<usize> = Var::new(
     "SEARCH_CONCURRENCY",
@@ -469,7 +477,7 @@ pub const RUST_LOG: Var<String> = Var::new(
 );
 
 /// Every variable, in the order `--help` lists them.
-pub const VARIABLES: [VarDoc; 40] = [
+pub const VARIABLES: [VarDoc; 41] = [
     LEPTOS_SITE_ADDR.doc(),
     DOCPULSE_ENV.doc(),
     JWT_SECRET.doc(),
@@ -505,6 +513,7 @@ pub const VARIABLES: [VarDoc; 40] = [
     LOGIN_ATTEMPTS_PER_ADDRESS.doc(),
     LOGIN_FAILURES_PER_ACCOUNT.doc(),
     LOGIN_TRACKED_KEYS.doc(),
+    SESSIONS_REMEMBERED.doc(),
     SEARCH_CONCURRENCY.doc(),
     SEARCH_QUEUE.doc(),
     DEMO_USER.doc(),
@@ -745,6 +754,8 @@ pub struct LoginConfig {
     pub failures_per_account: u32,
     /// Addresses and emails remembered at once (`LOGIN_TRACKED_KEYS`).
     pub tracked_keys: usize,
+    /// Sessions whose state is kept in memory (`SESSIONS_REMEMBERED`).
+    pub remembered_sessions: usize,
 }
 
 /// Event stream timing and limits.
@@ -922,6 +933,7 @@ impl Config {
                 attempts_per_address: LOGIN_ATTEMPTS_PER_ADDRESS.read(&lookup)?,
                 failures_per_account: LOGIN_FAILURES_PER_ACCOUNT.read(&lookup)?,
                 tracked_keys: LOGIN_TRACKED_KEYS.read(&lookup)?,
+                remembered_sessions: SESSIONS_REMEMBERED.read(&lookup)?,
             },
             stream: StreamConfig {
                 heartbeat: HEARTBEAT_SECS.read(&lookup)?,

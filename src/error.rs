@@ -23,6 +23,12 @@ pub enum ApiError {
     /// Bad signature, malformed, expired or wrong algorithm.
     #[error("the access token is invalid or expired")]
     InvalidToken,
+    /// The token's session ended (logout, revocation); the token is otherwise valid.
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+    /// An unsafe method authenticated by the cookie, sent from another site.
+    #[error("this request came from another site; it must come from docpulse's own pages")]
+    CrossSite,
     /// Neither `X-Project-Id` nor `projectId` was given.
     #[error("a project id is required (X-Project-Id header or projectId query parameter)")]
     MissingProject,
@@ -90,14 +96,15 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken | Self::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::SessionEnded
+            | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::MissingProject
             | Self::InvalidEvent(_)
             | Self::InvalidDocument(_)
             | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::ForbiddenProject | Self::NotPublisher => StatusCode::FORBIDDEN,
+            Self::ForbiddenProject | Self::NotPublisher | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge | Self::DocumentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound | Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -113,6 +120,8 @@ impl ApiError {
         match self {
             Self::MissingToken => "missing_token",
             Self::InvalidToken => "invalid_token",
+            Self::SessionEnded => "session_ended",
+            Self::CrossSite => "cross_site",
             Self::MissingProject => "missing_project",
             Self::ForbiddenProject => "forbidden_project",
             Self::NotPublisher => "not_publisher",
@@ -283,6 +292,12 @@ mod tests {
             "payload_too_large",
         );
         check(ApiError::NotFound, StatusCode::NOT_FOUND, "not_found");
+        check(
+            ApiError::SessionEnded,
+            StatusCode::UNAUTHORIZED,
+            "session_ended",
+        );
+        check(ApiError::CrossSite, StatusCode::FORBIDDEN, "cross_site");
         check(
             ApiError::UnsupportedMediaType("send JSON".to_owned()),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -26,8 +26,9 @@ use tracing::Level;
 
 use crate::api;
 use crate::auth::password::PasswordWorkers;
+use crate::auth::revocation::SessionRegistry;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::{ClientIpSource, JwtKeys, Sessions};
+use crate::auth::{Authenticator, ClientIpSource, JwtKeys, SessionParts, Sessions};
 use crate::config::{
     BusConfig, Config, Environment, EventsConfig, HttpConfig, MIN_JWT_SECRET_LEN, Secret,
 };
@@ -148,16 +149,32 @@ impl Application {
         )
         .start(&tasks, &shutdown);
 
+        let production = config.environment == Environment::Production;
+        let registry = SessionRegistry::new(
+            pool.clone(),
+            event_bus.clone(),
+            config.login.remembered_sessions,
+        );
+        registry.start(&tasks, shutdown.clone());
+        let sessions = Sessions::new(SessionParts {
+            pool: pool.clone(),
+            keys: jwt_keys.clone(),
+            throttle: LoginThrottle::new(&config.login, &jwt_secret),
+            passwords: PasswordWorkers::start(
+                config.login.hash_concurrency,
+                config.login.hash_queue,
+            )?,
+            registry: registry.clone(),
+            production,
+        });
         let state = AppState {
             pool: pool.clone(),
-            sessions: Sessions::new(
-                pool.clone(),
-                jwt_keys.clone(),
-                LoginThrottle::new(&config.login, &jwt_secret),
-                PasswordWorkers::start(config.login.hash_concurrency, config.login.hash_queue)?,
-                config.environment == Environment::Production,
-            ),
-            jwt_keys,
+            authenticator: Authenticator {
+                keys: jwt_keys,
+                sessions: registry,
+                cookie: sessions.cookie_name(),
+            },
+            sessions,
             event_bus,
             documents,
             search: Search::new(pool.clone(), embedder, &config.search),
@@ -177,7 +194,7 @@ impl Application {
             leptos_options,
         };
         let direct = Arc::new(DirectStreams {
-            jwt_keys: state.jwt_keys.clone(),
+            authenticator: state.authenticator.clone(),
             event_bus: state.event_bus.clone(),
             streams: state.streams.clone(),
         });

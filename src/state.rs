@@ -6,7 +6,7 @@ use crate::storage::Pool;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::auth::{ClientIpSource, JwtKeys, Sessions};
+use crate::auth::{Authenticator, ClientIpSource, Sessions};
 use crate::documents::DocumentService;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -18,8 +18,8 @@ use crate::stream::Streams;
 pub struct AppState {
     /// The database pool.
     pub pool: Pool,
-    /// Verifies (and signs) access tokens.
-    pub jwt_keys: JwtKeys,
+    /// Verifies access tokens and the sessions they name.
+    pub authenticator: Authenticator,
     /// Logs users in and out.
     pub sessions: Sessions,
     /// Carries events from publishers to streams; which implementation is decided at start.

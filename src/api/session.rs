@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use app::resources::{Credentials, ProjectList};
 
 use crate::api::json::{ApiJson, JsonBody};
-use crate::auth::throttle::DEVICE_COOKIE;
 use crate::auth::{Authenticated, ClientIp, LoginClient, Sessions, cookie};
 use crate::error::ApiError;
 use crate::storage::{Pool, projects};
@@ -27,7 +26,7 @@ pub async fn log_in(
 ) -> Result<Response, ApiError> {
     let client = LoginClient {
         address,
-        device: cookie(&headers, DEVICE_COOKIE),
+        device: cookie(&headers, sessions.device_cookie_name()),
     };
     let logged_in = sessions.log_in(credentials, &client).await?;
     let mut response = Json(&logged_in.session).into_response();
@@ -37,13 +36,22 @@ pub async fn log_in(
     Ok(response)
 }
 
-/// Removes the session cookie; answers 204 whether or not there was a session.
-pub async fn log_out(State(sessions): State<Sessions>) -> Response {
-    (
+/// Ends the caller's session, everywhere and with its streams, and removes the session
+/// cookie; answers 204 whether or not there was a live session (but 403 to another site).
+pub async fn log_out(
+    State(sessions): State<Sessions>,
+    caller: Result<Authenticated, ApiError>,
+) -> Result<Response, ApiError> {
+    match caller {
+        Ok(Authenticated(claims)) => sessions.log_out(&claims).await?,
+        Err(ApiError::CrossSite) => return Err(ApiError::CrossSite),
+        Err(_) => {}
+    }
+    Ok((
         StatusCode::NO_CONTENT,
         [(SET_COOKIE, sessions.clearing_cookie())],
     )
-        .into_response()
+        .into_response())
 }
 
 /// The projects the caller's token opens, with their names.

@@ -20,6 +20,10 @@ pub struct Claims {
     /// `publisher` may publish events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The server-side session of a login's token: the token passes only while it lives.
+    /// Tokens minted for services from the secret name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -52,6 +56,7 @@ mod tests {
             exp: 0,
             projects: projects.iter().map(|p| (*p).to_owned()).collect(),
             role: role.map(str::to_owned),
+            sid: None,
         }
     }
 

@@ -1,45 +1,110 @@
 //! The extractors handlers use to learn who calls: [`Authenticated`], [`ProjectAccess`] and
-//! [`Publisher`]. Handlers never read auth headers themselves.
+//! [`Publisher`], all through the [`Authenticator`]. Handlers never read auth headers
+//! themselves.
 //!
-//! **Invariant:** the token comes from `Authorization: Bearer` or the [`SESSION_COOKIE`],
-//! never from the query string; the project from `X-Project-Id` or `projectId`.
+//! **Invariant:** the token comes from `Authorization: Bearer` or the session cookie, never
+//! from the query string; the project from `X-Project-Id` or `projectId`.
+//! **Invariant:** a token naming a session (a login's) passes only while that session lives.
+//! **Invariant:** an unsafe method (POST, PUT, PATCH, DELETE) authenticated by the cookie
+//! passes only when neither `Sec-Fetch-Site` nor `Origin` says it came from another site;
+//! a bearer token, which another site cannot make a browser send, is not checked.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Query};
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, Method};
 use serde::Deserialize;
 
 use app::protocol::{PROJECT_HEADER, ProjectId};
 
+use crate::auth::revocation::SessionRegistry;
 use crate::auth::{Claims, JwtKeys};
 use crate::error::ApiError;
 
-/// The HttpOnly cookie that carries the browser's token.
+/// The HttpOnly cookie that carries the browser's token in development (plain HTTP).
 pub const SESSION_COOKIE: &str = "docpulse_session";
+/// The same in production: the `__Host-` prefix makes browsers accept it only `Secure`, for
+/// this host alone and the whole site, so a sibling subdomain cannot plant one.
+pub const HOST_SESSION_COOKIE: &str = "__Host-docpulse_session";
 
-/// A caller whose token verified; holds its claims.
+/// Verifies callers: the token's keys, the sessions tokens name, the cookie's name; cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    /// Verifies tokens.
+    pub keys: JwtKeys,
+    /// Whether a token's session still lives.
+    pub sessions: SessionRegistry,
+    /// The session cookie's name ([`SESSION_COOKIE`] or [`HOST_SESSION_COOKIE`]).
+    pub cookie: &'static str,
+}
+
+/// A caller whose token verified (and whose session, if it names one, lives); holds its
+/// claims.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Claims);
 
 impl<S> FromRequestParts<S> for Authenticated
 where
-    JwtKeys: FromRef<S>,
+    Authenticator: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts)?
-            .or_else(|| cookie(&parts.headers, SESSION_COOKIE))
-            .ok_or(ApiError::MissingToken)?;
-        let keys = JwtKeys::from_ref(state);
-        let claims = keys.verify(&token).map_err(|_| ApiError::InvalidToken)?;
+        let authenticator = Authenticator::from_ref(state);
+        let (token, by_cookie) = match bearer_token(parts)? {
+            Some(token) => (token, false),
+            None => (
+                cookie(&parts.headers, authenticator.cookie).ok_or(ApiError::MissingToken)?,
+                true,
+            ),
+        };
+        let claims = authenticator
+            .keys
+            .verify(&token)
+            .map_err(|_| ApiError::InvalidToken)?;
+        if by_cookie && is_unsafe(&parts.method) && from_another_site(&parts.headers) {
+            return Err(ApiError::CrossSite);
+        }
+        if let Some(sid) = &claims.sid {
+            authenticator.sessions.check(sid).await?;
+        }
         Ok(Self(claims))
     }
+}
+
+/// Whether `method` may change something (what a cross-site form or fetch could abuse).
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether the browser says the request comes from a page of another site:
+/// `Sec-Fetch-Site: cross-site`, or an `Origin` (`null` included) whose host is not the
+/// request's own.
+fn from_another_site(headers: &HeaderMap) -> bool {
+    let header = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+    if header(&HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
+        return true;
+    }
+    let Some(origin) = header(&ORIGIN) else {
+        return false;
+    };
+    let host_of = |authority: &str| {
+        authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|byte| byte.is_ascii_digit()))
+            .map_or(authority, |(host, _)| host)
+            .to_ascii_lowercase()
+    };
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, authority)| host_of(authority));
+    let own_host = header(&HOST).map(host_of);
+    origin_host.is_none() || origin_host != own_host
 }
 
 /// The token of an `Authorization: Bearer` header; an `Authorization` of another scheme is
@@ -126,7 +191,7 @@ struct ProjectQuery {
 
 impl<S> FromRequestParts<S> for ProjectAccess
 where
-    JwtKeys: FromRef<S>,
+    Authenticator: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -161,7 +226,7 @@ pub struct Publisher(pub Claims);
 
 impl<S> FromRequestParts<S> for Publisher
 where
-    JwtKeys: FromRef<S>,
+    Authenticator: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -198,6 +263,50 @@ mod tests {
         assert!(bearer_token(&parts(&[("authorization", "Basic dTpw")])).is_err());
         assert!(bearer_token(&parts(&[("authorization", "Bearer ")])).is_err());
         assert_eq!(bearer_token(&parts(&[])).expect("valid"), None);
+    }
+
+    #[track_caller]
+    fn check_site(headers: &[(&str, &str)], another_site: bool) {
+        assert_eq!(
+            from_another_site(&parts(headers).headers),
+            another_site,
+            "{headers:?}"
+        );
+    }
+
+    #[test]
+    fn another_site_is_told_by_sec_fetch_site_or_origin() {
+        check_site(&[], false);
+        check_site(&[("host", "docpulse.example.com")], false);
+        check_site(&[("sec-fetch-site", "same-origin")], false);
+        check_site(&[("sec-fetch-site", "same-site")], false);
+        check_site(&[("sec-fetch-site", "none")], false);
+        check_site(&[("sec-fetch-site", "cross-site")], true);
+        let host = ("host", "docpulse.example.com");
+        check_site(&[host, ("origin", "https://docpulse.example.com")], false);
+        check_site(
+            &[host, ("origin", "https://DocPulse.example.com:443")],
+            false,
+        );
+        check_site(
+            &[
+                ("host", "127.0.0.1:3000"),
+                ("origin", "http://127.0.0.1:3000"),
+            ],
+            false,
+        );
+        check_site(&[host, ("origin", "https://evil.example")], true);
+        check_site(&[host, ("origin", "null")], true);
+        check_site(&[("origin", "https://docpulse.example.com")], true);
+    }
+
+    #[test]
+    fn only_methods_that_change_something_are_checked() {
+        assert!(!is_unsafe(&Method::GET));
+        assert!(!is_unsafe(&Method::HEAD));
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(is_unsafe(&method));
+        }
     }
 
     #[test]

@@ -109,6 +109,7 @@ mod tests {
             exp,
             projects: vec!["proj_1".to_owned()],
             role: None,
+            sid: None,
         }
     }
 

@@ -8,11 +8,13 @@ mod extract;
 mod keys;
 mod login;
 pub mod password;
+pub mod revocation;
 pub mod throttle;
 
 pub use claims::{ALL_PROJECTS, Claims, PUBLISHER_ROLE};
 pub use extract::{
-    Authenticated, ClientIp, ClientIpSource, ProjectAccess, Publisher, SESSION_COOKIE, cookie,
+    Authenticated, Authenticator, ClientIp, ClientIpSource, HOST_SESSION_COOKIE, ProjectAccess,
+    Publisher, SESSION_COOKIE, cookie,
 };
 pub use keys::JwtKeys;
-pub use login::{LoggedIn, LoginClient, SESSION_TTL, Sessions};
+pub use login::{LoggedIn, LoginClient, SESSION_TTL, SessionParts, Sessions};

@@ -30,6 +30,8 @@ use crate::limits::{Gate, GatePass, RateLimiter, Refusal};
 
 /// The cookie that says this browser signed in to an account before.
 pub const DEVICE_COOKIE: &str = "docpulse_device";
+/// Its name in production, where it is `__Host-` prefixed like the session cookie.
+pub const HOST_DEVICE_COOKIE: &str = "__Host-docpulse_device";
 /// How long a device cookie vouches for its browser.
 pub const DEVICE_COOKIE_TTL: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 /// Longest accepted email, in bytes (RFC 5321's path limit).
@@ -207,6 +209,7 @@ mod tests {
                 attempts_per_address: per_address,
                 failures_per_account: per_account,
                 tracked_keys: 100,
+                remembered_sessions: 100,
             },
             &Secret::new("s".repeat(32)),
         )

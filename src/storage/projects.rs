@@ -122,6 +122,20 @@ pub async fn add_member(pool: &Pool, user_id: &str, project_id: &str) -> sqlx::R
     Ok(())
 }
 
+/// Ends the user's membership of the project; `false` when it was not a member.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn remove_member(pool: &Pool, user_id: &str, project_id: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND project_id = $2")
+        .bind(user_id)
+        .bind(project_id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// The projects the user is a member of, sorted by name.
 ///
 /// # Errors

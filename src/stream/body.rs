@@ -3,7 +3,8 @@
 //! A hand-written `Stream` whose futures live as long as the connection, so a delivery
 //! costs one poll and no registration churn. It yields `connected`, then the
 //! subscription's `resync` when needed, the subscription's frames and heartbeats,
-//! and ends with `auth_expired` at the token's expiry or when the server shuts down.
+//! and ends with `auth_expired` at the token's expiry or when its session ends, or when the
+//! server shuts down.
 //!
 //! **Invariant:** dropping it (the client went away) releases the subscription, the timers
 //! and the open-streams gauge at once.
@@ -22,6 +23,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use app::protocol::sse::SseFrame;
 use app::protocol::{Notice, control};
 
+use crate::auth::revocation::StreamEnd;
 use crate::events::{Delivery, Subscription};
 use crate::metrics::{Metrics, OpenStreamGuard};
 use crate::stream::per_user::UserStreamSlot;
@@ -36,6 +38,8 @@ pub struct EventStream {
     heartbeat: Next<(bool, watch::Receiver<Bytes>)>,
     /// Fires at the token's `exp`.
     expiry: Pin<Box<Sleep>>,
+    /// Says when the token's session ends (for a login's token; a service's names none).
+    session_end: Option<Arc<StreamEnd>>,
     metrics: Arc<Metrics>,
     finished: bool,
     _open: OpenStreamGuard,
@@ -45,12 +49,13 @@ pub struct EventStream {
 
 impl EventStream {
     /// A stream that sends `connected` (already encoded), then `subscription`'s frames and
-    /// heartbeats until `expires_at`, holding `user_slot` meanwhile.
+    /// heartbeats until `expires_at` or `session_end`, holding `user_slot` meanwhile.
     pub fn new(
         connected: Bytes,
         subscription: Subscription,
         heartbeats: watch::Receiver<Bytes>,
         expires_at: Instant,
+        session_end: Option<Arc<StreamEnd>>,
         metrics: Arc<Metrics>,
         user_slot: UserStreamSlot,
     ) -> Self {
@@ -59,6 +64,7 @@ impl EventStream {
             delivery: ReusableBoxFuture::new(next_delivery(subscription)),
             heartbeat: ReusableBoxFuture::new(next_heartbeat(heartbeats)),
             expiry: Box::pin(tokio::time::sleep_until(expires_at)),
+            session_end,
             _open: metrics.stream_opened(),
             metrics,
             finished: false,
@@ -100,6 +106,15 @@ impl Stream for EventStream {
         if this.expiry.as_mut().poll(cx).is_ready() {
             this.finished = true;
             let frame = notice_frame(control::AUTH_EXPIRED, "the access token expired");
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if this
+            .session_end
+            .as_ref()
+            .is_some_and(|end| end.ended(cx.waker()))
+        {
+            this.finished = true;
+            let frame = notice_frame(control::AUTH_EXPIRED, "the session ended");
             return Poll::Ready(Some(Ok(frame)));
         }
         if let Poll::Ready((delivery, subscription)) = this.delivery.poll(cx) {

@@ -88,6 +88,7 @@ pub async fn serve_direct(
                 &parts.headers,
                 context.event_bus.as_ref(),
                 &context.streams,
+                &context.authenticator.sessions,
             )
             .await
         }

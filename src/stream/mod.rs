@@ -2,7 +2,8 @@
 //!
 //! **Invariant:** a stream carries only the project its token allows and the request names;
 //! it starts with `connected`, then the replay after `Last-Event-ID` (or `resync`), then live
-//! frames and heartbeats; it ends with `auth_expired` at the token's expiry, and at shutdown.
+//! frames and heartbeats; it ends with `auth_expired` at the token's expiry or when its
+//! session ends, and at shutdown.
 //! Nothing compresses or buffers its body.
 //! **Invariant:** at most `MAX_STREAMS_PER_USER` streams are open per token subject, on both
 //! paths; one more is answered `429 rate_limited` with `Retry-After`.
@@ -31,7 +32,8 @@ use tokio::time::Instant;
 use app::protocol::sse::SseFrame;
 use app::protocol::{Connected, EVENT_STREAM_PATH, control};
 
-use crate::auth::{JwtKeys, ProjectAccess};
+use crate::auth::revocation::SessionRegistry;
+use crate::auth::{Authenticator, ProjectAccess};
 use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -71,8 +73,8 @@ impl Streams {
 /// one `Arc`, so that a stream's task, which lives for hours, holds one pointer to it.
 #[derive(Clone, FromRef)]
 pub struct DirectStreams {
-    /// Verifies the stream's token.
-    pub jwt_keys: JwtKeys,
+    /// Verifies the stream's token and its session.
+    pub authenticator: Authenticator,
     /// The bus the stream subscribes to.
     pub event_bus: Arc<dyn EventBus>,
     /// Heartbeats, metrics and the per-user cap.
@@ -96,18 +98,28 @@ async fn stream_events(
     access: ProjectAccess,
     State(event_bus): State<Arc<dyn EventBus>>,
     State(streams): State<Streams>,
+    State(authenticator): State<Authenticator>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let stream = open_stream(access, &headers, event_bus.as_ref(), &streams).await?;
+    let stream = open_stream(
+        access,
+        &headers,
+        event_bus.as_ref(),
+        &streams,
+        &authenticator.sessions,
+    )
+    .await?;
     Ok((STREAM_HEADERS, Body::from_stream(stream)).into_response())
 }
 
-/// Subscribes `access`'s project after the request's `Last-Event-ID` and builds the body.
+/// Subscribes `access`'s project after the request's `Last-Event-ID` and builds the body,
+/// which ends when `sessions` says the token's session ended.
 async fn open_stream(
     access: ProjectAccess,
     headers: &HeaderMap,
     event_bus: &dyn EventBus,
     streams: &Streams,
+    sessions: &SessionRegistry,
 ) -> Result<EventStream, ApiError> {
     let user_slot = streams.per_user.open(&access.claims.sub)?;
     let last_event_id = headers
@@ -134,6 +146,7 @@ async fn open_stream(
         subscription,
         streams.heartbeats.subscribe(),
         expiry_instant(access.claims.exp),
+        access.claims.sid.as_deref().map(|sid| sessions.watch(sid)),
         streams.metrics.clone(),
         user_slot,
     ))

@@ -413,6 +413,11 @@ impl TestApp {
         assert!(waited.is_ok(), "{name} never reached {expected}");
     }
 
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The server's socket address.
     pub fn socket_address(&self) -> std::net::SocketAddr {
         self.address
@@ -428,6 +433,7 @@ impl TestApp {
             exp: unix_now() + 3600,
             projects: projects.iter().map(|p| (*p).to_owned()).collect(),
             role: None,
+            sid: None,
         };
         self.keys.sign(&claims).expect("signs")
     }
@@ -615,6 +621,7 @@ pub fn sign_token(keys: &JwtKeys, projects: &[&str], role: Option<&str>, exp: u6
         exp,
         projects: projects.iter().map(|p| (*p).to_owned()).collect(),
         role: role.map(str::to_owned),
+        sid: None,
     };
     keys.sign(&claims).expect("signs")
 }

@@ -14,4 +14,5 @@ mod scale_out;
 mod session;
 mod startup;
 mod stream;
+mod trust;
 mod workers;
