@@ -332,3 +332,46 @@ async fn a_change_stored_while_redis_refuses_publishes_is_announced_once_it_acce
         Some(&serde_json::Value::from("Stored first"))
     );
 }
+
+#[tokio::test]
+async fn announcements_late_past_their_bound_make_the_projects_streams_resync() {
+    let redis = OwnRedis::start(free_port()).ready().await;
+    let app =
+        TestApp::spawn_with_env(&[("REDIS_URL", &redis.url()), ("OUTBOX_LATE_SECS", "1")]).await;
+    app.create_project("proj_1", "One").await;
+    let mut stream = app.open_stream("proj_1", None).await;
+    let mut admin = redis_connection(&redis.url()).await;
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "-eval", "-evalsha"][..])
+        .query_async::<()>(&mut admin)
+        .await
+        .expect("the ACL changes");
+
+    // The change is stored at once; its announcement waits in the outbox.
+    let document = app.create_document("proj_1", "Late", "Some text.").await;
+    let started = tokio::time::Instant::now();
+    match stream.next().await {
+        StreamMessage::Resync(notice) => {
+            assert!(notice.reason.contains("late"), "{}", notice.reason);
+        }
+        other => panic!("expected resync, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "not before the bound: {:?}",
+        started.elapsed()
+    );
+
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "+@all"][..])
+        .query_async::<()>(&mut admin)
+        .await
+        .expect("the ACL changes back");
+    // Once Redis takes publishes again, the late announcement arrives, once.
+    let (_, created) = stream.next_entity().await;
+    assert_eq!(created.event_type, app::protocol::EventType::Created);
+    assert_eq!(
+        created.id.as_ref().map(|id| id.as_str()),
+        Some(document.id.as_str())
+    );
+}
