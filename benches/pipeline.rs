@@ -4,7 +4,8 @@
 //!
 //! Prints, for one worker and then for the default pool of two:
 //! - the chunks per second the workers embed (first to last `chunk` embedded event), with
-//!   `EMBED_DELAY_MS=0`, so this is the embedder plus the database writes and events;
+//!   `EMBED_DELAY_MS=0`, so this is the embedder plus the database writes and events; and
+//!   the same from the chunks' stored times, which leaves the announcements out;
 //! - the events per second the workers publish while they work (the bus's counters: events
 //!   that went out plus updates merged by the coalescer) and the frames the stream received;
 //! - the time from the first upload until every extraction job is done.
@@ -161,6 +162,16 @@ async fn run(workers: usize, documents: usize, paragraphs: usize, database_url: 
         .fetch_one(&pool)
         .await
         .expect("the database answers");
+    let (first_stored, last_stored): (String, String) =
+        sqlx::query_as("SELECT MIN(embedded_at), MAX(embedded_at) FROM chunks")
+            .fetch_one(&pool)
+            .await
+            .expect("the database answers");
+    let stored = humantime::parse_rfc3339(&last_stored)
+        .expect("a timestamp")
+        .duration_since(humantime::parse_rfc3339(&first_stored).expect("a timestamp"))
+        .unwrap_or_default()
+        .as_secs_f64();
     let published = (after.0 - before.0) + (after.1 - before.1);
     let busy = watch.last_event.duration_since(started).as_secs_f64();
     let embedding = watch
@@ -177,6 +188,10 @@ async fn run(workers: usize, documents: usize, paragraphs: usize, database_url: 
         "  embedding: {chunks} chunks in {embedding:.2} s = {:.0} chunks/s ({:.0} per worker)",
         chunks as f64 / embedding,
         chunks as f64 / embedding / workers as f64
+    );
+    println!(
+        "  stored: the workers stored those chunks in {stored:.2} s = {:.0} chunks/s",
+        chunks as f64 / stored
     );
     println!(
         "  events: {published:.0} published ({:.0}/s), {:.0} merged by the coalescer, {} frames received on the stream ({:.0}/s)",

@@ -19,10 +19,6 @@ CREATE TABLE outbox (
     created_at_ms BIGINT NOT NULL
 );
 
-CREATE INDEX outbox_by_owner ON outbox (owner, id);
-CREATE INDEX outbox_by_project ON outbox (project_id, id);
-CREATE INDEX outbox_by_age ON outbox (created_at_ms);
-
 CREATE TABLE outbox_owners (
     owner TEXT PRIMARY KEY NOT NULL,
     lease_until_ms BIGINT NOT NULL

@@ -15,7 +15,9 @@ CREATE INDEX sessions_by_end ON sessions (ended_at_ms);
 -- The transactional outbox: every change writes its events here in its own transaction, and
 -- the relay of the instance that wrote them (`owner`) publishes them in order and deletes
 -- them; a row waits while an older row of its project belongs to another owner. An owner
--- whose lease ran out (its instance died) has its rows adopted by another.
+-- whose lease ran out (its instance died) has its rows adopted by another. No secondary index:
+-- the table holds only rows not yet published, read in id order, and an index would cost
+-- every change's commit more page writes.
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     owner TEXT NOT NULL,
@@ -23,10 +25,6 @@ CREATE TABLE outbox (
     event TEXT NOT NULL,
     created_at_ms INTEGER NOT NULL
 );
-
-CREATE INDEX outbox_by_owner ON outbox (owner, id);
-CREATE INDEX outbox_by_project ON outbox (project_id, id);
-CREATE INDEX outbox_by_age ON outbox (created_at_ms);
 
 CREATE TABLE outbox_owners (
     owner TEXT PRIMARY KEY NOT NULL,

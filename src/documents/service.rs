@@ -314,12 +314,8 @@ impl DocumentService {
         else {
             return Ok(false);
         };
-        self.write(
-            &mut transaction,
-            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
-        )
-        .await?;
-        for event in batch_events(
+        let progress = document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS));
+        let chunks = batch_events(
             job,
             EntityKind::Chunk,
             chunk_ids,
@@ -327,9 +323,9 @@ impl DocumentService {
                 ("documentId", Value::from(job.document_id.as_str())),
                 ("status", Value::from("pending")),
             ]),
-        ) {
-            self.write(&mut transaction, event).await?;
-        }
+        );
+        self.write_all(&mut transaction, std::iter::once(progress).chain(chunks))
+            .await?;
         transaction.commit().await?;
         self.outbox.wake();
         Ok(true)
@@ -374,10 +370,12 @@ impl DocumentService {
                 ])),
             )
         });
-        self.write(&mut transaction, chunk_event).await?;
-        self.write(
+        self.write_all(
             &mut transaction,
-            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+            [
+                chunk_event,
+                document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+            ],
         )
         .await?;
         transaction.commit().await?;
@@ -486,17 +484,19 @@ impl DocumentService {
             objects,
         )
         .await?;
-        for event in batch_events(
-            job,
-            EntityKind::GraphObject,
-            ids,
-            object([
-                ("documentId", Value::from(job.document_id.as_str())),
-                ("jobId", Value::from(job.id.as_str())),
-            ]),
-        ) {
-            self.write(&mut transaction, event).await?;
-        }
+        self.write_all(
+            &mut transaction,
+            batch_events(
+                job,
+                EntityKind::GraphObject,
+                ids,
+                object([
+                    ("documentId", Value::from(job.document_id.as_str())),
+                    ("jobId", Value::from(job.id.as_str())),
+                ]),
+            ),
+        )
+        .await?;
         let mut data = object([
             ("documentId", Value::from(job.document_id.as_str())),
             ("status", Value::from("done")),
@@ -558,10 +558,17 @@ impl DocumentService {
         transaction: &mut DbConnection,
         event: Option<NewEvent>,
     ) -> sqlx::Result<()> {
-        match event {
-            Some(event) => self.outbox.write(transaction, &event).await,
-            None => Ok(()),
-        }
+        self.write_all(transaction, [event]).await
+    }
+
+    /// Writes `events` into the outbox in `transaction`, in order.
+    async fn write_all(
+        &self,
+        transaction: &mut DbConnection,
+        events: impl IntoIterator<Item = Option<NewEvent>>,
+    ) -> sqlx::Result<()> {
+        let events: Vec<NewEvent> = events.into_iter().flatten().collect();
+        self.outbox.write(transaction, &events).await
     }
 
     /// Writes an extraction job's event into the outbox in `transaction`.

@@ -51,13 +51,18 @@ impl Outbox {
         &self.owner
     }
 
-    /// Writes `event` in the caller's transaction; call [`Outbox::wake`] once it committed.
+    /// Writes `events`, in order, in the caller's transaction; call [`Outbox::wake`] once it
+    /// committed.
     ///
     /// # Errors
     ///
     /// The database fails: the transaction must not commit.
-    pub async fn write(&self, connection: &mut DbConnection, event: &NewEvent) -> sqlx::Result<()> {
-        outbox::insert(connection, &self.owner, event).await
+    pub async fn write(
+        &self,
+        connection: &mut DbConnection,
+        events: &[NewEvent],
+    ) -> sqlx::Result<()> {
+        outbox::insert(connection, &self.owner, events).await
     }
 
     /// Tells the relay that rows were committed.

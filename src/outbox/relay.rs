@@ -2,13 +2,14 @@
 //! its lease, adopts the rows of dead instances, and sends `resync` to the streams of projects
 //! whose announcements are late.
 //!
-//! A round reads the instance's rows in order, skipping those already offered, and offers each
-//! to the bus without waiting (coalescing may hold an update back for its window); a row is
-//! deleted once the event that carries it went out. It never reads "after the last row
-//! offered": on PostgreSQL, ids are handed out at insert, not at commit, so a row may become
-//! visible after one with a higher id, and a cursor would skip it. When the bus fails, the
-//! relay cannot know whether the failing append took effect: it offers again every row not
-//! known to be out, once it has asked the bus which of them its history announces.
+//! A round reads the instance's rows in order after a cursor and offers each to the bus
+//! without waiting (coalescing may hold an update back for its window); a row is deleted
+//! once the event that carries it went out. The cursor alone would skip rows: on PostgreSQL,
+//! ids are handed out at insert, not at commit, so a row may become visible after one with a
+//! higher id; so at least every [`SWEEP_INTERVAL`] a round reads from the start instead,
+//! skipping the rows already offered. When the bus fails, the relay cannot know whether the
+//! failing append took effect: it offers again every row not known to be out, once it has
+//! asked the bus which of them its history announces.
 //!
 //! **Invariant:** a project's rows are offered in id order across instances: a row waits
 //! while an older row of its project belongs to another owner, which is how the rows of a
@@ -38,6 +39,11 @@ const BATCH: i64 = 256;
 const SETTLE_PAUSE: Duration = Duration::from_millis(20);
 /// How soon the relay looks again at rows that wait for another instance's older rows.
 const WAIT_PAUSE: Duration = Duration::from_millis(100);
+/// The longest time between two sweeps that read the outbox from the start.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// How long published rows may wait to be deleted together: on SQLite a delete is a write
+/// that the workers' transactions queue behind, so one per published row halved their pace.
+const DELETE_PAUSE: Duration = Duration::from_millis(50);
 /// The longest time between two looks at leases, orphans and late projects.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// The pause after a failed round before the next.
@@ -66,10 +72,20 @@ pub struct Relay {
     event_bus: Arc<dyn EventBus>,
     outbox: Outbox,
     config: RelayConfig,
+    /// The highest row offered with none before it left to offer: most rounds read after it.
+    cursor: i64,
+    /// A sweep must read from the start (after a failure, a takeover, or rows that wait).
+    sweep_now: bool,
+    /// When the last sweep read from the start.
+    last_sweep: tokio::time::Instant,
+    /// Rows were committed since the last sweep: one is due even if nothing else happens.
+    unswept: bool,
     /// Rows offered whose events have not gone out yet, in order; at most [`BATCH`].
     in_flight: VecDeque<(i64, Publication)>,
-    /// Rows whose events went out, to delete.
+    /// Rows whose events went out, to delete (at most [`BATCH`], or after [`DELETE_PAUSE`]).
     published: Vec<i64>,
+    /// When published rows were last deleted.
+    last_delete: tokio::time::Instant,
     /// While rows are taken over, what the bus's history announces, per project (asked once
     /// per project); `None` once the relay has caught up.
     bus_check: Option<HashMap<String, HashSet<i64>>>,
@@ -103,8 +119,13 @@ impl Relay {
             event_bus,
             outbox,
             config,
+            cursor: 0,
+            sweep_now: true,
+            last_sweep: tokio::time::Instant::now(),
+            unswept: false,
             in_flight: VecDeque::new(),
             published: Vec::new(),
+            last_delete: tokio::time::Instant::now(),
             // Rows left by an earlier run of this instance were adopted, not written by it.
             bus_check: Some(HashMap::new()),
             late: HashSet::new(),
@@ -118,17 +139,23 @@ impl Relay {
         let mut upkeep = tokio::time::interval((self.config.lease / 3).min(UPKEEP_INTERVAL));
         let wake = self.outbox.wake.clone();
         loop {
-            let look_again = if self.in_flight.is_empty() {
-                WAIT_PAUSE
-            } else {
+            let look_again = if !self.in_flight.is_empty() {
                 SETTLE_PAUSE
+            } else if !self.published.is_empty() {
+                DELETE_PAUSE
+            } else {
+                WAIT_PAUSE
             };
-            let settling = !self.in_flight.is_empty() || self.waiting;
+            // Rows the cursor passed are swept up even when nothing else wakes the relay.
+            let settling = !self.in_flight.is_empty()
+                || !self.published.is_empty()
+                || self.waiting
+                || self.unswept;
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 _ = upkeep.tick() => self.keep_up().await,
-                () = wake.notified() => {}
+                () = wake.notified() => self.unswept = true,
                 () = tokio::time::sleep(look_again), if settling => {}
             }
             match self.round().await {
@@ -141,6 +168,9 @@ impl Relay {
                     }
                 }
             }
+        }
+        if let Err(error) = outbox::delete(&self.pool, self.outbox.owner(), &self.published).await {
+            tracing::warn!(%error, "cannot delete published outbox rows at shutdown");
         }
         // What is left is adopted at the next start at once, not when the lease runs out.
         if let Err(error) = outbox::release_owner(&self.pool, self.outbox.owner()).await {
@@ -158,8 +188,9 @@ impl Relay {
             Ok(0) => {}
             Ok(adopted) => {
                 tracing::info!(adopted, "took over the outbox rows of a stopped instance");
-                // They may be partly published already.
+                // They may be older than the cursor, and partly published already.
                 self.bus_check = Some(HashMap::new());
+                self.sweep_now = true;
             }
             Err(error) => tracing::warn!(%error, "cannot adopt outbox rows"),
         }
@@ -186,35 +217,63 @@ impl Relay {
     async fn round(&mut self) -> Result<(), Stop> {
         loop {
             self.settle();
-            if !self.published.is_empty() {
+            let due = self.last_delete.elapsed() >= DELETE_PAUSE;
+            if self.published.len() >= BATCH as usize || (due && !self.published.is_empty()) {
                 outbox::delete(&self.pool, self.outbox.owner(), &self.published)
                     .await
                     .map_err(|error| failed("cannot delete published outbox rows", &error))?;
                 self.published.clear();
+                self.last_delete = tokio::time::Instant::now();
             }
             let room = BATCH - self.in_flight.len() as i64;
             if room <= 0 {
                 // Coalescing holds enough back; the next settle makes room.
                 return Ok(());
             }
-            // The rows in flight come first in the order; read past them.
-            let limit = room + self.in_flight.len() as i64;
-            let rows = outbox::pending(&self.pool, self.outbox.owner(), limit)
+            // Most rounds read only the rows after the cursor. A sweep reads from the start,
+            // past the rows in flight and those published but not deleted yet, to find rows
+            // the cursor passed: rows offered again after a failure, rows taken over, rows that
+            // waited, and on PostgreSQL a row that became visible after one with a higher id.
+            let sweep = self.sweep_now || self.last_sweep.elapsed() >= SWEEP_INTERVAL;
+            let (after, limit) = if sweep {
+                let known = self.in_flight.len() + self.published.len();
+                (0, room + known as i64)
+            } else {
+                (self.cursor, room)
+            };
+            let rows = outbox::pending(&self.pool, self.outbox.owner(), after, limit)
                 .await
                 .map_err(|error| failed("cannot read the outbox", &error))?;
-            let in_flight: HashSet<i64> = self.in_flight.iter().map(|(id, _)| *id).collect();
+            if sweep {
+                self.sweep_now = false;
+                self.unswept = false;
+                self.last_sweep = tokio::time::Instant::now();
+            }
+            let known: HashSet<i64> = self
+                .in_flight
+                .iter()
+                .map(|(id, _)| *id)
+                .chain(self.published.iter().copied())
+                .collect();
             let mut offered = 0;
             let mut waiting: HashSet<String> = HashSet::new();
             for row in rows {
-                if in_flight.contains(&row.id) {
+                if known.contains(&row.id) {
+                    if waiting.is_empty() {
+                        self.cursor = self.cursor.max(row.id);
+                    }
                     continue;
                 }
-                // Once one row of a project waits, so do the project's later rows.
-                if row.waits != 0 || waiting.contains(&row.project_id) {
+                // A row waits for another instance's older row of its project; the cursor
+                // stays before it, and the sweeps find it again.
+                if row.waits != 0 {
                     waiting.insert(row.project_id);
                     continue;
                 }
                 offered += 1;
+                if waiting.is_empty() {
+                    self.cursor = self.cursor.max(row.id);
+                }
                 if self.already_published(&row).await? {
                     self.published.push(row.id);
                     continue;
@@ -302,6 +361,7 @@ impl Relay {
     fn rewind(&mut self, id: i64) {
         self.in_flight.retain(|(in_flight, _)| *in_flight < id);
         self.bus_check = Some(HashMap::new());
+        self.sweep_now = true;
     }
 }
 

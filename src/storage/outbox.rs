@@ -28,7 +28,11 @@ pub struct OutboxRow {
     pub waits: i64,
 }
 
-/// Writes `event` into the outbox of `owner`, in the caller's transaction.
+/// The most rows one insert statement writes.
+const INSERT_ROWS: usize = 1_000;
+
+/// Writes `events` into the outbox of `owner`, in order, in the caller's transaction, with
+/// one statement per [`INSERT_ROWS`].
 ///
 /// # Errors
 ///
@@ -36,19 +40,33 @@ pub struct OutboxRow {
 pub async fn insert(
     connection: &mut DbConnection,
     owner: &str,
-    event: &NewEvent,
+    events: &[NewEvent],
 ) -> sqlx::Result<()> {
-    let json = serde_json::to_string(event)
-        .expect("an event is strings, numbers and JSON values, which always serialize");
-    sqlx::query(
-        "INSERT INTO outbox (owner, project_id, event, created_at_ms) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(owner)
-    .bind(event.project_id.as_str())
-    .bind(json)
-    .bind(unix_millis())
-    .execute(connection)
-    .await?;
+    // A statement binds 4 values per row; SQLite allows 32,766.
+    for events in events.chunks(INSERT_ROWS) {
+        let rows: Vec<String> = (0..events.len())
+            .map(|index| {
+                let first = index * 4 + 1;
+                format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO outbox (owner, project_id, event, created_at_ms) VALUES {}",
+            rows.join(", ")
+        );
+        let now = unix_millis();
+        let mut query = sqlx::query(&sql);
+        for event in events {
+            let json = serde_json::to_string(event)
+                .expect("an event is strings, numbers and JSON values, which always serialize");
+            query = query
+                .bind(owner)
+                .bind(event.project_id.as_str())
+                .bind(json)
+                .bind(now);
+        }
+        query.execute(&mut *connection).await?;
+    }
     Ok(())
 }
 
@@ -105,20 +123,32 @@ pub async fn adopt_orphans(pool: &Pool, owner: &str) -> sqlx::Result<u64> {
     Ok(adopted)
 }
 
-/// `owner`'s first `limit` rows, in order, each saying whether it must wait for another
-/// owner's older row of its project.
+/// `owner`'s first `limit` rows after `after_id`, in order, each saying whether it must wait
+/// for another owner's older row of its project. One statement, so one snapshot: on SQLite,
+/// where rows become visible in id order, every older row of another owner is seen. Both
+/// parts scan the primary key from the first row still there (published rows are deleted)
+/// up to the last row returned, so a round costs about the rows not yet deleted.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn pending(pool: &Pool, owner: &str, limit: i64) -> sqlx::Result<Vec<OutboxRow>> {
+pub async fn pending(
+    pool: &Pool,
+    owner: &str,
+    after_id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<OutboxRow>> {
     sqlx::query_as(
-        "SELECT o.id, o.project_id, o.event, \
-             CASE WHEN EXISTS (SELECT 1 FROM outbox older WHERE older.project_id = o.project_id \
-                 AND older.id < o.id AND older.owner <> o.owner) THEN 1 ELSE 0 END AS waits \
-         FROM outbox o WHERE o.owner = $1 ORDER BY o.id LIMIT $2",
+        "WITH mine AS (SELECT id, project_id, event FROM outbox WHERE owner = $1 AND id > $2 \
+             ORDER BY id LIMIT $3), \
+         others AS (SELECT project_id, MIN(id) AS oldest FROM outbox WHERE owner <> $1 \
+             AND id < (SELECT COALESCE(MAX(id), 0) FROM mine) GROUP BY project_id) \
+         SELECT mine.id, mine.project_id, mine.event, \
+             CASE WHEN others.oldest < mine.id THEN 1 ELSE 0 END AS waits \
+         FROM mine LEFT JOIN others ON others.project_id = mine.project_id ORDER BY mine.id",
     )
     .bind(owner)
+    .bind(after_id)
     .bind(limit)
     .fetch_all(pool)
     .await
@@ -179,7 +209,7 @@ mod tests {
 
     async fn insert_one(pool: &Pool, owner: &str, project: &str, id: &str) {
         let mut connection = pool.acquire().await.expect("a connection");
-        insert(&mut connection, owner, &event(project, id))
+        insert(&mut connection, owner, &[event(project, id)])
             .await
             .expect("inserted");
     }
@@ -191,22 +221,45 @@ mod tests {
             insert_one(&pool, "me", "proj_a", id).await;
         }
         insert_one(&pool, "other", "proj_a", "n_4").await;
-        let rows = pending(&pool, "me", 10).await.expect("rows");
+        let rows = pending(&pool, "me", 0, 10).await.expect("rows");
         assert_eq!(rows.len(), 3, "only my rows");
         let first: NewEvent = serde_json::from_str(&rows[0].event).expect("an event");
         assert_eq!(first, event("proj_a", "n_1"));
-        assert_eq!(pending(&pool, "me", 2).await.expect("rows").len(), 2);
+        assert_eq!(pending(&pool, "me", 0, 2).await.expect("rows").len(), 2);
         delete(&pool, "me", &[rows[0].id, rows[1].id])
             .await
             .expect("deleted");
         delete(&pool, "other", &[rows[2].id])
             .await
             .expect("nothing of mine");
-        let left = pending(&pool, "me", 10).await.expect("rows");
+        let left = pending(&pool, "me", 0, 10).await.expect("rows");
         assert_eq!(
             left.iter().map(|row| row.id).collect::<Vec<_>>(),
             [rows[2].id]
         );
+    }
+
+    #[tokio::test]
+    async fn many_events_written_at_once_keep_their_order_across_statements() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        let ids: Vec<String> = (0..INSERT_ROWS + 5).map(|n| format!("n_{n}")).collect();
+        let events: Vec<NewEvent> = ids.iter().map(|id| event("proj_a", id)).collect();
+        let mut connection = pool.acquire().await.expect("a connection");
+        insert(&mut connection, "me", &events)
+            .await
+            .expect("inserted");
+        let rows = pending(&pool, "me", 0, 2 * INSERT_ROWS as i64)
+            .await
+            .expect("rows");
+        let written: Vec<NewEvent> = rows
+            .iter()
+            .map(|row| serde_json::from_str(&row.event).expect("an event"))
+            .collect();
+        assert_eq!(written, events);
+        let after = pending(&pool, "me", rows[INSERT_ROWS].id, 10)
+            .await
+            .expect("rows");
+        assert_eq!(after.len(), 4, "only the rows after the given id");
     }
 
     #[tokio::test]
@@ -215,7 +268,7 @@ mod tests {
         insert_one(&pool, "other", "proj_a", "n_1").await;
         insert_one(&pool, "me", "proj_a", "n_2").await;
         insert_one(&pool, "me", "proj_b", "n_3").await;
-        let waits: Vec<i64> = pending(&pool, "me", 10)
+        let waits: Vec<i64> = pending(&pool, "me", 0, 10)
             .await
             .expect("rows")
             .iter()
@@ -243,9 +296,9 @@ mod tests {
         insert_one(&pool, "never_registered", "proj_b", "n_3").await;
 
         assert_eq!(adopt_orphans(&pool, "me").await.expect("adopted"), 2);
-        let mine = pending(&pool, "me", 10).await.expect("rows");
+        let mine = pending(&pool, "me", 0, 10).await.expect("rows");
         assert_eq!(mine.len(), 2);
-        assert_eq!(pending(&pool, "alive", 10).await.expect("rows").len(), 1);
+        assert_eq!(pending(&pool, "alive", 0, 10).await.expect("rows").len(), 1);
         assert_eq!(
             late_projects(&pool, unix_millis() + 1)
                 .await
