@@ -150,19 +150,22 @@ async fn probe(
 async fn read_memory(server: Option<ProcessSampler>, stop: CancellationToken) -> Option<u64> {
     let server = server?;
     let mut peak = None;
+    let mut read = || {
+        if let Ok(sample) = server.sample() {
+            // VmHWM is the kernel's own peak, which catches a spike between readings.
+            let reading = sample.peak_rss_bytes.unwrap_or(sample.rss_bytes);
+            peak = Some(peak.map_or(reading, |peak: u64| peak.max(reading)));
+        }
+    };
     let mut ticks = tokio::time::interval(MEMORY_INTERVAL);
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            _ = ticks.tick() => {
-                if let Ok(sample) = server.sample() {
-                    // VmHWM is the kernel's own peak, which catches a spike between readings.
-                    let reading = sample.peak_rss_bytes.unwrap_or(sample.rss_bytes);
-                    peak = Some(peak.map_or(reading, |peak: u64| peak.max(reading)));
-                }
-            }
+            _ = ticks.tick() => read(),
         }
     }
+    // An attack refused at once can end before the first tick: read once more at the end.
+    read();
     peak
 }
 
