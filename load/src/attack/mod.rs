@@ -318,9 +318,10 @@ async fn slow_headers(target: &ServerTarget, options: &Options) -> Outcome {
     ))
 }
 
-async fn stream_flood(target: &ServerTarget, options: &Options, token: &str) -> Outcome {
+/// The head of a request for the attacked project's event stream, with `token`.
+fn stream_request(target: &ServerTarget, options: &Options, token: &str) -> String {
     let authorization = format!("Bearer {token}");
-    let request = raw::head(
+    raw::head(
         target,
         "GET",
         EVENT_STREAM_PATH,
@@ -329,7 +330,11 @@ async fn stream_flood(target: &ServerTarget, options: &Options, token: &str) -> 
             (PROJECT_HEADER, &options.attack_project),
         ],
         None,
-    );
+    )
+}
+
+async fn stream_flood(target: &ServerTarget, options: &Options, token: &str) -> Outcome {
+    let request = stream_request(target, options, token);
     let hold = options.publish_duration();
     let mut streams = tokio::task::JoinSet::new();
     for index in 0..options.connections {
@@ -394,17 +399,9 @@ async fn upload_bomb(target: &ServerTarget, options: &Options, token: &str) -> O
     let authorization = format!("Bearer {token}");
     // Follow the project first, so the extraction's end cannot be missed.
     let mut stream = connection::connect(target, None).await?;
-    let stream_request = raw::head(
-        target,
-        "GET",
-        EVENT_STREAM_PATH,
-        &[
-            ("Authorization", &authorization),
-            (PROJECT_HEADER, &options.attack_project),
-        ],
-        None,
-    );
-    stream.write_all(stream_request.as_bytes()).await?;
+    stream
+        .write_all(stream_request(target, options, token).as_bytes())
+        .await?;
 
     let boundary = "docpulse-load-bomb";
     let body = format!(
