@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::storage::Pool;
-use serde::Serialize;
-use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use app::protocol::{EntityId, EntityKind, EventType, NewEvent, ProjectId};
+use app::protocol::{
+    ChunkChange, ChunkStatus, DocumentChange, EntityData, EntityId, EntityKind, EventType,
+    ExtractionJobChange, ExtractionStatus, GraphObjectChange, NewEvent, ProjectId,
+};
 use app::resources::{Document, DocumentDetail, DocumentList, NewDocument};
 
 use crate::config::DocumentsConfig;
@@ -19,9 +20,6 @@ use crate::events::{BusError, EventBus};
 use crate::outbox::Outbox;
 use crate::storage::jobs::{self, ClaimedJob, JobKind};
 use crate::storage::{self, DbConnection, chunks, documents, graph};
-
-/// The fields of a document that its processing changes, sent as its progress updates.
-const PROGRESS_FIELDS: &[&str] = &["status", "chunks", "embeddedChunks", "updatedAt"];
 
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -217,7 +215,7 @@ impl DocumentService {
             jobs::enqueue(&mut transaction, project.as_str(), &id, JobKind::Embedding).await?;
             self.write(
                 &mut transaction,
-                document_event(EventType::Created, &stored, None),
+                document_event(EventType::Created, &stored, DocumentChange::created),
             )
             .await?;
             created.push(stored);
@@ -249,7 +247,7 @@ impl DocumentService {
                 .ok_or(DocumentError::NotFound)?;
         self.write(
             &mut transaction,
-            document_event(EventType::Updated, &document, Some(&["title", "updatedAt"])),
+            document_event(EventType::Updated, &document, DocumentChange::renamed),
         )
         .await?;
         transaction.commit().await?;
@@ -314,15 +312,15 @@ impl DocumentService {
         else {
             return Ok(false);
         };
-        let progress = document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS));
+        let progress = document_event(EventType::Updated, &document, DocumentChange::progress);
         let chunks = batch_events(
             job,
-            EntityKind::Chunk,
             chunk_ids,
-            object([
-                ("documentId", Value::from(job.document_id.as_str())),
-                ("status", Value::from("pending")),
-            ]),
+            &ChunkChange {
+                document_id: Some(job.document_id.clone()),
+                status: Some(ChunkStatus::Pending),
+                ..ChunkChange::default()
+            },
         );
         self.write_all(&mut transaction, std::iter::once(progress).chain(chunks))
             .await?;
@@ -358,23 +356,22 @@ impl DocumentService {
             return Ok(ChunkRecorded::Cancelled);
         };
         let chunk_event = EntityId::try_from(chunk_id.to_owned()).ok().map(|chunk| {
-            NewEvent::single(
+            NewEvent::about(
                 EventType::Updated,
-                EntityKind::Chunk,
                 chunk,
                 project_of(job),
-                Some(object([
-                    ("documentId", Value::from(job.document_id.as_str())),
-                    ("position", Value::from(position)),
-                    ("status", Value::from("embedded")),
-                ])),
+                &ChunkChange {
+                    document_id: Some(job.document_id.clone()),
+                    position: Some(position),
+                    status: Some(ChunkStatus::Embedded),
+                },
             )
         });
         self.write_all(
             &mut transaction,
             [
                 chunk_event,
-                document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+                document_event(EventType::Updated, &document, DocumentChange::progress),
             ],
         )
         .await?;
@@ -407,7 +404,7 @@ impl DocumentService {
         .await?;
         self.write(
             &mut transaction,
-            document_event(EventType::Updated, &document, Some(PROGRESS_FIELDS)),
+            document_event(EventType::Updated, &document, DocumentChange::progress),
         )
         .await?;
         self.write_job(
@@ -415,10 +412,7 @@ impl DocumentService {
             job,
             EventType::Created,
             &extraction_id,
-            object([
-                ("documentId", Value::from(job.document_id.as_str())),
-                ("status", Value::from("queued")),
-            ]),
+            job_change(job, ExtractionStatus::Queued),
         )
         .await?;
         transaction.commit().await?;
@@ -447,10 +441,7 @@ impl DocumentService {
             job,
             EventType::Updated,
             &job.id,
-            object([
-                ("documentId", Value::from(job.document_id.as_str())),
-                ("status", Value::from("running")),
-            ]),
+            job_change(job, ExtractionStatus::Running),
         )
         .await?;
         transaction.commit().await?;
@@ -459,8 +450,8 @@ impl DocumentService {
     }
 
     /// Stores the graph objects an extraction job derived and ends the job, announcing the
-    /// objects (as `entity.batch`) and the job's end, in one transaction. Returns `false` when
-    /// the job was cancelled.
+    /// objects (as `entity.batch`) and the job's end with `summary` (what it found), in one
+    /// transaction. Returns `false` when the job was cancelled.
     ///
     /// # Errors
     ///
@@ -469,7 +460,7 @@ impl DocumentService {
         &self,
         job: &ClaimedJob,
         objects: &[graph::NewGraphObject],
-        summary: Map<String, Value>,
+        summary: ExtractionJobChange,
     ) -> sqlx::Result<bool> {
         let mut transaction = self.pool.begin().await?;
         // The job's row first, as every worker transaction and a document's deletion lock it.
@@ -488,21 +479,20 @@ impl DocumentService {
             &mut transaction,
             batch_events(
                 job,
-                EntityKind::GraphObject,
                 ids,
-                object([
-                    ("documentId", Value::from(job.document_id.as_str())),
-                    ("jobId", Value::from(job.id.as_str())),
-                ]),
+                &GraphObjectChange {
+                    document_id: Some(job.document_id.clone()),
+                    job_id: Some(job.id.clone()),
+                },
             ),
         )
         .await?;
-        let mut data = object([
-            ("documentId", Value::from(job.document_id.as_str())),
-            ("status", Value::from("done")),
-        ]);
-        data.extend(summary);
-        self.write_job(&mut transaction, job, EventType::Updated, &job.id, data)
+        let done = ExtractionJobChange {
+            document_id: Some(job.document_id.clone()),
+            status: Some(ExtractionStatus::Done),
+            ..summary
+        };
+        self.write_job(&mut transaction, job, EventType::Updated, &job.id, done)
             .await?;
         transaction.commit().await?;
         self.outbox.wake();
@@ -524,11 +514,7 @@ impl DocumentService {
         if let Some(document) = document {
             self.write(
                 &mut transaction,
-                document_event(
-                    EventType::Updated,
-                    &document,
-                    Some(&["status", "error", "updatedAt"]),
-                ),
+                document_event(EventType::Updated, &document, DocumentChange::failed),
             )
             .await?;
         }
@@ -538,11 +524,10 @@ impl DocumentService {
                 job,
                 EventType::Updated,
                 &job.id,
-                object([
-                    ("documentId", Value::from(job.document_id.as_str())),
-                    ("status", Value::from("failed")),
-                    ("error", Value::from(reason)),
-                ]),
+                ExtractionJobChange {
+                    error: Some(reason.to_owned()),
+                    ..job_change(job, ExtractionStatus::Failed)
+                },
             )
             .await?;
         }
@@ -578,66 +563,48 @@ impl DocumentService {
         job: &ClaimedJob,
         event_type: EventType,
         job_id: &str,
-        data: Map<String, Value>,
+        change: ExtractionJobChange,
     ) -> sqlx::Result<()> {
-        let event = EntityId::try_from(job_id.to_owned()).ok().map(|id| {
-            NewEvent::single(
-                event_type,
-                EntityKind::ExtractionJob,
-                id,
-                project_of(job),
-                Some(data),
-            )
-        });
+        let event = EntityId::try_from(job_id.to_owned())
+            .ok()
+            .map(|id| NewEvent::about(event_type, id, project_of(job), &change));
         self.write(transaction, event).await
     }
 }
 
-/// A document event whose `data` is the document (`fields: None`) or only the named fields
-/// of it.
+/// A document event whose `data` is what `change` takes of the document.
 fn document_event(
     event_type: EventType,
     document: &Document,
-    fields: Option<&[&str]>,
+    change: fn(&Document) -> DocumentChange,
 ) -> Option<NewEvent> {
     let project = ProjectId::try_from(document.project_id.clone()).ok()?;
     let id = EntityId::try_from(document.id.clone()).ok()?;
-    let mut data = to_object(document);
-    if let Some(fields) = fields {
-        data.retain(|key, _| fields.contains(&key.as_str()));
-    }
-    Some(NewEvent::single(
-        event_type,
-        EntityKind::Document,
-        id,
-        project,
-        Some(data),
-    ))
+    Some(NewEvent::about(event_type, id, project, &change(document)))
 }
 
 /// `entity.batch` events naming `ids` (as many as the batch limit needs), each with `data`.
-fn batch_events(
+fn batch_events<D: EntityData>(
     job: &ClaimedJob,
-    entity: EntityKind,
     ids: Vec<String>,
-    data: Map<String, Value>,
-) -> impl Iterator<Item = Option<NewEvent>> {
+    data: &D,
+) -> impl Iterator<Item = Option<NewEvent>> + use<D> {
     let ids: Vec<EntityId> = ids
         .into_iter()
         .filter_map(|id| EntityId::try_from(id).ok())
         .collect();
-    let project = project_of(job);
-    ids.chunks(app::protocol::MAX_BATCH_IDS)
-        .map(|batch| {
-            Some(NewEvent::batch(
-                entity,
-                batch.to_vec(),
-                project.clone(),
-                Some(data.clone()),
-            ))
-        })
-        .collect::<Vec<_>>()
+    NewEvent::batches_about(&ids, &project_of(job), data)
         .into_iter()
+        .map(Some)
+}
+
+/// An extraction job's change to `status`.
+fn job_change(job: &ClaimedJob, status: ExtractionStatus) -> ExtractionJobChange {
+    ExtractionJobChange {
+        document_id: Some(job.document_id.clone()),
+        status: Some(status),
+        ..ExtractionJobChange::default()
+    }
 }
 
 /// A title of 1 to [`MAX_TITLE_CHARS`] characters without control characters.
@@ -662,20 +629,6 @@ fn validate_title(title: &str) -> Result<(), DocumentError> {
 /// The job's project; ids in the database were validated on the way in.
 fn project_of(job: &ClaimedJob) -> ProjectId {
     ProjectId::try_from(job.project_id.clone()).expect("stored project ids are valid")
-}
-
-fn to_object(value: &impl Serialize) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-fn object<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), value))
-        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Map, Value, json};
+use app::protocol::ExtractionJobChange;
+use serde_json::json;
 
 use crate::storage::documents;
 use crate::storage::graph::NewGraphObject;
@@ -56,15 +57,12 @@ pub(super) async fn run(
             "weight": relation.weight,
         }),
     }));
-    let mut summary: Map<String, Value> = [
-        ("entities".to_owned(), Value::from(graph.entities.len())),
-        ("relations".to_owned(), Value::from(graph.relations.len())),
-    ]
-    .into_iter()
-    .collect();
-    if graph.truncated {
-        summary.insert("truncated".to_owned(), Value::Bool(true));
-    }
+    let summary = ExtractionJobChange {
+        entities: Some(graph.entities.len() as u64),
+        relations: Some(graph.relations.len() as u64),
+        truncated: graph.truncated.then_some(true),
+        ..ExtractionJobChange::default()
+    };
 
     if workers
         .documents

@@ -11,11 +11,10 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use serde_json::{Map, Value};
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::data_updates::{Pattern, use_data_updates};
-use crate::protocol::{EntityEvent, EntityKind, EventType};
+use crate::protocol::{DocumentChange, EntityEvent, EntityKind, EventType};
 use crate::resources::{Document, DocumentStatus};
 
 /// The height of every body row, in CSS pixels (the stylesheet sets the same).
@@ -167,31 +166,27 @@ impl DocumentRow {
         }
     }
 
-    /// Sets the cells `data` names, each only if its value changed.
-    fn apply(&self, data: &Map<String, Value>) {
+    /// Sets the cells `change` names, each only if its value changed.
+    fn apply(&self, change: &DocumentChange) {
         fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
             if signal.with_untracked(|current| *current != value) {
                 signal.set(value);
             }
         }
-        if let Some(title) = data.get("title").and_then(Value::as_str) {
-            set_if_changed(self.title, title.to_owned());
+        if let Some(title) = &change.title {
+            set_if_changed(self.title, title.clone());
         }
-        if let Some(status) = data
-            .get("status")
-            .and_then(Value::as_str)
-            .and_then(DocumentStatus::from_name)
-        {
+        if let Some(status) = change.status {
             set_if_changed(self.status, status);
         }
-        if let Some(error) = data.get("error") {
-            set_if_changed(self.error, error.as_str().map(str::to_owned));
+        if let Some(error) = &change.error {
+            set_if_changed(self.error, error.clone());
         }
-        if let Some(updated_at) = data.get("updatedAt").and_then(Value::as_str) {
-            set_if_changed(self.updated_at, updated_at.to_owned());
+        if let Some(updated_at) = &change.updated_at {
+            set_if_changed(self.updated_at, updated_at.clone());
         }
         let mut progress = self.progress.get_untracked();
-        progress.apply(data);
+        progress.apply(change);
         set_if_changed(self.progress, progress);
     }
 }
@@ -242,9 +237,7 @@ impl DocumentRows {
     pub fn insert(&self, document: Document) {
         let existing = self.rows.with_value(|rows| rows.get(&document.id).cloned());
         if let Some(row) = existing {
-            if let Ok(Value::Object(data)) = serde_json::to_value(&document) {
-                row.apply(&data);
-            }
+            row.apply(&DocumentChange::created(&document));
             return;
         }
         let id = document.id.clone();
@@ -275,18 +268,16 @@ impl DocumentRows {
 
     /// Applies one `document` event.
     pub fn apply_event(&self, event: &EntityEvent) {
-        let data = event.data.as_ref();
+        let change = event.document();
         match event.event_type {
             EventType::Created => {
-                let document =
-                    data.and_then(|data| serde_json::from_value(Value::Object(data.clone())).ok());
-                if let Some(document) = document {
+                if let Some(document) = change.and_then(DocumentChange::into_document) {
                     self.insert(document);
                 }
             }
             EventType::Updated => {
-                if let (Some(id), Some(data)) = (&event.id, data) {
-                    self.update(id.as_str(), data);
+                if let (Some(id), Some(change)) = (&event.id, change) {
+                    self.update(id.as_str(), &change);
                 }
             }
             EventType::Deleted => {
@@ -295,18 +286,18 @@ impl DocumentRows {
                 }
             }
             EventType::Batch => {
-                if let (Some(ids), Some(data)) = (&event.ids, data) {
+                if let (Some(ids), Some(change)) = (&event.ids, change) {
                     for id in ids {
-                        self.update(id.as_str(), data);
+                        self.update(id.as_str(), &change);
                     }
                 }
             }
         }
     }
 
-    fn update(&self, id: &str, data: &Map<String, Value>) {
+    fn update(&self, id: &str, change: &DocumentChange) {
         if let Some(row) = self.rows.with_value(|rows| rows.get(id).cloned()) {
-            row.apply(data);
+            row.apply(change);
         }
     }
 

@@ -2,10 +2,9 @@
 //! the `document:<id>` events; [`ProgressBar`] draws it; [`Progress`] is the state.
 
 use leptos::prelude::*;
-use serde_json::{Map, Value};
 
 use crate::data_updates::{Pattern, use_data_updates};
-use crate::protocol::{EntityId, EntityKind, EventType};
+use crate::protocol::{DocumentChange, EntityId, EntityKind, EventType};
 use crate::resources::{Document, DocumentStatus};
 
 /// What the bar shows: embedded and total chunks, and whether the document is done.
@@ -29,24 +28,15 @@ impl Progress {
         }
     }
 
-    /// Takes the fields an `entity.updated` event carries.
-    pub fn apply(&mut self, data: &Map<String, Value>) {
-        let count = |key: &str| {
-            data.get(key)
-                .and_then(Value::as_u64)
-                .and_then(|value| u32::try_from(value).ok())
-        };
-        if let Some(embedded) = count("embeddedChunks") {
+    /// Takes the fields a change carries.
+    pub fn apply(&mut self, change: &DocumentChange) {
+        if let Some(embedded) = change.embedded_chunks {
             self.embedded = embedded;
         }
-        if let Some(chunks) = count("chunks") {
+        if let Some(chunks) = change.chunks {
             self.chunks = chunks;
         }
-        if let Some(status) = data
-            .get("status")
-            .and_then(Value::as_str)
-            .and_then(DocumentStatus::from_name)
-        {
+        if let Some(status) = change.status {
             self.status = status;
         }
     }
@@ -77,9 +67,9 @@ pub fn EmbeddingProgress(
         use_data_updates()
             .subscribe(Pattern::Entity(EntityKind::Document, id), move |event| {
                 if event.event_type == EventType::Updated
-                    && let Some(data) = &event.data
+                    && let Some(change) = event.document()
                 {
-                    progress.update(|progress| progress.apply(data));
+                    progress.update(|progress| progress.apply(&change));
                 }
             })
             .keep_while_mounted();
@@ -133,10 +123,6 @@ pub fn ProgressBar(
 mod tests {
     use super::*;
 
-    fn data(json: serde_json::Value) -> Map<String, Value> {
-        json.as_object().expect("an object").clone()
-    }
-
     #[test]
     fn progress_takes_the_fields_an_update_names_and_keeps_the_others() {
         let mut progress = Progress {
@@ -144,16 +130,25 @@ mod tests {
             chunks: 0,
             status: DocumentStatus::Queued,
         };
-        progress.apply(&data(
-            serde_json::json!({"chunks": 4, "status": "embedding"}),
-        ));
+        progress.apply(&DocumentChange {
+            chunks: Some(4),
+            status: Some(DocumentStatus::Embedding),
+            ..DocumentChange::default()
+        });
         assert_eq!(progress.percent(), 0);
-        progress.apply(&data(serde_json::json!({"embeddedChunks": 3})));
+        progress.apply(&DocumentChange {
+            embedded_chunks: Some(3),
+            ..DocumentChange::default()
+        });
         assert_eq!(
             (progress.embedded, progress.chunks, progress.percent()),
             (3, 4, 75)
         );
-        progress.apply(&data(serde_json::json!({"status": "ready", "title": "x"})));
+        progress.apply(&DocumentChange {
+            status: Some(DocumentStatus::Ready),
+            title: Some("x".to_owned()),
+            ..DocumentChange::default()
+        });
         assert_eq!(progress.percent(), 100);
     }
 }

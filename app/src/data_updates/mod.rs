@@ -12,17 +12,18 @@
 //! use leptos::prelude::*;
 //! use app::data_updates::use_data_updates;
 //!
-//! /// How many times document `doc_1` changed since the page loaded.
+//! /// Document `doc_1`'s status, live: the typed change of each of its events.
 //! #[component]
-//! fn ChangeCounter() -> impl IntoView {
-//!     let changes = RwSignal::new(0_u32);
+//! fn StatusOfDoc1() -> impl IntoView {
+//!     let status = RwSignal::new(None);
 //!     use_data_updates()
-//!         .subscribe(
-//!             "document:doc_1".parse().expect("a valid pattern"),
-//!             move |_event| changes.update(|count| *count += 1),
-//!         )
+//!         .subscribe("document:doc_1".parse().expect("a valid pattern"), move |event| {
+//!             if let Some(new_status) = event.document().and_then(|change| change.status) {
+//!                 status.set(Some(new_status));
+//!             }
+//!         })
 //!         .keep_while_mounted();
-//!     view! { <p>{move || format!("{} changes", changes.get())}</p> }
+//!     view! { <p>{move || status.get().map(|status| status.as_str())}</p> }
 //! }
 //! ```
 //!

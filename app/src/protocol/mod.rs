@@ -4,6 +4,7 @@
 //! string that reaches an SSE field line is validated or generated so that it cannot carry a
 //! CR or LF (no client can inject SSE fields).
 
+pub mod data;
 pub mod sse;
 
 use std::fmt;
@@ -11,6 +12,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub use data::{
+    ChunkChange, ChunkStatus, DocumentChange, EntityData, ExtractionJobChange, ExtractionStatus,
+    GraphObjectChange, Notification, NotificationLevel,
+};
 
 /// The path of the event stream, `GET`.
 pub const EVENT_STREAM_PATH: &str = "/api/events/stream";
@@ -347,6 +353,36 @@ impl NewEvent {
         }
     }
 
+    /// An event about one entity, whose `data` says what changed (its kind is the data's).
+    pub fn about<D: EntityData>(
+        event_type: EventType,
+        id: EntityId,
+        project_id: ProjectId,
+        data: &D,
+    ) -> Self {
+        Self::single(event_type, D::ENTITY, id, project_id, Some(data.to_data()))
+    }
+
+    /// `entity.batch` events naming `ids` (as many events as [`MAX_BATCH_IDS`] needs), each
+    /// with `data`.
+    pub fn batches_about<D: EntityData>(
+        ids: &[EntityId],
+        project_id: &ProjectId,
+        data: &D,
+    ) -> Vec<Self> {
+        let data = data.to_data();
+        ids.chunks(MAX_BATCH_IDS)
+            .map(|batch| {
+                Self::batch(
+                    D::ENTITY,
+                    batch.to_vec(),
+                    project_id.clone(),
+                    Some(data.clone()),
+                )
+            })
+            .collect()
+    }
+
     /// An `entity.batch` event about several entities.
     pub fn batch(
         entity: EntityKind,
@@ -426,6 +462,42 @@ pub struct EntityEvent {
     pub data: Option<Map<String, Value>>,
     /// ISO 8601, set by the server.
     pub timestamp: String,
+}
+
+impl EntityEvent {
+    /// The typed `data` of an event about a `D::ENTITY`; `None` for another kind, no data,
+    /// or data not of that shape. Keys other publishers added are ignored.
+    pub fn data_as<D: EntityData>(&self) -> Option<D> {
+        if self.entity != D::ENTITY {
+            return None;
+        }
+        D::from_data(self.data.as_ref()?)
+    }
+
+    /// What changed, when the event is about a document.
+    pub fn document(&self) -> Option<DocumentChange> {
+        self.data_as()
+    }
+
+    /// What changed, when the event is about a chunk.
+    pub fn chunk(&self) -> Option<ChunkChange> {
+        self.data_as()
+    }
+
+    /// What changed, when the event is about an extraction job.
+    pub fn extraction_job(&self) -> Option<ExtractionJobChange> {
+        self.data_as()
+    }
+
+    /// What changed, when the event is about graph objects.
+    pub fn graph_object(&self) -> Option<GraphObjectChange> {
+        self.data_as()
+    }
+
+    /// The notification, when the event is one.
+    pub fn notification(&self) -> Option<Notification> {
+        self.data_as()
+    }
 }
 
 /// The data of the `connected` frame, the first of every stream.
@@ -564,6 +636,62 @@ mod tests {
             json,
             r#"{"type":"entity.batch","entity":"graph_object","id":null,"ids":["g_1","g_2"],"projectId":"proj_1","timestamp":"t"}"#
         );
+    }
+
+    #[test]
+    fn typed_data_names_its_entity_and_reads_back_only_from_that_entity() {
+        let change = ChunkChange {
+            document_id: Some("doc_1".to_owned()),
+            position: Some(2),
+            status: Some(ChunkStatus::Embedded),
+        };
+        let event = NewEvent::about(
+            EventType::Updated,
+            "chunk_1".parse().expect("valid"),
+            "proj_1".parse().expect("valid"),
+            &change,
+        )
+        .into_event("t".to_owned());
+        assert_eq!(event.entity, EntityKind::Chunk);
+        assert_eq!(event.chunk(), Some(change));
+        assert_eq!(
+            event.document(),
+            None,
+            "a chunk event is no document's change"
+        );
+        let deleted = NewEvent::single(
+            EventType::Deleted,
+            EntityKind::Chunk,
+            "chunk_1".parse().expect("valid"),
+            "proj_1".parse().expect("valid"),
+            None,
+        )
+        .into_event("t".to_owned());
+        assert_eq!(deleted.chunk(), None, "no data, no change");
+    }
+
+    #[test]
+    fn batches_about_split_at_the_batch_limit_and_each_carry_the_data() {
+        let ids: Vec<EntityId> = (0..=MAX_BATCH_IDS)
+            .map(|n| format!("g_{n}").parse().expect("valid"))
+            .collect();
+        let data = GraphObjectChange {
+            document_id: Some("doc_1".to_owned()),
+            job_id: Some("job_1".to_owned()),
+        };
+        let events = NewEvent::batches_about(&ids, &"proj_1".parse().expect("valid"), &data);
+        let sizes: Vec<usize> = events
+            .iter()
+            .map(|event| event.ids.as_ref().map_or(0, Vec::len))
+            .collect();
+        assert_eq!(sizes, [MAX_BATCH_IDS, 1]);
+        for event in events {
+            event.validate().expect("a valid batch");
+            assert_eq!(
+                event.into_event("t".to_owned()).graph_object(),
+                Some(data.clone())
+            );
+        }
     }
 
     #[track_caller]

@@ -30,7 +30,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use app::protocol::sse::SseParser;
-use app::protocol::{EVENT_STREAM_PATH, EntityKind, PROJECT_HEADER, StreamMessage};
+use app::protocol::{EVENT_STREAM_PATH, ExtractionStatus, PROJECT_HEADER, StreamMessage};
+use app::resources::CreatedDocuments;
 
 use crate::connection::{self, ServerTarget};
 use crate::options::Options;
@@ -426,12 +427,14 @@ async fn upload_bomb(target: &ServerTarget, options: &Options, token: &str) -> O
     if answer.status != 201 {
         bail!("the bomb was refused: {} {}", answer.status, answer.body);
     }
-    let created: serde_json::Value =
-        serde_json::from_str(&answer.body).context("the upload's answer is not JSON")?;
-    let document_id = created["documents"][0]["id"]
-        .as_str()
+    let created: CreatedDocuments =
+        serde_json::from_str(&answer.body).context("the upload's answer is not its JSON")?;
+    let document_id = created
+        .documents
+        .into_iter()
+        .next()
         .context("the upload's answer names no document")?
-        .to_owned();
+        .id;
 
     let extraction = tokio::time::timeout(EXTRACTION_LIMIT, async {
         let mut parser = SseParser::new();
@@ -447,15 +450,14 @@ async fn upload_bomb(target: &ServerTarget, options: &Options, token: &str) -> O
                 else {
                     continue;
                 };
-                let data = event.data.unwrap_or_default();
-                let ours =
-                    data.get("documentId").and_then(|id| id.as_str()) == Some(document_id.as_str());
-                let status = data.get("status").and_then(|status| status.as_str());
-                if event.entity == EntityKind::ExtractionJob
-                    && ours
-                    && matches!(status, Some("done" | "failed"))
+                if let Some(job) = event.extraction_job()
+                    && job.document_id.as_deref() == Some(document_id.as_str())
+                    && matches!(
+                        job.status,
+                        Some(ExtractionStatus::Done | ExtractionStatus::Failed)
+                    )
                 {
-                    return Ok::<_, anyhow::Error>(data);
+                    return Ok::<_, anyhow::Error>(job);
                 }
             }
         }
@@ -472,12 +474,16 @@ async fn upload_bomb(target: &ServerTarget, options: &Options, token: &str) -> O
         answers,
         vec![format!(
             "extraction: {} after {:.2} s from the upload, {} entities, {} relations{}",
-            extraction["status"].as_str().unwrap_or("?"),
+            if extraction.status == Some(ExtractionStatus::Done) {
+                "done"
+            } else {
+                "failed"
+            },
             uploaded_at.elapsed().as_secs_f64(),
-            extraction["entities"],
-            extraction["relations"],
-            if extraction.get("truncated").is_some() {
-                ", truncated at its time budget"
+            extraction.entities.unwrap_or_default(),
+            extraction.relations.unwrap_or_default(),
+            if extraction.truncated == Some(true) {
+                ", cut short by a cap or the time budget"
             } else {
                 ""
             }
