@@ -1,16 +1,15 @@
 //! [`InMemoryEventBus`]: the event bus of a single instance, the default.
 //!
-//! Per project: a mutex over the history ring and the coalescer, and a bounded
-//! `tokio::sync::broadcast` of frames whose capacity is the subscriber backlog. One task
-//! closes coalescing windows; another forgets idle projects.
+//! Per project: a mutex over the history ring, and a bounded `tokio::sync::broadcast` of
+//! frames whose capacity is the subscriber backlog. Publishing goes through the shared
+//! [`CoalescingPublisher`], which appends here; one task forgets idle projects.
 //!
 //! **Invariant:** appending to the history and sending to the broadcast happen under the
 //! project's lock, and so does subscribing, so a subscriber's replay and live frames meet
 //! exactly: no gap, no duplicate.
 //! **Invariant:** a lock is never held across an `.await`.
-//! **Invariant:** a project with no subscriber, no open coalescing window and no event or
-//! subscription for `PROJECT_IDLE_SECS` is forgotten, history included, so memory follows the
-//! projects in use. Its next log has a new epoch, so a resume from an id of the forgotten one
+//! **Invariant:** a project with no subscriber and no event or subscription for
+//! `PROJECT_IDLE_SECS` is forgotten, history included, so memory follows the projects in use. Its next log has a new epoch, so a resume from an id of the forgotten one
 //! gets `resync`, never a wrong replay; an operation that raced the eviction retries on the
 //! new log.
 
@@ -24,16 +23,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
-use crate::clock::timestamp;
 use crate::config::EventsConfig;
-use crate::events::coalesce::{Coalescer, Offer, Outgoing, WindowTimer, WindowTimers};
 use crate::events::history::{History, Resume};
+use crate::events::publisher::{Append, CoalescingPublisher};
 use crate::events::{
-    BusError, EventBus, Frame, Live, Publication, SESSION_NEWS_BACKLOG, SessionNews, Subscription,
-    new_epoch,
+    BusError, EventBus, Frame, Live, Publish, SESSION_NEWS_BACKLOG, SessionNews, Subscription,
+    encode_frame, new_epoch,
 };
 use crate::metrics::Metrics;
 
@@ -41,14 +38,12 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct InMemoryEventBus {
     inner: Arc<Inner>,
+    publisher: Arc<CoalescingPublisher<Inner>>,
 }
 
 struct Inner {
     config: EventsConfig,
-    metrics: Arc<Metrics>,
     projects: RwLock<HashMap<ProjectId, Arc<ProjectLog>>>,
-    /// Coalescing windows to close.
-    timers: WindowTimers<Arc<ProjectLog>>,
     /// Ended sessions, for this one instance's listeners.
     session_news: broadcast::Sender<SessionNews>,
 }
@@ -64,7 +59,6 @@ struct ProjectLog {
 
 struct ProjectState {
     history: History,
-    coalescer: Coalescer,
     /// The last publish or subscription.
     last_active: Instant,
     /// Set, under this lock, when the log is forgotten: whoever holds it looks again.
@@ -72,7 +66,8 @@ struct ProjectState {
 }
 
 impl InMemoryEventBus {
-    /// A bus with `config`'s bounds; its window closer runs on `tasks` until `shutdown`.
+    /// A bus with `config`'s bounds; its window closer and idle sweeps run on `tasks` until
+    /// `shutdown`.
     pub fn start(
         config: EventsConfig,
         metrics: Arc<Metrics>,
@@ -81,16 +76,13 @@ impl InMemoryEventBus {
     ) -> Self {
         let inner = Arc::new(Inner {
             config,
-            metrics,
             projects: RwLock::new(HashMap::new()),
-            timers: WindowTimers::new(),
             session_news: broadcast::channel(SESSION_NEWS_BACKLOG).0,
         });
-        if !inner.config.coalesce_window.is_zero() {
-            tasks.spawn(close_windows(inner.clone(), shutdown.clone()));
-        }
+        let publisher =
+            CoalescingPublisher::start(inner.clone(), &inner.config, metrics, tasks, &shutdown);
         tasks.spawn(forget_idle_projects(inner.clone(), shutdown));
-        Self { inner }
+        Self { inner, publisher }
     }
 }
 
@@ -112,7 +104,6 @@ impl Inner {
                     epoch: new_epoch(),
                     state: Mutex::new(ProjectState {
                         history: History::new(self.config.retain_events, self.config.retain_bytes),
-                        coalescer: Coalescer::new(self.config.coalesce_window),
                         last_active: Instant::now(),
                         evicted: false,
                     }),
@@ -140,7 +131,7 @@ impl Inner {
         }
     }
 
-    /// Forgets the projects idle since `idle_since`: no subscriber, no open window.
+    /// Forgets the projects idle since `idle_since`, with no subscriber.
     fn forget_idle(&self, idle_since: Instant) {
         let mut projects = self
             .projects
@@ -148,85 +139,34 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner);
         projects.retain(|_, log| {
             let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-            let idle = log.live.receiver_count() == 0
-                && state.coalescer.is_idle()
-                && state.last_active <= idle_since;
+            let idle = log.live.receiver_count() == 0 && state.last_active <= idle_since;
             state.evicted = idle;
             !idle
         });
     }
+}
 
-    /// Serializes `event` into its frame, appends it and sends it to live subscribers.
-    fn append(&self, log: &ProjectLog, state: &mut ProjectState, outgoing: Outgoing) -> EventId {
-        let seq = state.history.last_seq() + 1;
-        let id = EventId {
-            epoch: log.epoch.clone(),
-            seq,
-        };
-        let event_type = outgoing.event.event_type;
-        let payload = outgoing.event.into_event(timestamp());
-        let json = serde_json::to_string(&payload)
-            .expect("an event is strings, numbers and JSON values, which always serialize");
-        let bytes = SseFrame::new(event_type.as_str(), json)
-            .with_id(id.to_string())
-            .encode();
-        let frame = Frame {
-            seq,
-            published_at: Instant::now(),
-            bytes: Bytes::from(bytes),
-        };
-        state.history.push(frame.clone());
-        // An error only means nobody listens right now.
-        let _ = log.live.send(Live::Frame(frame));
-        self.metrics.event_published();
-        if let Some(waiters) = outgoing.waiters {
-            waiters.send_replace(Some(id.clone()));
-        }
-        id
-    }
-
-    /// Sends every pending update of every project and stops merging.
-    fn stop_coalescing(&self) {
-        let projects: Vec<Arc<ProjectLog>> = self
-            .projects
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for log in projects {
-            let mut state = log.state.lock().unwrap_or_else(PoisonError::into_inner);
-            for outgoing in state.coalescer.shut_down() {
-                self.append(&log, &mut state, outgoing);
-            }
-        }
-        self.timers.clear();
-    }
-
-    /// Closes every window due by `now`, sending what was pending in it.
-    fn close_due_windows(&self, now: Instant) {
-        loop {
-            let Some(timer) = self.timers.pop_due(now) else {
-                return;
+impl Append for Inner {
+    async fn append(&self, event: NewEvent) -> Result<EventId, BusError> {
+        let project = event.project_id.clone();
+        let mut event = Some(event);
+        Ok(self.with_project(&project, |log, state| {
+            let event = event.take().expect("an operation runs once, on a live log");
+            let seq = state.history.last_seq() + 1;
+            let id = EventId {
+                epoch: log.epoch.clone(),
+                seq,
             };
-            let next = {
-                let mut state = timer
-                    .project
-                    .state
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                state
-                    .coalescer
-                    .close_window(&timer.key, timer.due, now)
-                    .map(|(outgoing, next_due)| {
-                        self.append(&timer.project, &mut state, outgoing);
-                        next_due
-                    })
+            let frame = Frame {
+                seq,
+                published_at: Instant::now(),
+                bytes: Bytes::from(encode_frame(event, Some(&id))),
             };
-            if let Some(due) = next {
-                self.timers.push(WindowTimer { due, ..timer });
-            }
-        }
+            state.history.push(frame.clone());
+            // An error only means nobody listens right now.
+            let _ = log.live.send(Live::Frame(frame));
+            id
+        }))
     }
 }
 
@@ -246,64 +186,8 @@ async fn forget_idle_projects(inner: Arc<Inner>, shutdown: CancellationToken) {
     }
 }
 
-/// The window closer: sleeps until the first window is due, closes what is due, repeats; at
-/// shutdown it sends every pending update, so no publisher waits for ever.
-async fn close_windows(inner: Arc<Inner>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => {
-                inner.stop_coalescing();
-                return;
-            }
-            () = inner.timers.wait() => inner.close_due_windows(Instant::now()),
-        }
-    }
-}
-
 #[async_trait]
 impl EventBus for InMemoryEventBus {
-    async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError> {
-        let inner = &self.inner;
-        let project = event.project_id.clone();
-        let mut event = Some(event);
-        let offer = inner.with_project(&project, |log, state| {
-            let event = event.take().expect("an operation runs once, on a live log");
-            match state.coalescer.offer(event, Instant::now()) {
-                Offer::Send {
-                    flushed,
-                    event,
-                    window,
-                } => {
-                    for outgoing in flushed {
-                        inner.append(log, state, outgoing);
-                    }
-                    let outgoing = Outgoing {
-                        event,
-                        waiters: None,
-                    };
-                    Ok((inner.append(log, state, outgoing), window, log.clone()))
-                }
-                Offer::Merged(receiver) => Err(receiver),
-            }
-        });
-        match offer {
-            Ok((id, window, log)) => {
-                if let Some((key, due)) = window {
-                    inner.timers.push(WindowTimer {
-                        due,
-                        project: log,
-                        key,
-                    });
-                }
-                Ok(Publication::Sent(id))
-            }
-            Err(receiver) => {
-                inner.metrics.event_coalesced();
-                Ok(Publication::Merged(receiver))
-            }
-        }
-    }
-
     async fn subscribe(
         &self,
         project: &ProjectId,
@@ -357,6 +241,10 @@ impl EventBus for InMemoryEventBus {
 
     fn session_news(&self) -> broadcast::Receiver<SessionNews> {
         self.inner.session_news.subscribe()
+    }
+
+    fn publisher(&self) -> &dyn Publish {
+        &*self.publisher
     }
 }
 
@@ -531,8 +419,8 @@ mod tests {
             assert_eq!(id.seq, 2, "merged publishers get the merged event's id");
         }
         assert!(
-            bus.inner
-                .metrics
+            bus.publisher
+                .metrics()
                 .render()
                 .contains("docpulse_events_coalesced_total 4")
         );

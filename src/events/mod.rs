@@ -17,9 +17,11 @@
 mod coalesce;
 mod history;
 mod memory;
+mod publisher;
 mod redis;
 
 pub use memory::InMemoryEventBus;
+pub use publisher::Publish;
 pub use redis::RedisEventBus;
 
 use std::collections::HashSet;
@@ -31,6 +33,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use app::protocol::sse::SseFrame;
 use app::protocol::{EventId, NewEvent, ProjectId};
 
 /// One event's SSE frame, serialized once and shared by every subscriber.
@@ -79,6 +82,20 @@ pub enum SessionNews {
 /// Sessions' news a bus keeps for listeners that fall behind; one further behind gets `Lost`.
 pub(crate) const SESSION_NEWS_BACKLOG: usize = 1024;
 
+/// `event`, stamped now, as its SSE frame: with the `id:` line when `id` is given (the Redis
+/// bus's script writes it once it knows the sequence). The one place an event is serialized.
+pub(crate) fn encode_frame(event: NewEvent, id: Option<&EventId>) -> String {
+    let event_type = event.event_type;
+    let json = serde_json::to_string(&event.into_event(crate::clock::timestamp()))
+        .expect("an event is strings, numbers and JSON values, which always serialize");
+    let frame = SseFrame::new(event_type.as_str(), json);
+    match id {
+        Some(id) => frame.with_id(id.to_string()),
+        None => frame,
+    }
+    .encode()
+}
+
 /// A fresh epoch: 12 random hex digits, so a restarted bus never reuses one.
 pub(crate) fn new_epoch() -> String {
     crate::random::random_hex::<6>()
@@ -91,13 +108,16 @@ pub(crate) fn new_epoch() -> String {
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes `event` to its project without waiting: it is sent at once, or merged into
     /// a pending update of the same entity that goes out when its coalescing window closes.
-    /// Workers publish this way, so a burst of progress never slows them down.
+    /// Workers publish this way, so a burst of progress never slows them down. Every bus
+    /// publishes through its [`CoalescingPublisher`](publisher::CoalescingPublisher).
     ///
     /// # Errors
     ///
     /// [`BusError::Closed`] when the bus is shut down, [`BusError::Unavailable`] when its
     /// store cannot be reached.
-    async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError>;
+    async fn publish_nowait(&self, event: NewEvent) -> Result<Publication, BusError> {
+        self.publisher().publish(event).await
+    }
 
     /// Publishes `event` and returns the id of the stream event that carries it: its own,
     /// or, when coalescing merged it into a pending update, that update's id (in which case
@@ -152,6 +172,9 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// The news of ended sessions, from every instance, this one included.
     fn session_news(&self) -> broadcast::Receiver<SessionNews>;
+
+    /// The publish path this bus appends through.
+    fn publisher(&self) -> &dyn Publish;
 }
 
 /// What became of a published event.
