@@ -33,7 +33,7 @@ use crate::config::{
     BusConfig, Config, Environment, EventsConfig, HttpConfig, MIN_JWT_SECRET_LEN, Secret,
 };
 use crate::demo;
-use crate::documents::{DocumentService, JobSignal};
+use crate::documents::{DocumentService, JobSignal, WorkProgress};
 use crate::error::log_internal_errors;
 use crate::events::{EventBus, InMemoryEventBus, RedisEventBus};
 use crate::metrics::Metrics;
@@ -132,17 +132,18 @@ impl Application {
         let documents = DocumentService::new(
             pool.clone(),
             event_bus.clone(),
-            outbox,
+            outbox.clone(),
             job_signal.clone(),
             &config.documents,
         );
+        let progress = WorkProgress::new(pool.clone(), outbox, job_signal.clone());
         let embedder: Arc<dyn Embedder> = Arc::new(LocalEmbedder::default());
         if config.demo_user {
             demo::seed(&pool, &documents).await?;
         }
         Workers::new(
             pool.clone(),
-            documents.clone(),
+            progress,
             embedder.clone(),
             job_signal,
             &config.workers,

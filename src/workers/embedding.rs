@@ -7,8 +7,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::documents::ChunkRecorded;
+use crate::documents::ClaimedJob;
 use crate::documents::chunking::{DEFAULT_CHUNK_CHARS, split_into_chunks};
-use crate::storage::jobs::ClaimedJob;
 use crate::storage::{chunks, documents};
 
 use super::embedder::{Embedder, Embedding};
@@ -42,7 +42,7 @@ pub(super) async fn run(
         ));
     }
     if !workers
-        .documents
+        .progress
         .record_split(job, &texts, lease)
         .await
         .context("cannot store the chunks")?
@@ -72,7 +72,7 @@ pub(super) async fn run(
             }
         };
         let recorded = workers
-            .documents
+            .progress
             .record_embedding(job, &chunk.id, chunk.position, &embedding.to_bytes(), lease)
             .await
             .context("cannot store an embedding")?;
@@ -82,7 +82,7 @@ pub(super) async fn run(
     }
 
     if workers
-        .documents
+        .progress
         .finish_embedding(job)
         .await
         .context("cannot finish the embedding job")?

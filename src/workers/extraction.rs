@@ -7,9 +7,9 @@ use anyhow::Context;
 use app::protocol::ExtractionJobChange;
 use serde_json::json;
 
+use crate::documents::ClaimedJob;
 use crate::storage::documents;
 use crate::storage::graph::NewGraphObject;
-use crate::storage::jobs::ClaimedJob;
 
 use super::graph::extract_graph;
 use super::{JobOutcome, Workers};
@@ -22,7 +22,7 @@ pub(super) async fn run(
     lease: Duration,
 ) -> anyhow::Result<JobOutcome> {
     if !workers
-        .documents
+        .progress
         .record_extraction_started(job, lease)
         .await
         .context("cannot record the extraction's start")?
@@ -65,7 +65,7 @@ pub(super) async fn run(
     };
 
     if workers
-        .documents
+        .progress
         .finish_extraction(job, &objects, summary)
         .await
         .context("cannot store the graph objects")?

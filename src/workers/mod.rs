@@ -1,6 +1,6 @@
 //! Background workers: a bounded pool that takes jobs from the database and runs them
-//! (chunk embedding, then extraction), reporting progress through the
-//! [`DocumentService`].
+//! (chunk embedding, then extraction), claiming them and reporting progress through
+//! [`WorkProgress`].
 //!
 //! **Invariant:** at most `WORKERS` jobs run at once, and a job runs in at most one worker
 //! (the database lease). A worker stopped by shutdown gives its job back; a job cut short
@@ -23,8 +23,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{ExtractionLimits, WorkerConfig};
-use crate::documents::{DocumentService, JobSignal};
-use crate::storage::jobs::{self, ClaimedJob, JobKind};
+use crate::documents::{ClaimedJob, JobKind, JobSignal, WorkProgress};
 
 use self::embedder::Embedder;
 
@@ -54,7 +53,7 @@ pub enum JobOutcome {
 #[derive(Clone)]
 pub struct Workers {
     pool: Pool,
-    documents: DocumentService,
+    progress: WorkProgress,
     embedder: Arc<dyn Embedder>,
     job_signal: JobSignal,
     embed_delay: Duration,
@@ -64,18 +63,18 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Workers that take jobs from `pool`, record through `documents` and embed with
-    /// `embedder`.
+    /// Workers that read documents from `pool`, claim jobs and record through `progress`,
+    /// and embed with `embedder`.
     pub fn new(
         pool: Pool,
-        documents: DocumentService,
+        progress: WorkProgress,
         embedder: Arc<dyn Embedder>,
         job_signal: JobSignal,
         config: &WorkerConfig,
     ) -> Self {
         Self {
             pool,
-            documents,
+            progress,
             embedder,
             job_signal,
             embed_delay: config.embed_delay,
@@ -131,7 +130,9 @@ impl Workers {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Option<(ClaimedJob, JobOutcome)>> {
         let lease = self.lease();
-        let Some(job) = jobs::claim_next(&self.pool, lease)
+        let Some(job) = self
+            .progress
+            .claim_next(lease)
             .await
             .context("cannot claim a job")?
         else {
@@ -161,13 +162,14 @@ impl Workers {
             JobOutcome::Cancelled => span.in_scope(|| tracing::info!("job cancelled")),
             JobOutcome::Failed(reason) => {
                 span.in_scope(|| tracing::warn!(reason, "job failed"));
-                self.documents
+                self.progress
                     .fail_job(&job, reason)
                     .await
                     .context("cannot record a failed job")?;
             }
             JobOutcome::Interrupted => {
-                jobs::release(&self.pool, &job)
+                self.progress
+                    .release(&job)
                     .await
                     .context("cannot give back an interrupted job")?;
             }
@@ -200,8 +202,7 @@ impl Workers {
             tokio::select! {
                 output = &mut work => return Ok(Some(output)),
                 _ = renewal.tick() => {
-                    let mut connection = self.pool.acquire().await.context("cannot renew a lease")?;
-                    if !jobs::renew_lease(&mut connection, job, lease)
+                    if !self.progress.renew_lease(job, lease)
                         .await
                         .context("cannot renew a lease")?
                     {
@@ -223,9 +224,10 @@ mod tests {
     use super::embedder::{EmbedError, Embedding, LocalEmbedder};
     use super::*;
     use crate::config::{DocumentsConfig, EventsConfig};
+    use crate::documents::DocumentService;
     use crate::events::InMemoryEventBus;
     use crate::metrics::Metrics;
-    use crate::storage::{self, documents, projects};
+    use crate::storage::{self, documents, jobs, projects};
 
     /// An embedder that fails its first `failures` calls, then embeds like the local one.
     struct FlakyEmbedder {
@@ -264,10 +266,11 @@ mod tests {
             CancellationToken::new(),
         ));
         let job_signal = JobSignal::default();
+        let outbox = crate::outbox::Outbox::new();
         let document_service = DocumentService::new(
             pool.clone(),
             event_bus,
-            crate::outbox::Outbox::new(),
+            outbox.clone(),
             job_signal.clone(),
             &DocumentsConfig {
                 max_document_bytes: 10_000,
@@ -293,7 +296,7 @@ mod tests {
         });
         let workers = Workers::new(
             pool.clone(),
-            document_service,
+            WorkProgress::new(pool.clone(), outbox, job_signal.clone()),
             embedder.clone(),
             job_signal,
             &WorkerConfig {
