@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use app::protocol::{EntityKind, EventType, NewEvent, ProjectId};
+use app::protocol::{DocumentChange, EntityData, EntityKind, EventType, NewEvent, ProjectId};
 use docpulse::config::EventsConfig;
 use docpulse::events::{Delivery, EventBus, InMemoryEventBus, Subscription};
 use docpulse::metrics::Metrics;
@@ -81,9 +80,14 @@ impl Setup {
             EntityKind::Document,
             format!("doc_{}", self.next_id).parse().expect("valid"),
             self.project.clone(),
-            json!({ "embeddedChunks": self.next_id, "chunks": 100 })
-                .as_object()
-                .cloned(),
+            Some(
+                DocumentChange {
+                    embedded_chunks: Some(u32::try_from(self.next_id).unwrap_or(u32::MAX)),
+                    chunks: Some(100),
+                    ..DocumentChange::default()
+                }
+                .to_data(),
+            ),
         );
         let start = Instant::now();
         let id = self

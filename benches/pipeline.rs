@@ -18,13 +18,12 @@
 use std::time::{Duration, Instant};
 
 use app::protocol::sse::SseParser;
-use app::protocol::{EntityKind, EventType, StreamMessage};
+use app::protocol::{ChunkStatus, EventType, ExtractionStatus, StreamMessage};
 use docpulse::auth::{Claims, JwtKeys};
 use docpulse::config::{Config, Secret};
 use docpulse::startup::Application;
 use docpulse::storage::{self, projects};
 use reqwest::multipart::{Form, Part};
-use serde_json::Value;
 
 /// Files per upload request (the server accepts up to 20).
 const FILES_PER_UPLOAD: usize = 20;
@@ -229,18 +228,16 @@ async fn watch(mut stream: reqwest::Response, documents: usize) -> Watched {
                 continue;
             };
             frames += 1;
-            let status = event
-                .data
-                .as_ref()
-                .and_then(|data| data.get("status"))
-                .and_then(Value::as_str);
-            match (event.entity, event.event_type, status) {
-                (EntityKind::Chunk, EventType::Updated, Some("embedded")) => {
-                    first_chunk.get_or_insert_with(Instant::now);
-                    last_chunk = Instant::now();
-                }
-                (EntityKind::ExtractionJob, EventType::Updated, Some("done")) => done += 1,
-                _ => {}
+            if event.event_type != EventType::Updated {
+                continue;
+            }
+            let chunk = event.chunk().and_then(|change| change.status);
+            let job = event.extraction_job().and_then(|change| change.status);
+            if chunk == Some(ChunkStatus::Embedded) {
+                first_chunk.get_or_insert_with(Instant::now);
+                last_chunk = Instant::now();
+            } else if job == Some(ExtractionStatus::Done) {
+                done += 1;
             }
         }
     }

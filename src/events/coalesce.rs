@@ -293,31 +293,32 @@ impl<P> WindowTimers<P> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use app::protocol::{DocumentChange, EntityData};
+    use app::resources::DocumentStatus;
 
     use super::*;
 
     const WINDOW: Duration = Duration::from_millis(100);
 
-    fn event(event_type: EventType, id: &str, data: serde_json::Value) -> NewEvent {
-        let data = match data {
-            serde_json::Value::Object(map) => Some(map),
-            _ => None,
-        };
+    /// A document event; `change` is its `data` (`None`: none, as a deletion has).
+    fn event(event_type: EventType, id: &str, change: Option<DocumentChange>) -> NewEvent {
         NewEvent::single(
             event_type,
             EntityKind::Document,
             id.parse().expect("valid"),
             "proj_1".parse().expect("valid"),
-            data,
+            change.as_ref().map(EntityData::to_data),
         )
     }
 
-    fn update(id: &str, progress: u64) -> NewEvent {
+    fn update(id: &str, progress: u32) -> NewEvent {
         event(
             EventType::Updated,
             id,
-            json!({ "embeddedChunks": progress }),
+            Some(DocumentChange {
+                embedded_chunks: Some(progress),
+                ..DocumentChange::default()
+            }),
         )
     }
 
@@ -362,7 +363,7 @@ mod tests {
         for progress in 2..=10 {
             match coalescer.offer(
                 update("d1", progress),
-                start + Duration::from_millis(progress),
+                start + Duration::from_millis(u64::from(progress)),
             ) {
                 Offer::Merged(receiver) => receivers.push(receiver),
                 Offer::Send { .. } => panic!("update {progress} was not merged"),
@@ -391,7 +392,7 @@ mod tests {
     fn a_merged_update_names_every_origin_it_stands_for() {
         let mut coalescer = Coalescer::new(WINDOW);
         let start = Instant::now();
-        let from = |origin: i64, progress: u64| NewEvent {
+        let from = |origin: i64, progress: u32| NewEvent {
             origins: vec![origin],
             ..update("d1", progress)
         };
@@ -418,20 +419,35 @@ mod tests {
             event(
                 EventType::Updated,
                 "d1",
-                json!({"status": "embedding", "chunks": 9}),
+                Some(DocumentChange {
+                    status: Some(DocumentStatus::Embedding),
+                    chunks: Some(9),
+                    ..DocumentChange::default()
+                }),
             ),
             now,
         );
         let _second = coalescer.offer(
-            event(EventType::Updated, "d1", json!({"status": "ready"})),
+            event(
+                EventType::Updated,
+                "d1",
+                Some(DocumentChange {
+                    status: Some(DocumentStatus::Ready),
+                    ..DocumentChange::default()
+                }),
+            ),
             now,
         );
         let (outgoing, _) = coalescer
             .close_window(&key("d1"), now + WINDOW, now + WINDOW)
             .expect("pending");
         assert_eq!(
-            serde_json::Value::Object(outgoing.event.data.expect("data")),
-            json!({"status": "ready", "chunks": 9})
+            DocumentChange::from_data(&outgoing.event.data.expect("data")),
+            Some(DocumentChange {
+                status: Some(DocumentStatus::Ready),
+                chunks: Some(9),
+                ..DocumentChange::default()
+            })
         );
     }
 
@@ -442,7 +458,7 @@ mod tests {
         expect_send(coalescer.offer(update("d1", 1), now));
         let _merged = coalescer.offer(update("d1", 2), now);
         let (flushed, sent, window) =
-            expect_send(coalescer.offer(event(EventType::Deleted, "d1", json!(null)), now));
+            expect_send(coalescer.offer(event(EventType::Deleted, "d1", None), now));
         assert_eq!(flushed.len(), 1);
         assert_eq!(flushed[0].event, update("d1", 2));
         assert_eq!(sent.event_type, EventType::Deleted);

@@ -253,9 +253,8 @@ mod tests {
     use std::time::Duration;
 
     use futures_util::FutureExt;
-    use serde_json::json;
 
-    use app::protocol::{EntityKind, EventType};
+    use app::protocol::{DocumentChange, EntityData, EntityKind, EventType};
 
     use super::*;
     use crate::events::Delivery;
@@ -287,13 +286,19 @@ mod tests {
             .epoch
     }
 
-    fn update(project_name: &str, id: &str, progress: u64) -> NewEvent {
+    fn update(project_name: &str, id: &str, progress: u32) -> NewEvent {
         NewEvent::single(
             EventType::Updated,
             EntityKind::Document,
             id.parse().expect("valid"),
             project(project_name),
-            json!({ "embeddedChunks": progress }).as_object().cloned(),
+            Some(
+                DocumentChange {
+                    embedded_chunks: Some(progress),
+                    ..DocumentChange::default()
+                }
+                .to_data(),
+            ),
         )
     }
 

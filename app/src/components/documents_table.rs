@@ -524,7 +524,7 @@ fn format_size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
-    use crate::protocol::{EntityId, NewEvent, ProjectId};
+    use crate::protocol::{EntityData, EntityId, NewEvent, ProjectId};
 
     fn document(id: &str, title: &str) -> Document {
         Document {
@@ -541,10 +541,11 @@ mod tests {
         }
     }
 
-    fn event(event_type: EventType, id: &str, data: serde_json::Value) -> EntityEvent {
+    /// A document event; `change` is its `data` (`None`: none, as a deletion has).
+    fn event(event_type: EventType, id: &str, change: Option<DocumentChange>) -> EntityEvent {
         let id: EntityId = id.parse().expect("a valid id");
         let project: ProjectId = "proj_1".parse().expect("a valid project");
-        let data = data.as_object().cloned();
+        let data = change.as_ref().map(EntityData::to_data);
         NewEvent::single(event_type, EntityKind::Document, id, project, data)
             .into_event("2026-11-27T00:00:01.000Z".to_owned())
     }
@@ -554,20 +555,28 @@ mod tests {
         // With the `ssr` feature, signals live in the arena of an owner.
         Owner::new().with(|| {
             let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
-            let created = serde_json::to_value(document("doc_c", "c")).expect("serializes");
+            let created = DocumentChange::created(&document("doc_c", "c"));
 
-            rows.apply_event(&event(EventType::Created, "doc_c", created));
+            rows.apply_event(&event(EventType::Created, "doc_c", Some(created)));
             rows.apply_event(&event(
                 EventType::Updated,
                 "doc_a",
-                serde_json::json!({"status": "embedding", "chunks": 4, "embeddedChunks": 2}),
+                Some(DocumentChange {
+                    status: Some(DocumentStatus::Embedding),
+                    chunks: Some(4),
+                    embedded_chunks: Some(2),
+                    ..DocumentChange::default()
+                }),
             ));
-            rows.apply_event(&event(EventType::Deleted, "doc_b", serde_json::Value::Null));
+            rows.apply_event(&event(EventType::Deleted, "doc_b", None));
             // An update for a document that is not listed changes nothing.
             rows.apply_event(&event(
                 EventType::Updated,
                 "doc_x",
-                serde_json::json!({"title": "x"}),
+                Some(DocumentChange {
+                    title: Some("x".to_owned()),
+                    ..DocumentChange::default()
+                }),
             ));
 
             assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
@@ -642,7 +651,10 @@ mod tests {
             rows.apply_event(&event(
                 EventType::Updated,
                 "doc_big",
-                serde_json::json!({"status": "ready"}),
+                Some(DocumentChange {
+                    status: Some(DocumentStatus::Ready),
+                    ..DocumentChange::default()
+                }),
             ));
             assert_eq!(rows.displayed(), ["doc_small", "doc_mid", "doc_big"]);
         });
