@@ -23,7 +23,7 @@ export default defineConfig({
     stderr: "pipe",
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_SITE_ROOT: process.env.E2E_SITE_ROOT ?? "target/site",
       DATA_DIR: process.env.E2E_DATA_DIR ?? "target/bench-data",
       JWT_SECRET: process.env.JWT_SECRET ?? "",
       DEMO_USER: "false",

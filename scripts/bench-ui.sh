@@ -3,7 +3,9 @@
 # server on a free port with a fresh data folder and a random JWT_SECRET, fills a project with
 # documents, publishes updates through POST /api/events/publish and prints the browser's
 # figures; then the release WASM size. Environment: BENCH_DOCUMENTS (5000), BENCH_RATE
-# (1000 events/s), BENCH_SECONDS (10). Arguments go to `playwright test`.
+# (1000 events/s), BENCH_SECONDS (10). To measure another build in the same sitting,
+# BENCH_SERVER_BIN and BENCH_SITE_ROOT name its server binary and site folder (both default
+# to this checkout's release build). Arguments go to `playwright test`.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,9 +21,10 @@ E2E_DATA_DIR=$(mktemp -d -t docpulse-bench.XXXXXX)
 trap 'rm -rf "$E2E_DATA_DIR"' EXIT
 JWT_SECRET=$(node -e 'console.log(require("crypto").randomBytes(32).toString("hex"))')
 export E2E_PORT E2E_DATA_DIR JWT_SECRET
-export E2E_SERVER_BIN="$root/target/release/docpulse"
+export E2E_SERVER_BIN="${BENCH_SERVER_BIN:-$root/target/release/docpulse}"
+export E2E_SITE_ROOT="${BENCH_SITE_ROOT:-$root/target/site}"
 
 (cd end2end && npx playwright test -c playwright.bench.config.ts "$@")
 
-wasm=target/site/pkg/docpulse.wasm
+wasm=$E2E_SITE_ROOT/pkg/docpulse.wasm
 echo "release WASM: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"

@@ -14,7 +14,7 @@ use app::resources::{
     CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, NewDocument,
 };
 
-use crate::api::json::{ApiJson, JsonBody, body_error, declared_length, is_json, read_body};
+use crate::api::json::{ApiJson, JsonBody, body_error, declared_length, is_json, read_json};
 use crate::auth::ProjectAccess;
 use crate::documents::{DocumentError, DocumentService, MAX_TITLE_CHARS};
 use crate::error::ApiError;
@@ -33,6 +33,18 @@ const MAX_EXTRA_PARTS: usize = 16;
 const TEXT_EXTENSIONS: [&str; 3] = [".txt", ".md", ".markdown"];
 
 impl JsonBody for DocumentChanges {}
+
+/// A document sent as JSON; its limit is the configured document size, so it is read with
+/// [`read_json`].
+impl JsonBody for NewDocument {
+    fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(bytes).map_err(|error| {
+            ApiError::InvalidRequest(format!(
+                "the body must be JSON with a title and a content: {error}"
+            ))
+        })
+    }
+}
 
 /// The project's documents, newest first, with `lastEventId` to resume the stream from.
 pub async fn list_documents(
@@ -94,20 +106,16 @@ pub async fn create_document(
     }
     if is_json(request.headers()) {
         let limit = documents.max_document_bytes() + JSON_OVERHEAD;
-        let body = read_body(request, limit)
-            .await
-            .map_err(|error| match error {
-                ApiError::PayloadTooLarge => DocumentError::TooLarge(format!(
-                    "the document is over the limit of {limit} bytes"
-                ))
-                .into(),
-                other => other,
-            })?;
-        let new_document: NewDocument = serde_json::from_slice(&body).map_err(|error| {
-            ApiError::InvalidRequest(format!(
-                "the body must be JSON with a title and a content: {error}"
-            ))
-        })?;
+        let new_document: NewDocument =
+            read_json(request, limit)
+                .await
+                .map_err(|error| match error {
+                    ApiError::PayloadTooLarge => DocumentError::TooLarge(format!(
+                        "the document is over the limit of {limit} bytes"
+                    ))
+                    .into(),
+                    other => other,
+                })?;
         documents.validate("the document", &new_document)?;
         let created = documents
             .create(&access.project, vec![new_document])

@@ -41,10 +41,20 @@ impl<T: JsonBody, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        require_json(request.headers())?;
-        let bytes = read_body(request, T::LIMIT).await?;
-        T::parse(&bytes).map(Self)
+        read_json(request, T::LIMIT).await.map(Self)
     }
+}
+
+/// The body of `request` as `T`, at most `limit` bytes: what [`ApiJson`] does, for a route
+/// whose limit is configured at run time.
+///
+/// # Errors
+///
+/// As [`ApiJson`]: `415`, `413`, `408`, or `T::parse`'s error.
+pub async fn read_json<T: JsonBody>(request: Request, limit: usize) -> Result<T, ApiError> {
+    require_json(request.headers())?;
+    let bytes = read_body(request, limit).await?;
+    T::parse(&bytes)
 }
 
 /// Whether `headers` say the body is JSON.

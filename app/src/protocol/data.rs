@@ -57,9 +57,10 @@ pub trait EntityData: Serialize + DeserializeOwned {
         }
     }
 
-    /// Reads `data`; `None` when it is not this shape (a value of the wrong type).
+    /// Reads `data` in place (nothing of it is copied but the values kept); `None` when it
+    /// is not this shape (a value of the wrong type).
     fn from_data(data: &Map<String, Value>) -> Option<Self> {
-        serde_json::from_value(Value::Object(data.clone())).ok()
+        Self::deserialize(data).ok()
     }
 }
 
