@@ -3,7 +3,7 @@ import { defineConfig } from "@playwright/test";
 // scripts/e2e.sh picks a free port and a temporary data folder and passes them here.
 const port = Number(process.env.E2E_PORT ?? "3100");
 const baseURL = `http://127.0.0.1:${port}`;
-const serverBinary = process.env.E2E_SERVER_BIN ?? "target/debug/docpulse";
+const serverBinary = process.env.E2E_SERVER_BIN ?? "target/release/docpulse";
 
 export default defineConfig({
   testDir: "./tests",

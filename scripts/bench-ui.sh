@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo leptos build --release --cargo-locked
+cargo leptos build --release --precompress --cargo-locked
 
 E2E_PORT=$(node -e '
   const server = require("net").createServer();

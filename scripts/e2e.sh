@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the site (debug profile) and runs the Playwright tests against a freshly started
-# server on a free port with a temporary data folder. Arguments go to `playwright test`.
+# Builds the release site (precompressed, content-hashed names, as `make run` serves it) and runs the
+# Playwright tests against a freshly started release server on a free port with a temporary data
+# folder. Arguments go to `playwright test`.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo leptos build --cargo-locked
+cargo leptos build --release --precompress --cargo-locked
 
 E2E_PORT=$(node -e '
   const server = require("net").createServer();
@@ -15,7 +16,7 @@ E2E_PORT=$(node -e '
 E2E_DATA_DIR=$(mktemp -d -t docpulse-e2e.XXXXXX)
 trap 'rm -rf "$E2E_DATA_DIR"' EXIT
 export E2E_PORT E2E_DATA_DIR
-export E2E_SERVER_BIN="$root/target/debug/docpulse"
+export E2E_SERVER_BIN="$root/target/release/docpulse"
 
 cd end2end
 npx playwright test "$@"

@@ -33,6 +33,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -25,6 +25,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use crate::api;
+use crate::assets;
 use crate::auth::password::PasswordWorkers;
 use crate::auth::revocation::SessionRegistry;
 use crate::auth::throttle::LoginThrottle;
@@ -110,6 +111,7 @@ impl Application {
             .context("cannot read the Leptos site settings (LEPTOS_* variables)")?
             .leptos_options;
         leptos_options.site_addr = local_addr;
+        leptos_options.hash_files = assets::hashed_site(&leptos_options);
 
         let jwt_keys = JwtKeys::new(&jwt_secret);
         let job_signal = JobSignal::default();
@@ -346,6 +348,7 @@ fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
     let page_data = ServerPageData::context(state.clone());
     Router::new()
         .merge(api::router())
+        .merge(assets::pkg_router(&state.leptos_options))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -353,6 +356,7 @@ fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
             move || app::shell(leptos_options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(app::shell))
+        .layer(middleware::from_fn(assets::html_is_not_cached))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(RequestBodyTimeoutLayer::new(http.body_timeout))
         .layer(middleware::from_fn_with_state(

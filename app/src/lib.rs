@@ -28,7 +28,7 @@ pub mod resources;
 mod rest;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
@@ -47,9 +47,9 @@ pub struct ActiveProject(pub RwSignal<Option<ProjectId>>);
 
 /// The HTML document around [`App`], rendered by the server for every page.
 ///
-/// The stylesheet is linked in the head so the first paint is already styled.
+/// The stylesheet is linked in the head so the first paint is already styled; its name, like
+/// the scripts', carries its content hash in a release build.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    let stylesheet = format!("/{}/{}.css", options.site_pkg_dir, options.output_name);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -58,7 +58,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
-                <link rel="stylesheet" href=stylesheet />
+                <HashedStylesheet options=options.clone() />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
