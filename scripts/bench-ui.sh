@@ -26,5 +26,8 @@ export E2E_SITE_ROOT="${BENCH_SITE_ROOT:-$root/target/site}"
 
 (cd end2end && npx playwright test -c playwright.bench.config.ts "$@")
 
-wasm=$E2E_SITE_ROOT/pkg/docpulse.wasm
-echo "release WASM: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9"
+# The WASM's name carries its content hash in a release build (`hash-files`).
+wasm=$(find "$E2E_SITE_ROOT/pkg" -maxdepth 1 -name 'docpulse*.wasm' | head -n 1)
+brotli_size="none"
+if [[ -f "$wasm.br" ]]; then brotli_size="$(stat -c %s "$wasm.br") bytes"; fi
+echo "release WASM: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9, brotli as served: $brotli_size"
