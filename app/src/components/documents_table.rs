@@ -132,6 +132,8 @@ fn status_rank(status: DocumentStatus) -> u64 {
 #[derive(Clone)]
 struct DocumentRow {
     id: String,
+    /// Larger for newer rows: the tie-break of every sort (newest first).
+    seq: u64,
     size_bytes: u64,
     title: RwSignal<String>,
     status: RwSignal<DocumentStatus>,
@@ -141,21 +143,23 @@ struct DocumentRow {
 }
 
 impl DocumentRow {
-    /// The row's value in `key`'s column (tracked, so a sorted list follows live changes).
+    /// The row's value in `key`'s column (untracked: [`DocumentRows`] tells the table which
+    /// rows moved).
     fn sort_value(&self, key: SortKey) -> Option<SortValue> {
         match key {
             SortKey::Added => None,
             SortKey::Title => Some(SortValue::Text(
-                self.title.with(|title| title.to_lowercase()),
+                self.title.with_untracked(|title| title.to_lowercase()),
             )),
-            SortKey::Status => Some(SortValue::Number(status_rank(self.status.get()))),
+            SortKey::Status => Some(SortValue::Number(status_rank(self.status.get_untracked()))),
             SortKey::Size => Some(SortValue::Number(self.size_bytes)),
-            SortKey::Updated => Some(SortValue::Text(self.updated_at.get())),
+            SortKey::Updated => Some(SortValue::Text(self.updated_at.get_untracked())),
         }
     }
 
-    fn new(document: Document) -> Self {
+    fn new(document: Document, seq: u64) -> Self {
         Self {
+            seq,
             progress: RwSignal::new(Progress::of(&document)),
             title: RwSignal::new(document.title),
             status: RwSignal::new(document.status),
@@ -193,14 +197,27 @@ impl DocumentRow {
 
 /// The documents of one project as live rows, newest first. `Copy`: the page, the upload
 /// zone and the table share it.
+///
+/// **Invariant:** an event that changes a row's value in the sorted column moves that row
+/// alone (a binary search in the shown order); only a new sort, or a row that comes or goes,
+/// sorts the whole list again.
 #[derive(Clone, Copy)]
 pub struct DocumentRows {
-    /// Row ids in display order; changes only when a row comes or goes.
+    /// Row ids newest first; changes only when a row comes or goes.
     order: RwSignal<Vec<String>>,
     /// The rows by id.
     rows: StoredValue<HashMap<String, DocumentRow>>,
     /// The order the table shows them in.
     sort: RwSignal<SortOrder>,
+    /// The next row's `seq`.
+    next_seq: StoredValue<u64>,
+    /// Rows whose value in the sorted column changed since the table last placed them; at
+    /// most one entry per row before the table sorts the whole list instead.
+    moved: StoredValue<Vec<String>>,
+    /// Ticks when a row is added to `moved`.
+    moves: RwSignal<u64>,
+    /// The sort the shown order was made with, and whether a row came or went since.
+    shown: StoredValue<(Option<SortOrder>, bool)>,
 }
 
 impl DocumentRows {
@@ -210,19 +227,26 @@ impl DocumentRows {
             .iter()
             .map(|document| document.id.clone())
             .collect();
+        let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
+        // Newest first: the first document has the largest `seq`.
         let rows = documents
             .into_iter()
-            .map(|document| (document.id.clone(), DocumentRow::new(document)))
+            .zip((1..=count).rev())
+            .map(|(document, seq)| (document.id.clone(), DocumentRow::new(document, seq)))
             .collect();
         Self {
             order: RwSignal::new(order),
             rows: StoredValue::new(rows),
             sort: RwSignal::new(SortOrder::default()),
+            next_seq: StoredValue::new(count + 1),
+            moved: StoredValue::new(Vec::new()),
+            moves: RwSignal::new(0),
+            shown: StoredValue::new((None, false)),
         }
     }
 
-    /// The row ids in the table's order (tracked: follows new rows, the sort, and live
-    /// changes of the sorted field).
+    /// The row ids in the table's order, the whole list sorted (tracked: follows new rows
+    /// and the sort).
     fn displayed(&self) -> Vec<String> {
         let sort = self.sort.get();
         self.order.with(|order| {
@@ -232,18 +256,105 @@ impl DocumentRows {
         })
     }
 
+    /// The table's order after `previous`, and whether it changed: with the same sort and
+    /// the same rows, `previous` with only the moved rows placed again; otherwise the whole
+    /// list sorted (tracked: follows new rows, the sort, and moves in the sorted column).
+    fn displayed_after(&self, previous: Option<Vec<String>>) -> (Vec<String>, bool) {
+        self.moves.track();
+        let sort = self.sort.get();
+        self.order.track();
+        let moved = self
+            .moved
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        let (shown_sort, reshaped) = self
+            .shown
+            .try_update_value(|shown| std::mem::replace(shown, (Some(sort), false)))
+            .unwrap_or((None, true));
+        match previous {
+            Some(mut ids) if shown_sort == Some(sort) && !reshaped => {
+                let mut changed = false;
+                for id in &moved {
+                    changed |= self.place_again(&mut ids, id, sort);
+                }
+                (ids, changed)
+            }
+            _ => (self.displayed(), true),
+        }
+    }
+
+    /// Moves `id` within `ids` (sorted by `sort` but for it) to where its value now sorts;
+    /// `true` when its place changed.
+    fn place_again(&self, ids: &mut Vec<String>, id: &str, sort: SortOrder) -> bool {
+        let Some(from) = ids.iter().position(|shown| shown == id) else {
+            return false;
+        };
+        let id = ids.remove(from);
+        let key_of = |id: &str| self.row(id).map(|row| (row.sort_value(sort.key), row.seq));
+        let Some((value, seq)) = key_of(&id) else {
+            return true;
+        };
+        let to = ids.partition_point(|other| {
+            key_of(other).is_some_and(|(other_value, other_seq)| {
+                // Before `id`: a value that sorts first in the sort's direction, or an equal
+                // one on a newer row.
+                let by_value = if sort.descending {
+                    value.cmp(&other_value)
+                } else {
+                    other_value.cmp(&value)
+                };
+                by_value.then(seq.cmp(&other_seq)) == std::cmp::Ordering::Less
+            })
+        });
+        ids.insert(to, id);
+        to != from
+    }
+
+    /// Applies `change` to `row`, noting the row as moved when its sorted value changed.
+    fn apply_to(&self, row: &DocumentRow, change: &DocumentChange) {
+        let key = self.sort.with_untracked(|sort| sort.key);
+        if matches!(key, SortKey::Added | SortKey::Size) {
+            row.apply(change);
+            return;
+        }
+        let before = row.sort_value(key);
+        row.apply(change);
+        if row.sort_value(key) == before {
+            return;
+        }
+        let rows = self.rows.with_value(HashMap::len);
+        self.moved.update_value(|moved| {
+            if !moved.contains(&row.id) {
+                moved.push(row.id.clone());
+            }
+            if moved.len() > rows {
+                moved.clear();
+                self.shown.update_value(|shown| shown.1 = true);
+            }
+        });
+        self.moves.update(|moves| *moves = moves.wrapping_add(1));
+    }
+
     /// Adds `document` at the top, or updates its row when it is there already (the upload's
     /// answer and the `entity.created` event may come in either order).
     pub fn insert(&self, document: Document) {
         let existing = self.rows.with_value(|rows| rows.get(&document.id).cloned());
         if let Some(row) = existing {
-            row.apply(&DocumentChange::created(&document));
+            self.apply_to(&row, &DocumentChange::created(&document));
             return;
         }
         let id = document.id.clone();
+        let seq = self
+            .next_seq
+            .try_update_value(|next| {
+                *next += 1;
+                *next - 1
+            })
+            .unwrap_or_default();
         self.rows.update_value(|rows| {
-            rows.insert(id.clone(), DocumentRow::new(document));
+            rows.insert(id.clone(), DocumentRow::new(document, seq));
         });
+        self.shown.update_value(|shown| shown.1 = true);
         self.order.update(|order| order.insert(0, id));
     }
 
@@ -251,6 +362,7 @@ impl DocumentRows {
     pub fn remove(&self, id: &str) {
         let removed = self.rows.try_update_value(|rows| rows.remove(id)).flatten();
         if removed.is_some() {
+            self.shown.update_value(|shown| shown.1 = true);
             self.order
                 .update(|order| order.retain(|row_id| row_id != id));
         }
@@ -296,8 +408,8 @@ impl DocumentRows {
     }
 
     fn update(&self, id: &str, change: &DocumentChange) {
-        if let Some(row) = self.rows.with_value(|rows| rows.get(id).cloned()) {
-            row.apply(change);
+        if let Some(row) = self.row(id) {
+            self.apply_to(&row, change);
         }
     }
 
@@ -327,7 +439,8 @@ pub fn DocumentsTable(
 
     let scroll_top = RwSignal::new(0_usize);
     let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
-    let displayed = Memo::new(move |_| rows.displayed());
+    // Owning: the previous order is moved in, not copied, and not compared row by row.
+    let displayed = Memo::new_owning(move |previous| rows.displayed_after(previous));
     // The rendered slice: its start, and its ids with their positions in the whole list.
     let window = Memo::new(move |_| {
         let start = first_in_view.get().saturating_sub(MARGIN_ROWS);
@@ -443,6 +556,7 @@ fn DocumentRowView(
 ) -> impl IntoView {
     let DocumentRow {
         id,
+        seq: _,
         size_bytes,
         title,
         status,
@@ -657,6 +771,77 @@ mod tests {
                 }),
             ));
             assert_eq!(rows.displayed(), ["doc_small", "doc_mid", "doc_big"]);
+        });
+    }
+
+    #[test]
+    fn moving_only_the_changed_rows_gives_the_order_of_a_whole_sort() {
+        Owner::new().with(|| {
+            let titles = [
+                "delta", "alpha", "echo", "bravo", "charlie", "alpha", "foxtrot",
+            ];
+            let documents = titles
+                .iter()
+                .enumerate()
+                .map(|(index, title)| document(&format!("doc_{index}"), title))
+                .collect();
+            let rows = DocumentRows::new(documents);
+            let change = |id: &str, change: DocumentChange| {
+                rows.apply_event(&event(EventType::Updated, id, Some(change)));
+            };
+            for sort in [
+                SortOrder::default().toggled(SortKey::Title),
+                SortOrder::default()
+                    .toggled(SortKey::Title)
+                    .toggled(SortKey::Title),
+                SortOrder::default().toggled(SortKey::Status),
+            ] {
+                rows.sort.set(sort);
+                let (mut shown, _) = rows.displayed_after(None);
+                let steps: [(&str, DocumentChange); 5] = [
+                    (
+                        "doc_0",
+                        DocumentChange {
+                            title: Some("aardvark".to_owned()),
+                            ..DocumentChange::default()
+                        },
+                    ),
+                    (
+                        "doc_6",
+                        DocumentChange {
+                            status: Some(DocumentStatus::Ready),
+                            ..DocumentChange::default()
+                        },
+                    ),
+                    (
+                        "doc_1",
+                        DocumentChange {
+                            title: Some("zulu".to_owned()),
+                            ..DocumentChange::default()
+                        },
+                    ),
+                    (
+                        "doc_3",
+                        DocumentChange {
+                            status: Some(DocumentStatus::Embedding),
+                            ..DocumentChange::default()
+                        },
+                    ),
+                    (
+                        "doc_5",
+                        DocumentChange {
+                            title: Some("alpha".to_owned()),
+                            status: Some(DocumentStatus::Failed),
+                            ..DocumentChange::default()
+                        },
+                    ),
+                ];
+                for (id, step) in steps {
+                    change(id, step);
+                    shown = rows.displayed_after(Some(shown)).0;
+                    assert_eq!(shown, rows.displayed(), "{sort:?} after a change of {id}");
+                }
+            }
         });
     }
 
