@@ -774,6 +774,15 @@ mod tests {
         });
     }
 
+    /// A change of a document's title and status, each when given.
+    fn titled_and_status(title: Option<&str>, status: Option<DocumentStatus>) -> DocumentChange {
+        DocumentChange {
+            title: title.map(str::to_owned),
+            status,
+            ..DocumentChange::default()
+        }
+    }
+
     #[test]
     fn moving_only_the_changed_rows_gives_the_order_of_a_whole_sort() {
         Owner::new().with(|| {
@@ -798,42 +807,20 @@ mod tests {
             ] {
                 rows.sort.set(sort);
                 let (mut shown, _) = rows.displayed_after(None);
-                let steps: [(&str, DocumentChange); 5] = [
-                    (
-                        "doc_0",
-                        DocumentChange {
-                            title: Some("aardvark".to_owned()),
-                            ..DocumentChange::default()
-                        },
-                    ),
+                let steps = [
+                    ("doc_0", titled_and_status(Some("aardvark"), None)),
                     (
                         "doc_6",
-                        DocumentChange {
-                            status: Some(DocumentStatus::Ready),
-                            ..DocumentChange::default()
-                        },
+                        titled_and_status(None, Some(DocumentStatus::Ready)),
                     ),
-                    (
-                        "doc_1",
-                        DocumentChange {
-                            title: Some("zulu".to_owned()),
-                            ..DocumentChange::default()
-                        },
-                    ),
+                    ("doc_1", titled_and_status(Some("zulu"), None)),
                     (
                         "doc_3",
-                        DocumentChange {
-                            status: Some(DocumentStatus::Embedding),
-                            ..DocumentChange::default()
-                        },
+                        titled_and_status(None, Some(DocumentStatus::Embedding)),
                     ),
                     (
                         "doc_5",
-                        DocumentChange {
-                            title: Some("alpha".to_owned()),
-                            status: Some(DocumentStatus::Failed),
-                            ..DocumentChange::default()
-                        },
+                        titled_and_status(Some("alpha"), Some(DocumentStatus::Failed)),
                     ),
                 ];
                 for (id, step) in steps {
