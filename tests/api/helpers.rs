@@ -663,7 +663,12 @@ pub struct EventReader {
     response: reqwest::Response,
     parser: SseParser,
     ready: std::collections::VecDeque<StreamMessage>,
+    /// The last [`RECENT`] messages read, for the message of a failed wait.
+    recent: std::collections::VecDeque<StreamMessage>,
 }
+
+/// How many of the last messages a failed wait shows.
+const RECENT: usize = 16;
 
 impl EventReader {
     /// A reader over a `200` stream response.
@@ -672,14 +677,28 @@ impl EventReader {
             response,
             parser: SseParser::new(),
             ready: std::collections::VecDeque::new(),
+            recent: std::collections::VecDeque::new(),
         }
     }
 
-    /// The next message, or `None` when the stream ended; fails after [`FRAME_LIMIT`].
+    /// The next message, or `None` when the stream ended; fails after [`FRAME_LIMIT`],
+    /// showing the messages read before.
     pub async fn try_next(&mut self) -> Option<StreamMessage> {
-        tokio::time::timeout(FRAME_LIMIT, self.read())
-            .await
-            .expect("a frame or the end of the stream within the limit")
+        let Ok(message) = tokio::time::timeout(FRAME_LIMIT, self.read()).await else {
+            panic!(
+                "no frame and no end of the stream within {FRAME_LIMIT:?}; the last {} \
+                 messages were: {:#?}",
+                self.recent.len(),
+                self.recent
+            );
+        };
+        if let Some(message) = &message {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(message.clone());
+        }
+        message
     }
 
     /// The next message; fails when the stream ends or after [`FRAME_LIMIT`].
