@@ -23,6 +23,7 @@
 //! - [`workers`]: the job pool that chunks and embeds documents and extracts entity graphs.
 //! - [`search`]: ranks a project's chunks by similarity to a query.
 //! - [`api`]: thin HTTP handlers, one module per resource.
+//! - [`page_access`]: which pages need a session; a reader without one is sent to sign in.
 //! - [`page_data`]: the data server-rendered pages load, through the API's extractors.
 //! - [`storage`]: the database connection, its migrations and queries; SQL only.
 //! - [`demo`]: the demo account seeded on first start.
@@ -44,6 +45,7 @@ pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod outbox;
+pub mod page_access;
 pub mod page_data;
 pub mod random;
 pub mod search;

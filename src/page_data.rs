@@ -2,7 +2,8 @@
 //! request's headers by the same extractors as the REST routes.
 //!
 //! **Invariant:** a page rendered on the server shows exactly what `GET /api/projects` and
-//! `GET /api/documents` would answer the same request, and nothing a REST call would refuse.
+//! `GET /api/documents` (and `GET /api/projects/overview`) would answer the same request, and
+//! nothing a REST call would refuse.
 
 use std::sync::Arc;
 
@@ -12,9 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, Request};
 use app::error::AppError;
 use app::page_data::server::{BoxFuture, PageData, PageDataSource};
 use app::protocol::{PROJECT_HEADER, ProjectId};
-use app::resources::{DocumentList, ProjectList};
+use app::resources::{DocumentList, ProjectList, ProjectsOverview};
 
-use crate::auth::{Authenticated, ProjectAccess};
+use crate::auth::{Authenticated, Claims, ProjectAccess};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::projects;
@@ -35,14 +36,24 @@ impl PageDataSource for ServerPageData {
     fn list_projects(&self, headers: HeaderMap) -> BoxFuture<Result<ProjectList, AppError>> {
         let state = self.state.clone();
         Box::pin(async move {
-            let mut parts = request_parts(headers);
-            let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, &state)
-                .await
-                .map_err(app_error)?;
+            let claims = authenticated(&state, headers).await?;
             let projects = projects::list_projects(&state.pool, claims.project_ids())
                 .await
                 .map_err(|error| app_error(error.into()))?;
             Ok(ProjectList { projects })
+        })
+    }
+
+    fn projects_overview(
+        &self,
+        headers: HeaderMap,
+    ) -> BoxFuture<Result<ProjectsOverview, AppError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let claims = authenticated(&state, headers).await?;
+            projects::overview(&state.pool, claims.project_ids())
+                .await
+                .map_err(|error| app_error(error.into()))
         })
     }
 
@@ -67,6 +78,15 @@ impl PageDataSource for ServerPageData {
                 .map_err(|error| app_error(error.into()))
         })
     }
+}
+
+/// The claims of the caller `headers` name, as [`Authenticated`] checks them.
+async fn authenticated(state: &AppState, headers: HeaderMap) -> Result<Claims, AppError> {
+    let mut parts = request_parts(headers);
+    let Authenticated(claims) = Authenticated::from_request_parts(&mut parts, state)
+        .await
+        .map_err(app_error)?;
+    Ok(claims)
 }
 
 /// Request parts carrying only `headers`, for the extractors.

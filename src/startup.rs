@@ -40,6 +40,7 @@ use crate::events::{EventBus, InMemoryEventBus, RedisEventBus};
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use crate::outbox::relay::{Relay, RelayConfig};
+use crate::page_access;
 use crate::page_data::ServerPageData;
 use crate::search::Search;
 use crate::serve::{self, ConnectionLimits, RequestDeadline, limit_request_time};
@@ -346,15 +347,22 @@ fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
     let leptos_options = state.leptos_options.clone();
     // Pages load their first data while they render, through the same services as the API.
     let page_data = ServerPageData::context(state.clone());
-    Router::new()
-        .merge(api::router())
-        .merge(assets::pkg_router(&state.leptos_options))
+    // Every page knows whether its reader is signed in; those that need it redirect first.
+    let pages = Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
             move || provide_context(page_data.clone()),
             move || app::shell(leptos_options.clone()),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            page_access::check_page_session,
+        ));
+    Router::new()
+        .merge(api::router())
+        .merge(assets::pkg_router(&state.leptos_options))
+        .merge(pages)
         .fallback(file_and_error_handler::<AppState, _>(app::shell))
         .layer(middleware::from_fn(assets::html_is_not_cached))
         .layer(middleware::from_fn(log_internal_errors))

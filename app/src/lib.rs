@@ -8,6 +8,7 @@
 //! - [`data_updates`]: live updates in the browser: patterns, registry, backoff, the stream
 //!   client, [`data_updates::DataUpdatesProvider`] and [`data_updates::use_data_updates`].
 //! - [`page_data`]: the first data of a page, loaded during SSR and refetched in the browser.
+//! - [`session`]: whether the reader is signed in, and where signing in leads back to.
 //! - `rest` (hydrate only): the browser's REST calls.
 //! - [`components`]: reusable pieces of the pages.
 //! - [`pages`]: one module per route.
@@ -26,6 +27,7 @@ pub mod protocol;
 pub mod resources;
 #[cfg(feature = "hydrate")]
 mod rest;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
@@ -39,6 +41,7 @@ use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
 use crate::protocol::ProjectId;
+use crate::session::SignedIn;
 
 /// The project whose events the app's stream follows; the documents page sets it once its
 /// data is loaded, logout clears it.
@@ -76,6 +79,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let active_project = ActiveProject(RwSignal::new(None));
     provide_context(active_project);
+    let signed_in = SignedIn::provide();
     view! {
         <Title text="docpulse" />
         <Router>
@@ -87,12 +91,15 @@ pub fn App() -> impl IntoView {
                     </A>
                     <nav class="app-nav" aria-label="Main">
                         <A href="/documents">"Documents"</A>
+                        <Show when=move || !signed_in.get()>
+                            <A href="/login">"Sign in"</A>
+                        </Show>
                     </nav>
                     <ConnectionIndicator />
                 </header>
                 <main class="app-main">
                     <Routes fallback=NotFound>
-                        <Route path=StaticSegment("") view=HomePage />
+                        <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
                         <Route path=StaticSegment("login") view=LoginPage />
                         <Route
                             path=StaticSegment("documents")

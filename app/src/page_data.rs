@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::resources::{DocumentList, Project};
+use crate::resources::{DocumentList, Project, ProjectsOverview};
 
 /// What the documents page needs: the user's projects, the one shown and its documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +74,48 @@ pub fn documents_page_resource(
     )
 }
 
+/// The start page's data: the reader's projects with their document counts, or `None`
+/// for a reader who is not signed in (nothing is fetched then). `refetches` reloads it.
+pub fn home_page_resource(
+    signed_in: Signal<bool>,
+) -> Resource<Result<Option<ProjectsOverview>, AppError>> {
+    #[cfg(feature = "ssr")]
+    let source = server::context();
+    Resource::new(
+        move || signed_in.get(),
+        move |signed_in| {
+            #[cfg(feature = "ssr")]
+            {
+                let source = source.clone();
+                async move {
+                    match (signed_in, source) {
+                        (false, _) => Ok(None),
+                        (true, Some((source, headers))) => {
+                            source.0.projects_overview(headers).await.map(Some)
+                        }
+                        (true, None) => Err(AppError::Unavailable),
+                    }
+                }
+            }
+            #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+            {
+                send_wrapper::SendWrapper::new(async move {
+                    if signed_in {
+                        crate::rest::projects_overview().await.map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
+            }
+            #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+            {
+                let _ = signed_in;
+                async { Err(AppError::Unavailable) }
+            }
+        },
+    )
+}
+
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 mod browser {
     use super::*;
@@ -106,7 +148,7 @@ pub mod server {
     use crate::error::AppError;
     use crate::page_data::DocumentsPageData;
     use crate::protocol::ProjectId;
-    use crate::resources::{DocumentList, ProjectList};
+    use crate::resources::{DocumentList, ProjectList, ProjectsOverview};
 
     /// A boxed, sendable future, as the trait's methods return.
     pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -116,6 +158,12 @@ pub mod server {
     pub trait PageDataSource: Send + Sync + 'static {
         /// `GET /api/projects` for the caller the headers name.
         fn list_projects(&self, headers: HeaderMap) -> BoxFuture<Result<ProjectList, AppError>>;
+
+        /// `GET /api/projects/overview` for the caller the headers name.
+        fn projects_overview(
+            &self,
+            headers: HeaderMap,
+        ) -> BoxFuture<Result<ProjectsOverview, AppError>>;
 
         /// `GET /api/documents` of `project` for the caller the headers name.
         fn list_documents(

@@ -106,6 +106,9 @@ pub struct NewDocument {
     pub content: String,
 }
 
+/// Longest accepted document title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
 /// The body of `PATCH /api/documents/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -131,6 +134,55 @@ pub struct ProjectList {
     /// Sorted by name.
     pub projects: Vec<Project>,
 }
+
+/// How many of a project's documents are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentCounts {
+    /// Every document.
+    pub total: u64,
+    /// Queued or being embedded.
+    pub in_progress: u64,
+    /// Ready to search.
+    pub ready: u64,
+    /// Whose processing failed.
+    pub failed: u64,
+}
+
+impl DocumentCounts {
+    /// Counts one document in `status`.
+    pub fn add(&mut self, status: DocumentStatus, count: u64) {
+        self.total += count;
+        match status {
+            DocumentStatus::Queued | DocumentStatus::Embedding => self.in_progress += count,
+            DocumentStatus::Ready => self.ready += count,
+            DocumentStatus::Failed => self.failed += count,
+        }
+    }
+}
+
+/// A project with how its documents stand, as the start page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectOverview {
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its documents, by state.
+    pub documents: DocumentCounts,
+}
+
+/// The caller's projects with their document counts: `GET /api/projects/overview`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectsOverview {
+    /// Sorted by name; at most [`MAX_OVERVIEW_PROJECTS`].
+    pub projects: Vec<ProjectOverview>,
+}
+
+/// The most projects an overview counts (a service token may open every project).
+pub const MAX_OVERVIEW_PROJECTS: usize = 100;
 
 /// The body of `POST /api/auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,10 @@ use web_sys::{File, FormData};
 
 use crate::error::{AppError, ErrorEnvelope};
 use crate::protocol::PROJECT_HEADER;
-use crate::resources::{CreatedDocuments, Credentials, DocumentList, ProjectList, Session};
+use crate::resources::{
+    CreatedDocuments, Credentials, Document, DocumentChanges, DocumentList, ProjectList,
+    ProjectsOverview, Session,
+};
 
 /// The body of a 2xx answer as `T`, or the error the answer means.
 async fn read<T: DeserializeOwned>(
@@ -57,6 +60,11 @@ pub async fn list_projects() -> Result<ProjectList, AppError> {
     read(Request::get("/api/projects").send().await).await
 }
 
+/// `GET /api/projects/overview`.
+pub async fn projects_overview() -> Result<ProjectsOverview, AppError> {
+    read(Request::get("/api/projects/overview").send().await).await
+}
+
 /// `GET /api/documents` of `project`.
 pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
     read(
@@ -78,6 +86,17 @@ pub async fn upload_documents(project: &str, files: &[File]) -> Result<CreatedDo
     let request = Request::post("/api/documents")
         .header(PROJECT_HEADER, project)
         .body(form)
+        .map_err(|_| AppError::Unavailable)?;
+    read(request.send().await).await
+}
+
+/// `PATCH /api/documents/{id}`: a new title.
+pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Document, AppError> {
+    let request = Request::patch(&format!("/api/documents/{id}"))
+        .header(PROJECT_HEADER, project)
+        .json(&DocumentChanges {
+            title: title.to_owned(),
+        })
         .map_err(|_| AppError::Unavailable)?;
     read(request.send().await).await
 }

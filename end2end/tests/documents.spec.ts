@@ -125,10 +125,10 @@ test("logging out ends the stream and closes the documents page", async ({ page,
   await documents.logOutButton.click();
 
   await expect(page).toHaveURL(/\/login$/);
-  await expect(documents.connection).toHaveText("Not connected");
+  await expect(documents.connection).toHaveText("");
   await expect.poll(() => openStreams(request)).toBe(0);
   await page.goto("/documents");
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login\?next=\/documents$/);
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
 });
 
@@ -243,4 +243,36 @@ test("sorting by a column orders the whole list, and a new document lands in its
   await documents.upload("avocado.md", "# Avocado\n\nGreen.");
   await expect(titles).toHaveText(["cherry.md", "banana.md", "avocado.md", "apple.txt"]);
   await expect(documents.row("avocado.md")).toHaveAttribute("aria-rowindex", "4");
+});
+
+test("renaming a document in place shows the new title in every tab; Escape keeps the old one", async ({
+  page,
+}) => {
+  const account = createAccount("Renames");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  const created = await page.request.post("/api/documents", {
+    headers: { "X-Project-Id": account.projects[0].id },
+    data: { title: "notes.txt", content: "Notes of a meeting." },
+  });
+  expect(created.status()).toBe(201);
+  const secondTab = new DocumentsPage(await page.context().newPage());
+  await secondTab.page.goto("/documents");
+  await secondTab.waitUntilLive();
+  await expect(secondTab.row("notes.txt")).toBeVisible();
+
+  await page.getByRole("button", { name: "Rename notes.txt" }).click();
+  const field = page.getByRole("textbox", { name: "New title" });
+  await expect(field).toBeFocused();
+  await field.fill("Draft");
+  await field.press("Escape");
+  await expect(documents.row("notes.txt")).toBeVisible();
+
+  await page.getByRole("button", { name: "Rename notes.txt" }).click();
+  await field.fill("Meeting notes");
+  await field.press("Enter");
+
+  await expect(documents.row("Meeting notes")).toBeVisible();
+  await expect(secondTab.row("Meeting notes")).toBeVisible();
+  await expect(secondTab.row("notes.txt")).toHaveCount(0);
 });

@@ -14,21 +14,22 @@ test.describe("without JavaScript", () => {
     await expect(page).toHaveTitle("docpulse");
     // The stylesheet is applied: the cards are rounded, not the browser's square default.
     await expect(page.locator(".card").first()).toHaveCSS("border-radius", "12px");
-    // Until the WASM runs, the button cannot be clicked into silence.
-    await expect(home.checkServerButton).toBeDisabled();
+    await expect(home.signInLink).toHaveAttribute("href", "/login");
   });
 });
 
-test("the start page hydrates and checks the server on demand", async ({ page }, testInfo) => {
+test("signed out, the start page invites to sign in and says nothing of a connection", async ({
+  page,
+}, testInfo) => {
   const home = new HomePage(page);
   await home.goto();
-  await expect(home.serverStatus).toHaveText("Not checked yet.");
 
-  // The button is disabled until hydration, so this click is answered by the WASM.
-  await home.checkServerButton.click();
+  await home.signInLink.click();
 
-  await expect(home.serverStatus).toHaveText(/^The server is healthy \(version \d+\.\d+\.\d+\)\.$/);
-  await expect(home.checkServerButton).toBeEnabled();
+  await expect(page).toHaveURL("/login");
+  await expect(page.getByTestId("connection-state")).toHaveText("");
+  await home.goto();
+  await expect(home.heading).toHaveText("Every change, live.");
   await page.screenshot({ path: testInfo.outputPath("home.png"), fullPage: true });
 });
 

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(session::log_in))
         .route("/api/auth/logout", post(session::log_out))
         .route("/api/projects", get(session::list_projects))
+        .route("/api/projects/overview", get(session::overview_projects))
         .route(
             "/api/documents",
             get(documents::list_documents)

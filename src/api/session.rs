@@ -1,4 +1,5 @@
-//! `POST /api/auth/login`, `POST /api/auth/logout` and `GET /api/projects`.
+//! `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/projects` and
+//! `GET /api/projects/overview`.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,7 +7,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use app::resources::{Credentials, ProjectList};
+use app::resources::{Credentials, ProjectList, ProjectsOverview};
 
 use crate::api::json::{ApiJson, JsonBody};
 use crate::auth::{Authenticated, ClientIp, LoginClient, Sessions, cookie};
@@ -52,6 +53,15 @@ pub async fn log_out(
         [(SET_COOKIE, sessions.clearing_cookie())],
     )
         .into_response())
+}
+
+/// The first [`app::resources::MAX_OVERVIEW_PROJECTS`] projects the caller's token opens, with how many
+/// of their documents are in each state.
+pub async fn overview_projects(
+    Authenticated(claims): Authenticated,
+    State(pool): State<Pool>,
+) -> Result<Json<ProjectsOverview>, ApiError> {
+    Ok(Json(projects::overview(&pool, claims.project_ids()).await?))
 }
 
 /// The projects the caller's token opens, with their names.

@@ -15,8 +15,7 @@ use crate::outbox::Outbox;
 use crate::storage::jobs::JobKind;
 use crate::storage::{self, Pool, documents};
 
-/// Longest accepted title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
+pub use app::resources::MAX_TITLE_CHARS;
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]

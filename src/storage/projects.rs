@@ -2,7 +2,12 @@
 
 use super::Pool;
 
-use app::resources::Project;
+use std::collections::HashMap;
+
+use app::resources::{
+    DocumentCounts, DocumentStatus, MAX_OVERVIEW_PROJECTS, Project, ProjectOverview,
+    ProjectsOverview,
+};
 
 /// A user as stored, with the hash the login checks.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -67,6 +72,64 @@ pub async fn list_projects(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<
         .into_iter()
         .map(|(id, name)| Project { id, name })
         .collect())
+}
+
+/// The document counts of each of `ids` that has documents (one grouped query; the caller
+/// bounds `ids`).
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn document_counts(
+    pool: &Pool,
+    ids: &[String],
+) -> sqlx::Result<HashMap<String, DocumentCounts>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT project_id, status, COUNT(*) FROM documents WHERE project_id IN ({}) \
+         GROUP BY project_id, status",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows: Vec<(String, String, i64)> = query.fetch_all(pool).await?;
+    let mut counts: HashMap<String, DocumentCounts> = HashMap::new();
+    for (project, status, count) in rows {
+        let status = DocumentStatus::from_name(&status).unwrap_or(DocumentStatus::Failed);
+        counts
+            .entry(project)
+            .or_default()
+            .add(status, u64::try_from(count).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
+/// The overview of the first [`MAX_OVERVIEW_PROJECTS`] projects among `ids` (of every
+/// project when `None`), by name.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn overview(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<ProjectsOverview> {
+    let mut projects = list_projects(pool, ids).await?;
+    projects.truncate(MAX_OVERVIEW_PROJECTS);
+    let ids: Vec<String> = projects.iter().map(|project| project.id.clone()).collect();
+    let mut counts = document_counts(pool, &ids).await?;
+    Ok(ProjectsOverview {
+        projects: projects
+            .into_iter()
+            .map(|project| ProjectOverview {
+                documents: counts.remove(&project.id).unwrap_or_default(),
+                id: project.id,
+                name: project.name,
+            })
+            .collect(),
+    })
 }
 
 /// Creates a user; `Ok(false)` when the email is taken.

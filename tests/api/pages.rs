@@ -1,4 +1,4 @@
-//! Server-rendered pages: the start page and the 404 page.
+//! Server-rendered pages: the start page, the 404 page, and the pages that need a session.
 
 use reqwest::StatusCode;
 
@@ -43,5 +43,45 @@ async fn an_unknown_page_answers_404_with_a_readable_page() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let html = response.text().await.expect("a body");
     assert!(html.contains("Page not found"));
+    app.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_page_that_needs_a_session_sends_a_signed_out_reader_to_sign_in_and_back() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", app.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    for token in [None, Some("not-a-token")] {
+        let response = get("/documents?project=proj_a", token)
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{token:?}");
+        assert_eq!(
+            response.headers()[reqwest::header::LOCATION],
+            "/login?next=/documents%3Fproject%3Dproj_a"
+        );
+    }
+
+    let token = app.token_for(&["proj_a"]);
+    let signed_in = get("/documents?project=proj_a", Some(&token))
+        .await
+        .expect("the server answers");
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert!(signed_in.text().await.expect("a body").contains("Alpha"));
+    for open_to_all in ["/", "/login?next=/documents"] {
+        let response = get(open_to_all, None).await.expect("the server answers");
+        assert_eq!(response.status(), StatusCode::OK, "{open_to_all}");
+    }
     app.stop().await.expect("clean stop");
 }

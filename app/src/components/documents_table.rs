@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::data_updates::{Pattern, use_data_updates};
 use crate::protocol::{DocumentChange, EntityEvent, EntityKind, EventType};
-use crate::resources::{Document, DocumentStatus};
+use crate::resources::{Document, DocumentStatus, MAX_TITLE_CHARS};
 
 /// The height of every body row, in CSS pixels (the stylesheet sets the same).
 pub const ROW_HEIGHT_PX: usize = 52;
@@ -430,6 +430,8 @@ pub fn DocumentsTable(
     caption: String,
     /// Called with the id of a document the user asked to delete.
     on_delete: Callback<String>,
+    /// Called with the id and the new title of a document the user renamed.
+    on_rename: Callback<(String, String)>,
 ) -> impl IntoView {
     use_data_updates()
         .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
@@ -503,7 +505,8 @@ pub fn DocumentsTable(
                         children=move |id| {
                             rows.row(&id)
                                 .map(|row| {
-                                    view! { <DocumentRowView row displayed on_delete /> }.into_any()
+                                    view! { <DocumentRowView row displayed on_delete on_rename /> }
+                                        .into_any()
                                 })
                         }
                     />
@@ -553,6 +556,7 @@ fn DocumentRowView(
     row: DocumentRow,
     displayed: Memo<Vec<String>>,
     on_delete: Callback<String>,
+    on_rename: Callback<(String, String)>,
 ) -> impl IntoView {
     let DocumentRow {
         id,
@@ -586,10 +590,13 @@ fn DocumentRowView(
         }
     };
     let delete_id = id.clone();
+    let editing = RwSignal::new(false);
+    let title_cell = view! { <TitleCell id=id.clone() title editing on_rename /> };
+    let rename_label = move || format!("Rename {}", title.get());
     view! {
         <tr data-testid="document-row" data-document-id=id aria-rowindex=row_index data-status=status_name>
             <th scope="row" class="col-title">
-                <span class="title">{move || title.get()}</span>
+                {title_cell}
             </th>
             <td class="col-status">
                 <span class="badge" data-status=status_name title=move || error.get()>
@@ -606,6 +613,15 @@ fn DocumentRowView(
             <td class="col-actions">
                 <button
                     type="button"
+                    class="icon-button"
+                    aria-label=rename_label
+                    title="Rename"
+                    on:click=move |_| editing.set(true)
+                >
+                    "✎"
+                </button>
+                <button
+                    type="button"
                     class="button small danger"
                     aria-label=delete_label
                     on:click=move |_| on_delete.run(delete_id.clone())
@@ -618,6 +634,71 @@ fn DocumentRowView(
             </td>
         </tr>
     }
+}
+
+/// A row's title, or while `editing` (the row's "Rename" button) a field: Enter (or
+/// leaving the field) saves, Escape cancels. The row shows the new title when the server's
+/// `entity.updated` arrives, as every other tab does.
+#[component]
+fn TitleCell(
+    id: String,
+    title: RwSignal<String>,
+    editing: RwSignal<bool>,
+    on_rename: Callback<(String, String)>,
+) -> AnyView {
+    let id = StoredValue::new(id);
+    let field = NodeRef::<leptos::html::Input>::new();
+    // Each time the field appears (not once: `NodeRef::on_load` runs a single time).
+    Effect::new(move |_| {
+        if let Some(input) = field.get() {
+            let _ = input.focus();
+            input.select();
+        }
+    });
+    let save = move || {
+        if !editing.get_untracked() {
+            return;
+        }
+        editing.set(false);
+        let Some(input) = field.get_untracked() else {
+            return;
+        };
+        let new_title = input.value().trim().to_owned();
+        if !new_title.is_empty() && new_title != title.get_untracked() {
+            on_rename.run((id.get_value(), new_title));
+        }
+    };
+    // Erased, so that the row's view type stays shallow enough for the compiler.
+    view! {
+        <Show
+            when=move || editing.get()
+            fallback=move || view! { <span class="title">{move || title.get()}</span> }
+        >
+            <form
+                class="rename-form"
+                on:submit=move |event: leptos::ev::SubmitEvent| {
+                    event.prevent_default();
+                    save();
+                }
+            >
+                <input
+                    node_ref=field
+                    class="rename-field"
+                    aria-label="New title"
+                    required
+                    maxlength=MAX_TITLE_CHARS
+                    prop:value=move || title.get_untracked()
+                    on:blur=move |_| save()
+                    on:keydown=move |event: leptos::ev::KeyboardEvent| {
+                        if event.key() == "Escape" {
+                            editing.set(false);
+                        }
+                    }
+                />
+            </form>
+        </Show>
+    }
+    .into_any()
 }
 
 /// `2026-11-27T00:00:01.000Z` → `00:00:01`; anything else as it is.

@@ -4,4 +4,3 @@ pub mod connection_indicator;
 pub mod documents_table;
 pub mod embedding_progress;
 pub mod project_switcher;
-pub mod server_status;

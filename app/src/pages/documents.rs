@@ -10,7 +10,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
@@ -19,6 +19,7 @@ use crate::data_updates::{Pattern, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
 use crate::protocol::{EntityEvent, EntityKind, ProjectId};
+use crate::session::{login_address, use_signed_in};
 
 /// Document events kept while a refetch is under way; beyond this, another refetch is asked.
 const MAX_EVENTS_DURING_REFETCH: usize = 20_000;
@@ -29,12 +30,28 @@ type EventsDuringRefetch = StoredValue<Option<Vec<EntityEvent>>>;
 /// `/documents?project=<id>`: the documents of the project named (or the first one).
 #[component]
 pub fn DocumentsPage() -> impl IntoView {
+    let signed_in = use_signed_in();
+    let location = use_location();
+    let here = move || {
+        format!(
+            "{}{}",
+            location.pathname.get_untracked(),
+            location.search.get_untracked()
+        )
+    };
+    // The server sends a reader without a session to sign in before rendering; in the
+    // browser (after a log-out) the page goes there without asking the API for a 401.
+    if !signed_in.0.get_untracked() {
+        return view! { <Redirect path=login_address(&here()) /> }.into_any();
+    }
     let query = use_query_map();
     let requested = Memo::new(move |_| query.with(|query| query.get("project")));
     let data = documents_page_resource(requested);
     let updates = use_data_updates();
     let resyncs = updates.resyncs();
-    let during_refetch: EventsDuringRefetch = StoredValue::new(None);
+    // Events that arrive while the first load is under way (the stream may be open on this
+    // project already, after client-side navigation) are kept like those during a refetch.
+    let during_refetch: EventsDuringRefetch = StoredValue::new(Some(Vec::new()));
     updates
         .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
             let overflow = during_refetch
@@ -70,7 +87,10 @@ pub fn DocumentsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <DocumentsView data during_refetch /> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(AppError::Unauthorized) => {
+                        signed_in.set(false);
+                        view! { <Redirect path=login_address(&here()) /> }.into_any()
+                    }
                     Err(error) => {
                         view! {
                             <section class="card narrow" role="alert">
@@ -84,6 +104,7 @@ pub fn DocumentsPage() -> impl IntoView {
             })}
         </Transition>
     }
+    .into_any()
 }
 
 /// The loaded page.
@@ -139,10 +160,28 @@ fn DocumentsView(data: DocumentsPageData, during_refetch: EventsDuringRefetch) -
         let _ = (id, &project_for_delete);
     });
 
+    let project_for_rename = project.id.clone();
+    let on_rename = Callback::new(move |(id, title): (String, String)| {
+        failure.set(None);
+        #[cfg(feature = "hydrate")]
+        {
+            let project = project_for_rename.clone();
+            leptos::task::spawn_local(async move {
+                if let Err(error) = crate::rest::rename_document(&project, &id, &title).await {
+                    failure.set(Some(format!("Could not rename: {error}.")));
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (id, title, &project_for_rename);
+    });
+
     let navigate = use_navigate();
+    let signed_in = use_signed_in();
     let log_out = move |_| {
         // Closing the stream first means the server never sees it without a session.
         active.0.set(None);
+        signed_in.set(false);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             #[cfg(feature = "hydrate")]
@@ -181,7 +220,7 @@ fn DocumentsView(data: DocumentsPageData, during_refetch: EventsDuringRefetch) -
         <p class="form-error" role="alert">
             {move || failure.get()}
         </p>
-        <DocumentsTable rows caption on_delete />
+        <DocumentsTable rows caption on_delete on_rename />
     }
     .into_any()
 }

@@ -1,5 +1,6 @@
 //! The login page: email and password; a successful login sets the HttpOnly session cookie
-//! and opens the documents page.
+//! and opens the page named by `next` (the one that sent the reader here), else the
+//! documents page.
 //!
 //! The form only submits once the page has hydrated, so the password never goes into an
 //! address as a plain HTML form would put it. The fields are read when the form is submitted,
@@ -9,11 +10,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 #[cfg(feature = "hydrate")]
 use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::use_query_map;
 
 #[cfg(feature = "hydrate")]
 use crate::error::AppError;
 #[cfg(feature = "hydrate")]
 use crate::resources::Credentials;
+use crate::session::{safe_next, use_signed_in};
 
 /// The sign-in form.
 #[component]
@@ -26,8 +29,14 @@ pub fn LoginPage() -> impl IntoView {
     let password = NodeRef::<leptos::html::Input>::new();
     let failure = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let query = use_query_map();
+    // Where to go once signed in: the page that sent the reader here, if it is ours.
+    let next = move || query.with_untracked(|query| safe_next(query.get_str("next")).to_owned());
+    let signed_in = use_signed_in();
     #[cfg(feature = "hydrate")]
     let navigate = use_navigate();
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (next, signed_in);
 
     let submit = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
@@ -48,7 +57,10 @@ pub fn LoginPage() -> impl IntoView {
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
                 match crate::rest::log_in(&credentials).await {
-                    Ok(_) => navigate("/documents", Default::default()),
+                    Ok(_) => {
+                        signed_in.set(true);
+                        navigate(&next(), Default::default());
+                    }
                     Err(AppError::Unauthorized) => {
                         failure.set(Some("Wrong email or password.".to_owned()));
                     }

@@ -1,0 +1,132 @@
+//! Whether someone is signed in, so that a page needing a session never fetches into a
+//! `401`: the server knows it from the request's session cookie and redirects such pages
+//! to sign in itself (`303 /login?next=…`); the browser gets the answer with the page and
+//! keeps it current on sign-in and log-out ([`SignedIn`]).
+//!
+//! **Invariant:** `next` addresses are local paths ([`safe_next`]), so signing in never
+//! sends the reader to another site.
+
+use leptos::prelude::*;
+
+/// Where a page that needs a session sends a reader who has none, and the default place
+/// after signing in.
+pub const DEFAULT_NEXT: &str = "/documents";
+
+/// What the server found about a page request's session; it puts this on the request
+/// (an extension) before the page renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSession {
+    /// A live session came with the request.
+    pub signed_in: bool,
+}
+
+/// The context value: whether the reader is signed in, as far as the page knows.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedIn(pub RwSignal<bool>);
+
+impl SignedIn {
+    /// Provides the context from what the server found (during SSR) or from what it sent
+    /// with the page (at hydration).
+    pub fn provide() -> Self {
+        let initial = leptos::server::SharedValue::new(request_is_signed_in).into_inner();
+        let signed_in = Self(RwSignal::new(initial));
+        provide_context(signed_in);
+        signed_in
+    }
+
+    /// Whether the reader is signed in.
+    pub fn get(self) -> bool {
+        self.0.get()
+    }
+
+    /// Records a sign-in (`true`) or a log-out (`false`).
+    pub fn set(self, signed_in: bool) {
+        self.0.set(signed_in);
+    }
+}
+
+/// The context provided by [`SignedIn::provide`].
+pub fn use_signed_in() -> SignedIn {
+    expect_context::<SignedIn>()
+}
+
+#[cfg(feature = "ssr")]
+fn request_is_signed_in() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestSession>().copied())
+        .is_some_and(|session| session.signed_in)
+}
+
+#[cfg(not(feature = "ssr"))]
+fn request_is_signed_in() -> bool {
+    false
+}
+
+/// The sign-in page's address that comes back to `next` (a path with its query).
+pub fn login_address(next: &str) -> String {
+    let mut address = String::from("/login?next=");
+    for byte in next.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                address.push(char::from(byte));
+            }
+            _ => address.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    address
+}
+
+/// `next` if it is a path of this site, else [`DEFAULT_NEXT`]: `//host` and `/\host` are
+/// other sites to a browser, and anything not starting with `/` is not a path.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && !next.starts_with("/\\")
+                && !next.chars().any(char::is_control) =>
+        {
+            next
+        }
+        _ => DEFAULT_NEXT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_address_carries_the_path_and_query_encoded() {
+        assert_eq!(login_address("/documents"), "/login?next=/documents");
+        assert_eq!(
+            login_address("/documents?project=proj_a&x=a b"),
+            "/login?next=/documents%3Fproject%3Dproj_a%26x%3Da%20b"
+        );
+        assert_eq!(login_address("/é"), "/login?next=/%C3%A9");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/documents?project=a")),
+            "/documents?project=a"
+        );
+        assert_eq!(safe_next(Some("/search")), "/search");
+        for unsafe_next in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "documents",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(
+                safe_next(Some(unsafe_next)),
+                DEFAULT_NEXT,
+                "{unsafe_next:?}"
+            );
+        }
+        assert_eq!(safe_next(None), DEFAULT_NEXT);
+    }
+}
