@@ -456,3 +456,41 @@ async fn search_ranks_the_chunks_of_the_relevant_document_first() {
         .expect("the server answers");
     expect_error(no_query, 400, "invalid_request").await;
 }
+
+#[tokio::test]
+async fn the_projects_overview_counts_the_documents_of_the_callers_projects_by_state() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_b", "Beta").await;
+    app.create_project("proj_c", "Hidden").await;
+    let mut stream = app.open_stream("proj_a", None).await;
+    let ready = app.create_document("proj_a", "Ready", "Some text.").await;
+    wait_until_ready(&mut stream, &[&ready.id]).await;
+    app.create_document("proj_c", "Not yours", "Some text.").await;
+
+    let response = app
+        .client
+        .get(format!("{}/api/projects/overview", app.address))
+        .bearer_auth(app.token_for(&["proj_a", "proj_b"]))
+        .send()
+        .await
+        .expect("the server answers");
+
+    assert_eq!(response.status(), 200);
+    let overview: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        overview,
+        json!({ "projects": [
+            { "id": "proj_a", "name": "Alpha",
+              "documents": { "total": 1, "inProgress": 0, "ready": 1, "failed": 0 } },
+            { "id": "proj_b", "name": "Beta",
+              "documents": { "total": 0, "inProgress": 0, "ready": 0, "failed": 0 } },
+        ]})
+    );
+    expect_error(
+        app.get("/api/projects/overview").await,
+        401,
+        "missing_token",
+    )
+    .await;
+}
