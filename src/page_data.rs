@@ -13,12 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, Request};
 use app::error::AppError;
 use app::page_data::server::{BoxFuture, PageData, PageDataSource};
 use app::protocol::{PROJECT_HEADER, ProjectId};
-use app::resources::{DocumentList, ProjectList, ProjectsOverview};
+use app::resources::{DocumentList, DocumentPipeline, ProjectList, ProjectsOverview};
 
 use crate::auth::{Authenticated, Claims, ProjectAccess};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::projects;
+use crate::storage::{documents, projects};
 
 /// Answers the pages' loads from the application state.
 pub struct ServerPageData {
@@ -57,20 +57,40 @@ impl PageDataSource for ServerPageData {
         })
     }
 
+    fn document_pipeline(
+        &self,
+        headers: HeaderMap,
+        project: Option<ProjectId>,
+        id: String,
+    ) -> BoxFuture<Result<DocumentPipeline, AppError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            // A link without the project (a notification's) names the document alone.
+            let project = match project {
+                Some(project) => project,
+                None => documents::project_of(&state.pool, &id)
+                    .await
+                    .map_err(|error| app_error(error.into()))?
+                    .and_then(|project| project.parse().ok())
+                    .ok_or(AppError::NotFound)?,
+            };
+            let access = project_access(&state, headers, &project).await?;
+            state
+                .documents
+                .pipeline(&access.project, &id)
+                .await
+                .map_err(|error| app_error(error.into()))
+        })
+    }
+
     fn list_documents(
         &self,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         project: ProjectId,
     ) -> BoxFuture<Result<DocumentList, AppError>> {
         let state = self.state.clone();
         Box::pin(async move {
-            let project_header =
-                HeaderValue::from_str(project.as_str()).map_err(|_| AppError::Forbidden)?;
-            headers.insert(PROJECT_HEADER, project_header);
-            let mut parts = request_parts(headers);
-            let access = ProjectAccess::from_request_parts(&mut parts, &state)
-                .await
-                .map_err(app_error)?;
+            let access = project_access(&state, headers, &project).await?;
             state
                 .documents
                 .list(&access.project)
@@ -87,6 +107,21 @@ async fn authenticated(state: &AppState, headers: HeaderMap) -> Result<Claims, A
         .await
         .map_err(app_error)?;
     Ok(claims)
+}
+
+/// The caller's access to `project`, as [`ProjectAccess`] checks it for `X-Project-Id`.
+async fn project_access(
+    state: &AppState,
+    mut headers: HeaderMap,
+    project: &ProjectId,
+) -> Result<ProjectAccess, AppError> {
+    let project_header =
+        HeaderValue::from_str(project.as_str()).map_err(|_| AppError::Forbidden)?;
+    headers.insert(PROJECT_HEADER, project_header);
+    let mut parts = request_parts(headers);
+    ProjectAccess::from_request_parts(&mut parts, state)
+        .await
+        .map_err(app_error)
 }
 
 /// Request parts carrying only `headers`, for the extractors.

@@ -15,6 +15,9 @@ pub enum AppError {
     /// The session does not open this project.
     #[error("you may not see this project")]
     Forbidden,
+    /// What the page shows does not exist (any more).
+    #[error("it does not exist, or was deleted")]
+    NotFound,
     /// The request was refused; the message is the server's.
     #[error("{0}")]
     Rejected(String),
@@ -29,6 +32,7 @@ impl AppError {
         match status {
             401 => Self::Unauthorized,
             403 => Self::Forbidden,
+            404 => Self::NotFound,
             400..=499 => {
                 Self::Rejected(message.unwrap_or_else(|| format!("the request failed ({status})")))
             }
@@ -71,6 +75,7 @@ mod tests {
     fn statuses_map_to_what_the_page_does_with_them() {
         check(401, Some("expired"), AppError::Unauthorized);
         check(403, None, AppError::Forbidden);
+        check(404, Some("not found"), AppError::NotFound);
         check(
             413,
             Some("the upload is too large"),

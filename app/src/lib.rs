@@ -32,10 +32,11 @@ pub mod session;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::data_updates::DataUpdatesProvider;
+use crate::pages::document::DocumentPage;
 use crate::pages::documents::DocumentsPage;
 use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
@@ -104,6 +105,11 @@ pub fn App() -> impl IntoView {
                         <Route
                             path=StaticSegment("documents")
                             view=DocumentsPage
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=(StaticSegment("documents"), ParamSegment("id"))
+                            view=DocumentPage
                             ssr=SsrMode::Async
                         />
                     </Routes>

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::resources::{DocumentList, Project, ProjectsOverview};
+use crate::resources::{DocumentList, DocumentPipeline, Project, ProjectsOverview};
 
 /// What the documents page needs: the user's projects, the one shown and its documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +116,50 @@ pub fn home_page_resource(
     )
 }
 
+/// A document page's data: document `id` of `project` (the address's, else the followed
+/// one; the server finds the document's own when neither is known).
+pub fn document_page_resource(
+    id: Memo<String>,
+    project: Memo<Option<String>>,
+) -> Resource<Result<DocumentPipeline, AppError>> {
+    #[cfg(feature = "ssr")]
+    let source = server::context();
+    Resource::new(
+        move || (id.get(), project.get()),
+        move |(id, project)| {
+            #[cfg(feature = "ssr")]
+            {
+                let source = source.clone();
+                async move {
+                    let project = match project.map(|project| project.parse()) {
+                        Some(Ok(project)) => Some(project),
+                        Some(Err(_)) => return Err(AppError::NotFound),
+                        None => None,
+                    };
+                    match source {
+                        Some((source, headers)) => {
+                            source.0.document_pipeline(headers, project, id).await
+                        }
+                        None => Err(AppError::Unavailable),
+                    }
+                }
+            }
+            #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+            {
+                send_wrapper::SendWrapper::new(async move {
+                    let project = project.ok_or(AppError::NotFound)?;
+                    crate::rest::document_pipeline(&project, &id).await
+                })
+            }
+            #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+            {
+                let _ = (id, project);
+                async { Err(AppError::Unavailable) }
+            }
+        },
+    )
+}
+
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 mod browser {
     use super::*;
@@ -148,7 +192,7 @@ pub mod server {
     use crate::error::AppError;
     use crate::page_data::DocumentsPageData;
     use crate::protocol::ProjectId;
-    use crate::resources::{DocumentList, ProjectList, ProjectsOverview};
+    use crate::resources::{DocumentList, DocumentPipeline, ProjectList, ProjectsOverview};
 
     /// A boxed, sendable future, as the trait's methods return.
     pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -164,6 +208,15 @@ pub mod server {
             &self,
             headers: HeaderMap,
         ) -> BoxFuture<Result<ProjectsOverview, AppError>>;
+
+        /// `GET /api/documents/{id}/pipeline` for the caller the headers name, in `project`,
+        /// or in the document's own project when `None` (a link that names no project).
+        fn document_pipeline(
+            &self,
+            headers: HeaderMap,
+            project: Option<ProjectId>,
+            id: String,
+        ) -> BoxFuture<Result<DocumentPipeline, AppError>>;
 
         /// `GET /api/documents` of `project` for the caller the headers name.
         fn list_documents(

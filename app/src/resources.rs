@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::{ChunkStatus, ExtractionStatus};
+
 /// Where a document is in its processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +77,78 @@ pub struct DocumentDetail {
     /// Its full text.
     pub content: String,
 }
+
+/// One chunk of a document as its page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkSummary {
+    /// Its id, `chk_` and 16 hex digits.
+    pub id: String,
+    /// Its place in the document, from 0.
+    pub position: u32,
+    /// Whether it is embedded yet.
+    pub status: ChunkStatus,
+    /// Its first [`CHUNK_EXCERPT_CHARS`] characters.
+    pub excerpt: String,
+}
+
+/// How much of a chunk's text its summary carries.
+pub const CHUNK_EXCERPT_CHARS: usize = 120;
+
+/// A document's latest extraction job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractionSummary {
+    /// The job's id.
+    pub id: String,
+    /// Where it is.
+    pub status: ExtractionStatus,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// An entity extraction found, with how often the document names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphEntity {
+    /// Its name.
+    pub name: String,
+    /// How often the document names it.
+    pub mentions: u64,
+}
+
+/// A relation between two entities: they are named in the same sentences `weight` times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphRelation {
+    /// One entity's name.
+    pub source: String,
+    /// The other's.
+    pub target: String,
+    /// How many sentences name both.
+    pub weight: u64,
+}
+
+/// Everything a document's page shows: `GET /api/documents/{id}/pipeline`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentPipeline {
+    /// The document with its text.
+    pub document: DocumentDetail,
+    /// Its chunks in order.
+    pub chunks: Vec<ChunkSummary>,
+    /// Its latest extraction job, once one was queued.
+    pub extraction: Option<ExtractionSummary>,
+    /// The entities extraction found, most mentioned first; at most [`MAX_GRAPH_ITEMS`].
+    pub entities: Vec<GraphEntity>,
+    /// The relations between them, strongest first; at most [`MAX_GRAPH_ITEMS`].
+    pub relations: Vec<GraphRelation>,
+    /// The project's last event id when this was read (see [`DocumentList`]).
+    pub last_event_id: String,
+}
+
+/// The most entities, and the most relations, a document's page lists.
+pub const MAX_GRAPH_ITEMS: usize = 500;
 
 /// A project's documents with the event id to resume its stream from:
 /// `GET /api/documents`.

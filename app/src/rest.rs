@@ -11,8 +11,8 @@ use web_sys::{File, FormData};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::protocol::PROJECT_HEADER;
 use crate::resources::{
-    CreatedDocuments, Credentials, Document, DocumentChanges, DocumentList, ProjectList,
-    ProjectsOverview, Session,
+    CreatedDocuments, Credentials, Document, DocumentChanges, DocumentList, DocumentPipeline,
+    ProjectList, ProjectsOverview, Session,
 };
 
 /// The body of a 2xx answer as `T`, or the error the answer means.
@@ -99,6 +99,17 @@ pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Doc
         })
         .map_err(|_| AppError::Unavailable)?;
     read(request.send().await).await
+}
+
+/// `GET /api/documents/{id}/pipeline` of `project`.
+pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeline, AppError> {
+    read(
+        Request::get(&format!("/api/documents/{id}/pipeline"))
+            .header(PROJECT_HEADER, project)
+            .send()
+            .await,
+    )
+    .await
 }
 
 /// `DELETE /api/documents/{id}`.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
 
 use app::resources::{
-    CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, NewDocument,
+    CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, DocumentPipeline, NewDocument,
 };
 
 use crate::api::json::{ApiJson, JsonBody, body_error, declared_length, is_json, read_json};
@@ -61,6 +61,15 @@ pub async fn get_document(
     Path(id): Path<String>,
 ) -> Result<Json<DocumentDetail>, ApiError> {
     Ok(Json(documents.get(&access.project, &id).await?))
+}
+
+/// Everything the document's page shows (`GET /api/documents/{id}/pipeline`).
+pub async fn document_pipeline(
+    access: ProjectAccess,
+    State(documents): State<DocumentService>,
+    Path(id): Path<String>,
+) -> Result<Json<DocumentPipeline>, ApiError> {
+    Ok(Json(documents.pipeline(&access.project, &id).await?))
 }
 
 /// Creates documents from a JSON body (`{"title","content"}`, answered with the document)

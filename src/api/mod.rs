@@ -40,6 +40,10 @@ pub fn router() -> Router<AppState> {
                 .patch(documents::rename_document)
                 .delete(documents::delete_document),
         )
+        .route(
+            "/api/documents/{id}/pipeline",
+            get(documents::document_pipeline),
+        )
         .route("/api/search", get(search::search_chunks))
         .merge(crate::stream::router())
         .route("/api", any(route_not_found))

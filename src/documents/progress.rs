@@ -15,6 +15,7 @@ use app::protocol::{
     ChunkChange, ChunkStatus, DocumentChange, EntityId, EventType, ExtractionJobChange,
     ExtractionStatus, GraphObjectChange, NewEvent,
 };
+use app::resources::ExtractionSummary;
 
 use super::announce::{Announcer, batch_events, document_event, job_change, job_event, project_of};
 use crate::outbox::Outbox;
@@ -90,6 +91,32 @@ impl WorkProgress {
     /// The database fails.
     pub async fn claim_next(&self, lease: Duration) -> sqlx::Result<Option<ClaimedJob>> {
         jobs::claim_next(&self.pool, lease).await
+    }
+
+    /// The document's latest extraction job, once one was queued.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn latest_extraction(
+        &self,
+        document: &str,
+    ) -> sqlx::Result<Option<ExtractionSummary>> {
+        let jobs = jobs::document_jobs(&self.pool, document).await?;
+        Ok(jobs
+            .into_iter()
+            .rev()
+            .find(|job| job.kind == JobKind::Extraction.as_str())
+            .map(|job| ExtractionSummary {
+                status: match job.status.as_str() {
+                    "queued" => ExtractionStatus::Queued,
+                    "running" => ExtractionStatus::Running,
+                    "done" => ExtractionStatus::Done,
+                    _ => ExtractionStatus::Failed,
+                },
+                id: job.id,
+                error: job.error,
+            }))
     }
 
     /// Extends `job`'s claim by `lease`; `false` when the job was deleted or its claim lost.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::protocol::{DocumentChange, EntityId, EntityKind, EventType, NewEvent, ProjectId};
-use app::resources::{Document, DocumentDetail, DocumentList, NewDocument};
+use app::resources::{Document, DocumentDetail, DocumentList, DocumentPipeline, NewDocument};
 
 use super::announce::{Announcer, document_event};
 use super::progress::{JobSignal, WorkProgress};
@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::events::{BusError, EventBus};
 use crate::outbox::Outbox;
 use crate::storage::jobs::JobKind;
-use crate::storage::{self, Pool, documents};
+use crate::storage::{self, Pool, chunks, documents, graph};
 
 pub use app::resources::MAX_TITLE_CHARS;
 
@@ -61,6 +61,8 @@ pub struct DocumentService {
     event_bus: Arc<dyn EventBus>,
     announcer: Announcer,
     job_signal: JobSignal,
+    /// Read for a document's extraction job (it owns job rows).
+    progress: WorkProgress,
     max_document_bytes: usize,
     max_upload_files: usize,
 }
@@ -76,6 +78,7 @@ impl DocumentService {
         config: &DocumentsConfig,
     ) -> Self {
         Self {
+            progress: WorkProgress::new(pool.clone(), outbox.clone(), job_signal.clone()),
             pool,
             event_bus,
             announcer: Announcer::new(outbox),
@@ -125,6 +128,33 @@ impl DocumentService {
         documents::find_document_detail(&self.pool, project.as_str(), id)
             .await?
             .ok_or(DocumentError::NotFound)
+    }
+
+    /// What the document's page shows: the document, its chunks, its extraction job and the
+    /// graph extraction found, with the event id to resume the project's stream from (read
+    /// first, as in [`DocumentService::list`]).
+    ///
+    /// # Errors
+    ///
+    /// [`DocumentError::NotFound`] when the project has no such document.
+    pub async fn pipeline(
+        &self,
+        project: &ProjectId,
+        id: &str,
+    ) -> Result<DocumentPipeline, DocumentError> {
+        let last_event_id = self.event_bus.last_event_id(project).await?;
+        let document = self.get(project, id).await?;
+        let chunks = chunks::document_chunks(&self.pool, id).await?;
+        let extraction = self.progress.latest_extraction(id).await?;
+        let (entities, relations) = graph::document_graph(&self.pool, id).await?;
+        Ok(DocumentPipeline {
+            document,
+            chunks,
+            extraction,
+            entities,
+            relations,
+            last_event_id: last_event_id.to_string(),
+        })
     }
 
     /// Checks a document before anything is stored: a title of 1 to [`MAX_TITLE_CHARS`]

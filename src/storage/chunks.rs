@@ -5,6 +5,9 @@
 
 use futures_util::stream::BoxStream;
 
+use app::protocol::ChunkStatus;
+use app::resources::{CHUNK_EXCERPT_CHARS, ChunkSummary};
+
 use super::{DbConnection, Pool};
 
 /// A chunk still waiting for its embedding.
@@ -71,6 +74,35 @@ pub async fn count_chunks(pool: &Pool, document_id: &str) -> sqlx::Result<i64> {
         .bind(document_id)
         .fetch_one(pool)
         .await
+}
+
+/// The document's chunks in order, each with the start of its text (a document's size
+/// limit bounds how many there are).
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn document_chunks(pool: &Pool, document_id: &str) -> sqlx::Result<Vec<ChunkSummary>> {
+    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT id, position, SUBSTR(text, 1, {CHUNK_EXCERPT_CHARS}), embedded_at FROM chunks \
+         WHERE document_id = $1 ORDER BY position"
+    ))
+    .bind(document_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, position, excerpt, embedded_at)| ChunkSummary {
+            id,
+            position: u32::try_from(position).unwrap_or(u32::MAX),
+            status: if embedded_at.is_some() {
+                ChunkStatus::Embedded
+            } else {
+                ChunkStatus::Pending
+            },
+            excerpt,
+        })
+        .collect())
 }
 
 /// The document's chunks without an embedding, in order.

@@ -116,6 +116,18 @@ pub async fn find_document(
     Ok(row.map(DocumentRow::into_document))
 }
 
+/// The project of document `id`, if it exists.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn project_of(pool: &Pool, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT project_id FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// One of the project's documents with its text.
 ///
 /// # Errors

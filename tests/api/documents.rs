@@ -466,7 +466,8 @@ async fn the_projects_overview_counts_the_documents_of_the_callers_projects_by_s
     let mut stream = app.open_stream("proj_a", None).await;
     let ready = app.create_document("proj_a", "Ready", "Some text.").await;
     wait_until_ready(&mut stream, &[&ready.id]).await;
-    app.create_document("proj_c", "Not yours", "Some text.").await;
+    app.create_document("proj_c", "Not yours", "Some text.")
+        .await;
 
     let response = app
         .client
@@ -493,4 +494,74 @@ async fn the_projects_overview_counts_the_documents_of_the_callers_projects_by_s
         "missing_token",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_documents_pipeline_shows_its_chunks_extraction_and_graph() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let mut stream = app.open_stream("proj_a", None).await;
+    let document = app
+        .create_document(
+            "proj_a",
+            "Letters",
+            "Ada Lovelace wrote to Charles Babbage from London. Charles Babbage answered \
+             Ada Lovelace from London.",
+        )
+        .await;
+    loop {
+        let (_, event) = stream.next_entity().await;
+        if event.entity == EntityKind::ExtractionJob
+            && event.data.as_ref().and_then(|data| data.get("status")) == Some(&json!("done"))
+        {
+            break;
+        }
+    }
+
+    let path = format!("/api/documents/{}/pipeline", document.id);
+    let response = app
+        .api(Method::GET, &path, "proj_a")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    let pipeline: Value = response.json().await.expect("a JSON body");
+    assert_eq!(pipeline["document"]["title"], "Letters");
+    assert_eq!(pipeline["document"]["status"], "ready");
+    let chunks = pipeline["chunks"].as_array().expect("chunks");
+    assert!(!chunks.is_empty());
+    assert!(chunks.iter().all(|chunk| chunk["status"] == "embedded"));
+    assert_eq!(pipeline["extraction"]["status"], "done");
+    let entities: Vec<&str> = pipeline["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .filter_map(|entity| entity["name"].as_str())
+        .collect();
+    assert!(entities.contains(&"Ada Lovelace"), "{entities:?}");
+    assert!(
+        !pipeline["relations"]
+            .as_array()
+            .expect("relations")
+            .is_empty()
+    );
+    assert!(pipeline["lastEventId"].is_string());
+
+    let unknown = app
+        .api(
+            Method::GET,
+            "/api/documents/doc_0000000000000000/pipeline",
+            "proj_a",
+        )
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(unknown, 404, "not_found").await;
+    app.create_project("proj_b", "Beta").await;
+    let elsewhere = app
+        .api(Method::GET, &path, "proj_b")
+        .send()
+        .await
+        .expect("the server answers");
+    expect_error(elsewhere, 404, "not_found").await;
 }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::data_updates::{Pattern, use_data_updates};
@@ -672,7 +673,13 @@ fn TitleCell(
     view! {
         <Show
             when=move || editing.get()
-            fallback=move || view! { <span class="title">{move || title.get()}</span> }
+            fallback=move || {
+                view! {
+                    <A href=format!("/documents/{}", id.get_value()) attr:class="title">
+                        {move || title.get()}
+                    </A>
+                }
+            }
         >
             <form
                 class="rename-form"

@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod document;
 pub mod documents;
 pub mod home;
 pub mod login;

@@ -1,0 +1,69 @@
+import { createAccount } from "./fixtures/accounts";
+import { DocumentsPage } from "./fixtures/documents_page";
+import { expect, test } from "./fixtures/test";
+
+/** A text that names people and places, in several chunks. */
+function story(paragraphs: number): string {
+  const paragraph =
+    "Ada Lovelace wrote to Charles Babbage from London about the Analytical Engine. " +
+    "Charles Babbage answered from Marylebone, and Ada Lovelace published her notes in London. " +
+    "Mary Somerville introduced Ada Lovelace to Charles Babbage at a party in London. ";
+  return Array.from({ length: paragraphs }, (_, index) => `Letter ${index + 1}. ${paragraph.repeat(3)}`).join(
+    "\n\n",
+  );
+}
+
+test("a document's page shows its chunks, extraction and graph going live, in every tab, and its deletion", async ({
+  page,
+}, testInfo) => {
+  const account = createAccount("Letters");
+  const project = account.projects[0];
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  const created = await page.request.post("/api/documents", {
+    headers: { "X-Project-Id": project.id },
+    data: { title: "letters.txt", content: story(8) },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+
+  await documents.row("letters.txt").getByRole("link", { name: "letters.txt" }).click();
+  await expect(page).toHaveURL(`/documents/${id}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("letters.txt");
+  const secondTab = await page.context().newPage();
+  await secondTab.goto(`/documents/${id}`);
+
+  for (const tab of [page, secondTab]) {
+    await expect(tab.getByTestId("document-status")).toHaveText("Ready");
+    const chunks = tab.getByTestId("chunk-row");
+    await expect(chunks.first()).toBeVisible();
+    await expect(tab.locator('[data-testid="chunk-row"][data-status="pending"]')).toHaveCount(0);
+    await expect(tab.getByTestId("chunk-count")).toHaveText(/^· (\d+) of \1 embedded$/);
+    await expect(tab.getByTestId("extraction-state")).toHaveText(/^Done · \d+ entities, \d+ relations$/);
+    await expect(tab.getByRole("img", { name: /^Graph of the \d+ most mentioned entities/ })).toBeVisible();
+    await expect(tab.getByTestId("entity-list")).toContainText("Ada Lovelace");
+    await expect(tab.getByTestId("relation-list")).toContainText("Charles Babbage");
+  }
+  expect(await page.getByTestId("graph-node").count()).toBeGreaterThan(1);
+  await page.screenshot({ path: testInfo.outputPath("document.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow, "no horizontal scrolling").toBe(0);
+  await page.screenshot({ path: testInfo.outputPath("document-phone.png"), fullPage: true });
+
+  const deleted = await page.request.delete(`/api/documents/${id}`, {
+    headers: { "X-Project-Id": project.id },
+  });
+  expect(deleted.status()).toBe(204);
+  for (const tab of [page, secondTab]) {
+    await expect(tab.getByTestId("document-deleted")).toBeVisible();
+  }
+  await page.getByTestId("document-deleted").getByRole("link", { name: "Back to the documents" }).click();
+  await expect(page).toHaveURL(`/documents?project=${project.id}`);
+  await expect(documents.row("letters.txt")).toHaveCount(0);
+
+  await secondTab.goto(`/documents/${id}`);
+  await expect(secondTab.getByRole("heading", { name: "This document is gone" })).toBeVisible();
+});
