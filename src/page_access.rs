@@ -22,7 +22,7 @@ use crate::auth::Authenticated;
 use crate::state::AppState;
 
 /// The pages that show a session's data, by path prefix.
-const SESSION_PAGES: [&str; 1] = ["/documents"];
+const SESSION_PAGES: [&str; 2] = ["/documents", "/search"];
 
 /// Middleware on the pages: checks the session, redirects where one is needed and missing,
 /// and puts the [`RequestSession`] on the request for the page to read.
@@ -74,11 +74,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_documents_pages_need_a_session_and_their_namesakes_do_not() {
-        for path in ["/documents", "/documents/doc_1"] {
+    fn the_documents_and_search_pages_need_a_session_and_their_namesakes_do_not() {
+        for path in ["/documents", "/documents/doc_1", "/search"] {
             assert!(needs_session(path), "{path}");
         }
-        for path in ["/", "/login", "/documentsx", "/api/documents"] {
+        for path in ["/", "/login", "/documentsx", "/searching", "/api/documents"] {
             assert!(!needs_session(path), "{path}");
         }
     }

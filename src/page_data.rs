@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, Request};
 use app::error::AppError;
 use app::page_data::server::{BoxFuture, PageData, PageDataSource};
 use app::protocol::{PROJECT_HEADER, ProjectId};
-use app::resources::{DocumentList, DocumentPipeline, ProjectList, ProjectsOverview};
+use app::resources::{
+    DocumentList, DocumentPipeline, ProjectList, ProjectsOverview, SearchResults,
+};
 
 use crate::auth::{Authenticated, Claims, ProjectAccess};
 use crate::error::ApiError;
@@ -80,6 +82,23 @@ impl PageDataSource for ServerPageData {
                 .pipeline(&access.project, &id)
                 .await
                 .map_err(|error| app_error(error.into()))
+        })
+    }
+
+    fn search(
+        &self,
+        headers: HeaderMap,
+        project: ProjectId,
+        query: String,
+    ) -> BoxFuture<Result<SearchResults, AppError>> {
+        let state = self.state.clone();
+        Box::pin(async move {
+            let access = project_access(&state, headers, &project).await?;
+            state
+                .search
+                .search(&access.project, query, None)
+                .await
+                .map_err(app_error)
         })
     }
 

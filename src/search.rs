@@ -14,7 +14,7 @@ use anyhow::Context;
 use futures_util::TryStreamExt;
 
 use app::protocol::ProjectId;
-use app::resources::SearchHit;
+use app::resources::{SearchHit, SearchResults};
 
 use crate::config::SearchConfig;
 use crate::error::ApiError;
@@ -46,6 +46,34 @@ impl Search {
             embedder,
             gate: Gate::new(config.concurrency, config.queue, "searches"),
         }
+    }
+
+    /// A search as `GET /api/search` takes it: `query` must have 1 to [`MAX_QUERY_CHARS`]
+    /// characters; `limit` defaults to [`DEFAULT_HITS`] and is kept within 1 to [`MAX_HITS`].
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::InvalidRequest`] for a blank or overlong query, and those of
+    /// [`Search::rank_chunks`].
+    pub async fn search(
+        &self,
+        project: &ProjectId,
+        query: String,
+        limit: Option<usize>,
+    ) -> Result<SearchResults, ApiError> {
+        if query.trim().is_empty() {
+            return Err(ApiError::InvalidRequest(
+                "the query parameter q is required".to_owned(),
+            ));
+        }
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(ApiError::InvalidRequest(format!(
+                "the query is longer than {MAX_QUERY_CHARS} characters"
+            )));
+        }
+        let limit = limit.unwrap_or(DEFAULT_HITS).clamp(1, MAX_HITS);
+        let hits = self.rank_chunks(project, &query, limit).await?;
+        Ok(SearchResults { query, hits })
     }
 
     /// The `limit` chunks of `project` most similar to `query`, best first.

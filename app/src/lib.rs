@@ -41,6 +41,7 @@ use crate::pages::documents::DocumentsPage;
 use crate::pages::home::HomePage;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
+use crate::pages::search::SearchPage;
 use crate::protocol::ProjectId;
 use crate::session::SignedIn;
 
@@ -92,6 +93,7 @@ pub fn App() -> impl IntoView {
                     </A>
                     <nav class="app-nav" aria-label="Main">
                         <A href="/documents">"Documents"</A>
+                        <A href="/search">"Search"</A>
                         <Show when=move || !signed_in.get()>
                             <A href="/login">"Sign in"</A>
                         </Show>
@@ -107,6 +109,7 @@ pub fn App() -> impl IntoView {
                             view=DocumentsPage
                             ssr=SsrMode::Async
                         />
+                        <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
                         <Route
                             path=(StaticSegment("documents"), ParamSegment("id"))
                             view=DocumentPage

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::resources::{DocumentList, DocumentPipeline, Project, ProjectsOverview};
+use crate::resources::{DocumentList, DocumentPipeline, Project, ProjectsOverview, SearchResults};
 
 /// What the documents page needs: the user's projects, the one shown and its documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +160,66 @@ pub fn document_page_resource(
     )
 }
 
+/// What the search page shows: the project searched (the address's if the session opens
+/// it, else the first) and, for a query, its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPageData {
+    /// The project searched.
+    pub project: Project,
+    /// The results of the query; `None` without one.
+    pub results: Option<SearchResults>,
+}
+
+/// The search page's data for `requested` (a project id from the address) and `query`.
+pub fn search_page_resource(
+    requested: Memo<Option<String>>,
+    query: Memo<String>,
+) -> Resource<Result<SearchPageData, AppError>> {
+    #[cfg(feature = "ssr")]
+    let source = server::context();
+    Resource::new(
+        move || (requested.get(), query.get()),
+        move |(requested, query)| {
+            #[cfg(feature = "ssr")]
+            {
+                let source = source.clone();
+                async move {
+                    let Some((source, headers)) = source else {
+                        return Err(AppError::Unavailable);
+                    };
+                    let projects = source.0.list_projects(headers.clone()).await?.projects;
+                    let (_, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
+                    let results = if query.trim().is_empty() {
+                        None
+                    } else {
+                        let project_id = project.id.parse().map_err(|_| AppError::Forbidden)?;
+                        Some(source.0.search(headers, project_id, query).await?)
+                    };
+                    Ok(SearchPageData { project, results })
+                }
+            }
+            #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+            {
+                send_wrapper::SendWrapper::new(async move {
+                    let projects = crate::rest::list_projects().await?.projects;
+                    let (_, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
+                    let results = if query.trim().is_empty() {
+                        None
+                    } else {
+                        Some(crate::rest::search(&project.id, &query).await?)
+                    };
+                    Ok(SearchPageData { project, results })
+                })
+            }
+            #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+            {
+                let _ = (requested, query);
+                async { Err(AppError::Unavailable) }
+            }
+        },
+    )
+}
+
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 mod browser {
     use super::*;
@@ -192,7 +252,9 @@ pub mod server {
     use crate::error::AppError;
     use crate::page_data::DocumentsPageData;
     use crate::protocol::ProjectId;
-    use crate::resources::{DocumentList, DocumentPipeline, ProjectList, ProjectsOverview};
+    use crate::resources::{
+        DocumentList, DocumentPipeline, ProjectList, ProjectsOverview, SearchResults,
+    };
 
     /// A boxed, sendable future, as the trait's methods return.
     pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -217,6 +279,14 @@ pub mod server {
             project: Option<ProjectId>,
             id: String,
         ) -> BoxFuture<Result<DocumentPipeline, AppError>>;
+
+        /// `GET /api/search?q=<query>` in `project` for the caller the headers name.
+        fn search(
+            &self,
+            headers: HeaderMap,
+            project: ProjectId,
+            query: String,
+        ) -> BoxFuture<Result<SearchResults, AppError>>;
 
         /// `GET /api/documents` of `project` for the caller the headers name.
         fn list_documents(

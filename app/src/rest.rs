@@ -12,7 +12,7 @@ use crate::error::{AppError, ErrorEnvelope};
 use crate::protocol::PROJECT_HEADER;
 use crate::resources::{
     CreatedDocuments, Credentials, Document, DocumentChanges, DocumentList, DocumentPipeline,
-    ProjectList, ProjectsOverview, Session,
+    ProjectList, ProjectsOverview, SearchResults, Session,
 };
 
 /// The body of a 2xx answer as `T`, or the error the answer means.
@@ -105,6 +105,18 @@ pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Doc
 pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeline, AppError> {
     read(
         Request::get(&format!("/api/documents/{id}/pipeline"))
+            .header(PROJECT_HEADER, project)
+            .send()
+            .await,
+    )
+    .await
+}
+
+/// `GET /api/search?q=<query>` in `project`.
+pub async fn search(project: &str, query: &str) -> Result<SearchResults, AppError> {
+    read(
+        Request::get("/api/search")
+            .query([("q", query)])
             .header(PROJECT_HEADER, project)
             .send()
             .await,

@@ -1,0 +1,323 @@
+//! The search page (`/search?q=…`): a project's chunks closest in meaning to a query, each
+//! with its document's title (a link to the document), its text with the query's words
+//! marked, and its score.
+//!
+//! The query stands: when chunks of the project are embedded, the page asks again. Results
+//! never move under the reader's eyes: new answers wait behind a "Show" button (announced
+//! in a live region), and only scores of the same hits change in place.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Form, Redirect};
+use leptos_router::hooks::{use_location, use_query_map};
+
+use crate::ActiveProject;
+use crate::data_updates::{Pattern, use_data_updates};
+use crate::error::AppError;
+use crate::page_data::{SearchPageData, search_page_resource};
+use crate::protocol::{ChunkStatus, EntityKind, ProjectId};
+use crate::resources::SearchHit;
+use crate::session::{login_address, use_signed_in};
+
+/// The shortest time between two repeats of the standing query.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const REPEAT_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `/search?q=<query>&project=<id>`.
+#[component]
+pub fn SearchPage() -> impl IntoView {
+    let signed_in = use_signed_in();
+    let location = use_location();
+    let here = move || {
+        format!(
+            "{}{}",
+            location.pathname.get_untracked(),
+            location.search.get_untracked()
+        )
+    };
+    if !signed_in.0.get_untracked() {
+        return view! { <Redirect path=login_address(&here()) /> }.into_any();
+    }
+    let query_map = use_query_map();
+    let active = expect_context::<ActiveProject>();
+    let requested = Memo::new(move |_| {
+        query_map.with(|query| query.get("project")).or_else(|| {
+            active
+                .0
+                .get_untracked()
+                .map(|project| project.as_str().to_owned())
+        })
+    });
+    let query = Memo::new(move |_| query_map.with(|query| query.get("q").unwrap_or_default()));
+    let data = search_page_resource(requested, query);
+
+    view! {
+        <Title text="Search · docpulse" />
+        <section class="page-head">
+            <div>
+                <h1>"Search"</h1>
+                <p class="muted">"Finds the passages closest in meaning to your words."</p>
+            </div>
+        </section>
+        <Form method="GET" action="/search" attr:class="card search-form" attr:role="search">
+            <label for="search-query">"Search the project's documents"</label>
+            <div class="search-row">
+                <input
+                    id="search-query"
+                    type="search"
+                    name="q"
+                    required
+                    maxlength="1000"
+                    prop:value=move || query.get()
+                />
+                <button type="submit" class="button">"Search"</button>
+            </div>
+        </Form>
+        <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(data) => view! { <Results data /> }.into_any(),
+                    Err(AppError::Unauthorized) => {
+                        signed_in.set(false);
+                        view! { <Redirect path=login_address(&here()) /> }.into_any()
+                    }
+                    Err(error) => {
+                        view! {
+                            <p class="card" role="alert">{format!("The search failed: {error}.")}</p>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+    .into_any()
+}
+
+/// The results of one query, kept standing.
+#[component]
+fn Results(data: SearchPageData) -> impl IntoView {
+    let SearchPageData { project, results } = data;
+    let Some(results) = results else {
+        return view! { <p class="muted">"Type a few words and press Search."</p> }.into_any();
+    };
+    let active = expect_context::<ActiveProject>();
+    let project_id = project.id.parse::<ProjectId>().ok();
+    Effect::new(move |_| {
+        if project_id.is_some() && active.0.get_untracked() != project_id {
+            active.0.set(project_id.clone());
+        }
+    });
+    let query = results.query.clone();
+    let shown = RwSignal::new(results.hits);
+    let waiting = RwSignal::new(None::<Vec<SearchHit>>);
+    let repeat = standing_query(project.id.clone(), query.clone(), shown, waiting);
+    use_data_updates()
+        .subscribe(Pattern::Kind(EntityKind::Chunk), move |event| {
+            if event
+                .chunk()
+                .is_some_and(|change| change.status == Some(ChunkStatus::Embedded))
+            {
+                repeat();
+            }
+        })
+        .keep_while_mounted();
+    let words = StoredValue::new(query_words(&query));
+    let new_count = move || {
+        waiting.with(|waiting| {
+            waiting.as_ref().map_or(0, |hits| {
+                shown.with(|shown| {
+                    hits.iter()
+                        .filter(|hit| !shown.iter().any(|old| old.chunk_id == hit.chunk_id))
+                        .count()
+                })
+            })
+        })
+    };
+    view! {
+        <div class="search-summary" aria-live="polite">
+        <p class="muted" data-testid="search-summary">
+            {move || match shown.with(Vec::len) {
+                0 => format!("Nothing in {} matches yet; new documents join as they are embedded.", project.name),
+                1 => format!("1 passage in {}", project.name),
+                count => format!("{count} passages in {}", project.name),
+            }}
+        </p>
+            <Show when=move || waiting.with(Option::is_some)>
+                <button
+                    type="button"
+                    class="button secondary"
+                    on:click=move |_| {
+                        if let Some(hits) = waiting.get_untracked() {
+                            shown.set(hits);
+                            waiting.set(None);
+                        }
+                    }
+                >
+                    {move || match new_count() {
+                        0 => "Show the new ranking".to_owned(),
+                        1 => "Show 1 new result".to_owned(),
+                        count => format!("Show {count} new results"),
+                    }}
+                </button>
+            </Show>
+        </div>
+        <ol class="search-results" data-testid="search-results">
+            <For
+                each=move || shown.get()
+                key=|hit| hit.chunk_id.clone()
+                children=move |hit| view! { <Hit hit words=words.get_value() /> }
+            />
+        </ol>
+    }
+    .into_any()
+}
+
+/// One result.
+#[component]
+fn Hit(hit: SearchHit, words: Vec<String>) -> impl IntoView {
+    let marked = highlight(&hit.text, &words)
+        .into_iter()
+        .map(|(part, matched)| {
+            if matched {
+                view! { <mark>{part}</mark> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view();
+    view! {
+        <li class="card search-hit" data-testid="search-hit">
+            <div class="search-hit-head">
+                <A href=format!("/documents/{}", hit.document_id)>{hit.document_title}</A>
+                <span class="muted score" title="Similarity to the query, from -1 to 1">
+                    {format!("score {:.2}", hit.score)}
+                </span>
+            </div>
+            <p class="search-text">{marked}</p>
+        </li>
+    }
+}
+
+/// The query's words worth marking: lowercased, at least two letters long.
+fn query_words(query: &str) -> Vec<String> {
+    query
+        .split(|character: char| !character.is_alphanumeric())
+        .filter(|word| word.chars().count() >= 2)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// `text` in parts, each marked when it is a word of `words` (ignoring case) or starts
+/// with one (so "rockets" is marked for "rocket").
+fn highlight(text: &str, words: &[String]) -> Vec<(String, bool)> {
+    let mut parts: Vec<(String, bool)> = Vec::new();
+    let mut push = |part: &str, matched: bool| match parts.last_mut() {
+        Some((last, last_matched)) if *last_matched == matched && !matched => last.push_str(part),
+        _ => parts.push((part.to_owned(), matched)),
+    };
+    let mut start = 0;
+    for (index, character) in text.char_indices().chain([(text.len(), ' ')]) {
+        if character.is_alphanumeric() {
+            continue;
+        }
+        if start < index {
+            let word = &text[start..index];
+            let lower = word.to_lowercase();
+            push(
+                word,
+                words.iter().any(|query| lower.starts_with(query.as_str())),
+            );
+        }
+        if index < text.len() {
+            push(&text[index..index + character.len_utf8()], false);
+        }
+        start = index + character.len_utf8();
+    }
+    parts
+}
+
+/// Asks the query again at most once per [`REPEAT_PAUSE`]: the same hits in the same order
+/// update in place; anything else waits in `waiting` for the reader.
+fn standing_query(
+    project: String,
+    query: String,
+    shown: RwSignal<Vec<SearchHit>>,
+    waiting: RwSignal<Option<Vec<SearchHit>>>,
+) -> impl Fn() + Copy + Send + Sync + 'static {
+    let scheduled = StoredValue::new(false);
+    let target = StoredValue::new((project, query));
+    move || {
+        if scheduled.get_value() {
+            return;
+        }
+        scheduled.set_value(true);
+        #[cfg(feature = "hydrate")]
+        set_timeout(
+            move || {
+                scheduled.set_value(false);
+                let (project, query) = target.get_value();
+                leptos::task::spawn_local(async move {
+                    if let Ok(crate::resources::SearchResults { hits, .. }) =
+                        crate::rest::search(&project, &query).await
+                    {
+                        let same = shown.with_untracked(|shown| {
+                            shown.len() == hits.len()
+                                && shown
+                                    .iter()
+                                    .zip(&hits)
+                                    .all(|(old, new)| old.chunk_id == new.chunk_id)
+                        });
+                        if same {
+                            shown.set(hits);
+                            waiting.set(None);
+                        } else {
+                            waiting.set(Some(hits));
+                        }
+                    }
+                });
+            },
+            REPEAT_PAUSE,
+        );
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (target, shown, waiting);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_words_are_marked_in_the_text_whatever_their_case() {
+        let words = query_words("Rocket engines, to the Moon!");
+        assert_eq!(words, ["rocket", "engines", "to", "the", "moon"]);
+
+        let parts = highlight(
+            "Saturn V rockets reached the moon.",
+            &query_words("rocket moon"),
+        );
+
+        assert_eq!(
+            parts,
+            [
+                ("Saturn V ".to_owned(), false),
+                ("rockets".to_owned(), true),
+                (" reached the ".to_owned(), false),
+                ("moon".to_owned(), true),
+                (".".to_owned(), false),
+            ]
+        );
+        let text: String = parts.iter().map(|(part, _)| part.as_str()).collect();
+        assert_eq!(text, "Saturn V rockets reached the moon.");
+    }
+
+    #[test]
+    fn text_without_the_words_is_one_unmarked_part() {
+        assert_eq!(
+            highlight("Knead the dough, é.", &query_words("rocket")),
+            [("Knead the dough, é.".to_owned(), false)]
+        );
+        assert!(highlight("", &query_words("rocket")).is_empty());
+    }
+}
