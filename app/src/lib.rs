@@ -35,6 +35,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::connection_indicator::ConnectionIndicator;
+use crate::components::notifications::Notifications;
 use crate::data_updates::DataUpdatesProvider;
 use crate::pages::document::DocumentPage;
 use crate::pages::documents::DocumentsPage;
@@ -98,7 +99,12 @@ pub fn App() -> impl IntoView {
                             <A href="/login">"Sign in"</A>
                         </Show>
                     </nav>
-                    <ConnectionIndicator />
+                    <div class="header-tools">
+                        <Show when=move || signed_in.get()>
+                            <Notifications />
+                        </Show>
+                        <ConnectionIndicator />
+                    </div>
                 </header>
                 <main class="app-main">
                     <Routes fallback=NotFound>

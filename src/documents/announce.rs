@@ -7,11 +7,12 @@
 
 use app::protocol::{
     DocumentChange, EntityData, EntityId, EventType, ExtractionJobChange, ExtractionStatus,
-    NewEvent, ProjectId,
+    NewEvent, Notification, NotificationLevel, ProjectId,
 };
 use app::resources::Document;
 
 use crate::outbox::Outbox;
+use crate::random::random_hex;
 use crate::storage::jobs::ClaimedJob;
 
 /// Writes announcements into the outbox and wakes its relay; cheap to clone.
@@ -95,4 +96,27 @@ pub(super) fn job_event(
 /// The job's project; ids in the database were validated on the way in.
 pub(super) fn project_of(job: &ClaimedJob) -> ProjectId {
     ProjectId::try_from(job.project_id.clone()).expect("stored project ids are valid")
+}
+
+/// A `notification` for the people of `job`'s project about its document: what happened
+/// (`title`), more words (`body`), and a link to the document's page.
+pub(super) fn notification_event(
+    job: &ClaimedJob,
+    level: NotificationLevel,
+    title: String,
+    body: Option<String>,
+) -> Option<NewEvent> {
+    let id = EntityId::try_from(format!("ntf_{}", random_hex::<8>())).ok()?;
+    let notification = Notification {
+        level,
+        title,
+        body,
+        link: Some(format!("/documents/{}", job.document_id)),
+    };
+    Some(NewEvent::about(
+        EventType::Created,
+        id,
+        project_of(job),
+        &notification,
+    ))
 }

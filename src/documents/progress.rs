@@ -13,11 +13,13 @@ use tokio::sync::Notify;
 
 use app::protocol::{
     ChunkChange, ChunkStatus, DocumentChange, EntityId, EventType, ExtractionJobChange,
-    ExtractionStatus, GraphObjectChange, NewEvent,
+    ExtractionStatus, GraphObjectChange, NewEvent, NotificationLevel,
 };
 use app::resources::ExtractionSummary;
 
-use super::announce::{Announcer, batch_events, document_event, job_change, job_event, project_of};
+use super::announce::{
+    Announcer, batch_events, document_event, job_change, job_event, notification_event, project_of,
+};
 use crate::outbox::Outbox;
 use crate::storage::jobs::{self, ClaimedJob, JobKind};
 use crate::storage::{DbConnection, Pool, chunks, documents, graph};
@@ -266,6 +268,15 @@ impl WorkProgress {
                         &extraction_id,
                         &job_change(job, ExtractionStatus::Queued),
                     ),
+                    notification_event(
+                        job,
+                        NotificationLevel::Success,
+                        format!("{} is ready", document.title),
+                        Some(match document.chunks {
+                            1 => "Its chunk is embedded and searchable.".to_owned(),
+                            chunks => format!("Its {chunks} chunks are embedded and searchable."),
+                        }),
+                    ),
                 ],
             )
             .await?;
@@ -338,8 +349,21 @@ impl WorkProgress {
             ..summary
         };
         let end = job_event(job, EventType::Updated, &job.id, &done);
+        let title = documents::title_of(&mut transaction, &job.document_id)
+            .await?
+            .unwrap_or_default();
+        let found = notification_event(
+            job,
+            NotificationLevel::Info,
+            format!("Entities found in {title}"),
+            Some(format!(
+                "{} entities and {} relations.",
+                done.entities.unwrap_or(0),
+                done.relations.unwrap_or(0)
+            )),
+        );
         self.announcer
-            .commit(transaction, objects.chain(std::iter::once(end)))
+            .commit(transaction, objects.chain([end, found]))
             .await?;
         Ok(true)
     }
@@ -364,12 +388,27 @@ impl WorkProgress {
             .commit(
                 transaction,
                 [
-                    document.and_then(|document| {
-                        document_event(EventType::Updated, &document, DocumentChange::failed)
+                    document.as_ref().and_then(|document| {
+                        document_event(EventType::Updated, document, DocumentChange::failed)
                     }),
                     (job.kind == JobKind::Extraction)
                         .then(|| job_event(job, EventType::Updated, &job.id, &failed))
                         .flatten(),
+                    notification_event(
+                        job,
+                        NotificationLevel::Error,
+                        format!(
+                            "{} of {} failed",
+                            match job.kind {
+                                JobKind::Embedding => "Embedding",
+                                JobKind::Extraction => "Extraction",
+                            },
+                            document
+                                .as_ref()
+                                .map_or("a document", |document| document.title.as_str())
+                        ),
+                        Some(reason.to_owned()),
+                    ),
                 ],
             )
             .await?;

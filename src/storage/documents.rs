@@ -116,6 +116,18 @@ pub async fn find_document(
     Ok(row.map(DocumentRow::into_document))
 }
 
+/// The title of document `id`, if it exists.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn title_of(connection: &mut DbConnection, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT title FROM documents WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await
+}
+
 /// The project of document `id`, if it exists.
 ///
 /// # Errors

@@ -218,7 +218,9 @@ impl Workers {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use app::protocol::ProjectId;
+    use app::protocol::{
+        EntityData, EntityKind, NewEvent, Notification, NotificationLevel, ProjectId,
+    };
     use app::resources::{DocumentStatus, NewDocument};
 
     use super::embedder::{EmbedError, Embedding, LocalEmbedder};
@@ -375,6 +377,26 @@ mod tests {
         assert_eq!(jobs.len(), 1, "no extraction job follows a failure");
         assert_eq!(jobs[0].status, "failed");
         assert_eq!(jobs[0].error.as_deref(), Some(reason));
+        let announced: Vec<String> = sqlx::query_scalar("SELECT event FROM outbox ORDER BY id")
+            .fetch_all(&fixture.pool)
+            .await
+            .expect("the database answers");
+        let notifications: Vec<Notification> = announced
+            .iter()
+            .filter_map(|event| serde_json::from_str::<NewEvent>(event).ok())
+            .filter(|event| event.entity == EntityKind::Notification)
+            .filter_map(|event| event.data.as_ref().and_then(Notification::from_data))
+            .collect();
+        assert_eq!(
+            notifications,
+            [Notification {
+                level: NotificationLevel::Error,
+                title: "Embedding of One chunk failed".to_owned(),
+                body: Some(reason.to_owned()),
+                link: Some(format!("/documents/{}", fixture.document_id)),
+            }],
+            "the project's people are told, once"
+        );
         assert!(
             fixture
                 .workers

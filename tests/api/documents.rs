@@ -565,3 +565,42 @@ async fn a_documents_pipeline_shows_its_chunks_extraction_and_graph() {
         .expect("the server answers");
     expect_error(elsewhere, 404, "not_found").await;
 }
+
+#[tokio::test]
+async fn the_projects_people_are_notified_when_a_document_is_ready_and_its_entities_found() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let mut stream = app.open_stream("proj_a", None).await;
+    let document = app
+        .create_document(
+            "proj_a",
+            "Letters",
+            "Ada Lovelace wrote to Charles Babbage from London.",
+        )
+        .await;
+
+    let mut notifications = Vec::new();
+    while notifications.len() < 2 {
+        let (_, event) = stream.next_entity().await;
+        if event.entity == EntityKind::Notification {
+            assert_eq!(event.event_type, EventType::Created);
+            assert!(event.id.is_some_and(|id| id.as_str().starts_with("ntf_")));
+            notifications.push(event.data.expect("data"));
+        }
+    }
+
+    let link = json!(format!("/documents/{}", document.id));
+    assert_eq!(notifications[0]["level"], "success");
+    assert_eq!(notifications[0]["title"], "Letters is ready");
+    assert_eq!(notifications[0]["link"], link);
+    assert_eq!(notifications[1]["level"], "info");
+    assert_eq!(notifications[1]["title"], "Entities found in Letters");
+    assert!(
+        notifications[1]["body"]
+            .as_str()
+            .is_some_and(|body| body.ends_with("relations.")),
+        "{:?}",
+        notifications[1]
+    );
+    assert_eq!(notifications[1]["link"], link);
+}

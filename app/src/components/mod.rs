@@ -4,4 +4,5 @@ pub mod connection_indicator;
 pub mod documents_table;
 pub mod embedding_progress;
 pub mod entity_graph;
+pub mod notifications;
 pub mod project_switcher;
