@@ -14,8 +14,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
-use crate::data_updates::{Pattern, use_data_updates};
-use crate::protocol::{DocumentChange, EntityEvent, EntityKind, EventType};
+use crate::data_updates::use_data_updates;
+use crate::protocol::{DocumentChange, EntityEvent, EventType};
 use crate::resources::{Document, DocumentStatus, MAX_TITLE_CHARS};
 
 /// The height of every body row, in CSS pixels (the stylesheet sets the same).
@@ -434,11 +434,9 @@ pub fn DocumentsTable(
     /// Called with the id and the new title of a document the user renamed.
     on_rename: Callback<(String, String)>,
 ) -> impl IntoView {
-    use_data_updates()
-        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
-            rows.apply_event(event);
-        })
-        .keep_while_mounted();
+    use_data_updates().subscribe("document:*", move |event| {
+        rows.apply_event(event);
+    });
 
     let scroll_top = RwSignal::new(0_usize);
     let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
@@ -726,7 +724,7 @@ fn format_size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
-    use crate::protocol::{EntityData, EntityId, NewEvent, ProjectId};
+    use crate::protocol::{EntityData, EntityId, EntityKind, NewEvent, ProjectId};
 
     fn document(id: &str, title: &str) -> Document {
         Document {

@@ -64,15 +64,13 @@ pub fn EmbeddingProgress(
 ) -> impl IntoView {
     let progress = RwSignal::new(Progress::of(&document));
     if let Ok(id) = document.id.parse::<EntityId>() {
-        use_data_updates()
-            .subscribe(Pattern::Entity(EntityKind::Document, id), move |event| {
-                if event.event_type == EventType::Updated
-                    && let Some(change) = event.document()
-                {
-                    progress.update(|progress| progress.apply(&change));
-                }
-            })
-            .keep_while_mounted();
+        use_data_updates().subscribe(Pattern::Entity(EntityKind::Document, id), move |event| {
+            if event.event_type == EventType::Updated
+                && let Some(change) = event.document()
+            {
+                progress.update(|progress| progress.apply(&change));
+            }
+        });
     }
     view! { <ProgressBar progress=progress.into() title=document.title /> }
 }

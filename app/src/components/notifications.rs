@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::data_updates::{Pattern, use_data_updates};
-use crate::protocol::{EntityKind, Notification, NotificationLevel};
+use crate::data_updates::use_data_updates;
+use crate::protocol::{Notification, NotificationLevel};
 
 /// Notifications the list keeps.
 const KEPT: usize = 50;
@@ -36,23 +36,21 @@ pub fn Notifications() -> impl IntoView {
     let unread = RwSignal::new(0_usize);
     let open = RwSignal::new(false);
     let next_key = StoredValue::new(0_u64);
-    use_data_updates()
-        .subscribe(Pattern::Kind(EntityKind::Notification), move |event| {
-            let Some(notification) = event.notification() else {
-                return;
-            };
-            let key = next_key.get_value();
-            next_key.set_value(key + 1);
-            let shown = Shown { key, notification };
-            kept.update(|kept| push_bounded(kept, shown.clone(), KEPT));
-            toasts.update(|toasts| push_bounded(toasts, shown, TOASTS));
-            if !open.get_untracked() {
-                unread.update(|unread| *unread += 1);
-            }
-            #[cfg(feature = "hydrate")]
-            set_timeout(move || dismiss(toasts, key), TOAST_FOR);
-        })
-        .keep_while_mounted();
+    use_data_updates().subscribe("notification:*", move |event| {
+        let Some(notification) = event.notification() else {
+            return;
+        };
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        let shown = Shown { key, notification };
+        kept.update(|kept| push_bounded(kept, shown.clone(), KEPT));
+        toasts.update(|toasts| push_bounded(toasts, shown, TOASTS));
+        if !open.get_untracked() {
+            unread.update(|unread| *unread += 1);
+        }
+        #[cfg(feature = "hydrate")]
+        set_timeout(move || dismiss(toasts, key), TOAST_FOR);
+    });
 
     let bell_label = move || match unread.get() {
         0 => "Notifications".to_owned(),

@@ -6,23 +6,21 @@
 //! **Invariant:** [`pattern`], [`registry`] and [`backoff`] are pure (no Leptos, no
 //! `web_sys`), so `cargo test -p app` checks them natively.
 //!
-//! A live component in full:
+//! A live component in full (typed event data, a pattern checked at the call, and a
+//! subscription that lives as long as the component):
 //!
 //! ```
-//! use leptos::prelude::*;
 //! use app::data_updates::use_data_updates;
+//! use leptos::prelude::*;
 //!
-//! /// Document `doc_1`'s status, live: the typed change of each of its events.
 //! #[component]
 //! fn StatusOfDoc1() -> impl IntoView {
 //!     let status = RwSignal::new(None);
-//!     use_data_updates()
-//!         .subscribe("document:doc_1".parse().expect("a valid pattern"), move |event| {
-//!             if let Some(new_status) = event.document().and_then(|change| change.status) {
-//!                 status.set(Some(new_status));
-//!             }
-//!         })
-//!         .keep_while_mounted();
+//!     use_data_updates().subscribe("document:doc_1", move |event| {
+//!         if let Some(new_status) = event.document().and_then(|change| change.status) {
+//!             status.set(Some(new_status));
+//!         }
+//!     });
 //!     view! { <p>{move || status.get().map(|status| status.as_str())}</p> }
 //! }
 //! ```
@@ -37,7 +35,7 @@ pub mod pattern;
 pub mod provider;
 pub mod registry;
 
-pub use pattern::{Pattern, PatternError};
+pub use pattern::{IntoPattern, Pattern, PatternError};
 pub use provider::{
     ConnectionState, DataUpdates, DataUpdatesProvider, StreamOptions, Subscription,
     use_data_updates,

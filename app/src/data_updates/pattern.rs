@@ -1,8 +1,9 @@
 //! [`Pattern`]: which entity events a subscriber wants, parsed once from `"*"`,
 //! `"<entity>:*"` or `"<entity>:<id>"`.
 //!
-//! **Invariant:** a malformed pattern is an error at subscribe time, never a subscription
-//! that silently matches nothing.
+//! **Invariant:** a malformed pattern is an error at subscribe time (a panic at the call,
+//! for the text of one: see [`IntoPattern`]), never a subscription that silently matches
+//! nothing.
 
 use std::fmt;
 use std::str::FromStr;
@@ -86,6 +87,36 @@ impl Pattern {
     }
 }
 
+/// What [`crate::data_updates::DataUpdates::subscribe`] takes: a [`Pattern`], or its text
+/// (`"document:*"`), checked at the call.
+pub trait IntoPattern {
+    /// The pattern.
+    ///
+    /// # Panics
+    ///
+    /// For text that is no pattern: a mistake in the program, which the first run of the
+    /// component shows (in the browser's console), not a subscription that silently
+    /// matches nothing. A pattern built from data (an id from the server) should be a
+    /// [`Pattern::Entity`], which cannot be wrong.
+    fn into_pattern(self) -> Pattern;
+}
+
+impl IntoPattern for Pattern {
+    fn into_pattern(self) -> Pattern {
+        self
+    }
+}
+
+impl IntoPattern for &str {
+    #[track_caller]
+    fn into_pattern(self) -> Pattern {
+        match self.parse() {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("subscribe: {error}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +188,19 @@ mod tests {
         assert!(pattern.matches(&batch));
         assert!(Pattern::Kind(EntityKind::Document).matches(&batch));
         assert!(!Pattern::Kind(EntityKind::Chunk).matches(&batch));
+    }
+
+    #[test]
+    fn pattern_text_is_checked_at_the_call() {
+        assert_eq!("chunk:*".into_pattern(), Pattern::Kind(EntityKind::Chunk));
+        let refused = std::panic::catch_unwind(|| "documents:*".into_pattern());
+        let message = refused.expect_err("a panic");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message.contains("unknown entity \"documents\""),
+            "{message}"
+        );
     }
 }

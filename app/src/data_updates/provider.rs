@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::data_updates::pattern::Pattern;
+use crate::data_updates::pattern::IntoPattern;
 use crate::data_updates::registry::{Registry, SubscriptionId};
 use crate::protocol::{EntityEvent, ProjectId};
 
@@ -89,16 +89,23 @@ impl DataUpdates {
         }
     }
 
-    /// Calls `callback` with every event `pattern` matches, until the returned
-    /// [`Subscription`] is dropped or the current reactive owner is disposed.
+    /// Calls `callback` with every event `pattern` matches (a [`Pattern`] or its text, such
+    /// as `"document:*"`), for as long as the current reactive owner (the component) lives,
+    /// or until [`Subscription::unsubscribe`]. Outside any owner, only `unsubscribe` ends it.
     ///
     /// Subscribing never reconnects the stream. During SSR the callback is kept but never
     /// called.
+    ///
+    /// # Panics
+    ///
+    /// When `pattern` is text that is no pattern (see [`IntoPattern`]).
+    #[track_caller]
     pub fn subscribe(
         &self,
-        pattern: Pattern,
+        pattern: impl IntoPattern,
         callback: impl Fn(&EntityEvent) + Send + Sync + 'static,
     ) -> Subscription {
+        let pattern = pattern.into_pattern();
         let callback: Callback = Arc::new(callback);
         let id = self
             .registry
@@ -186,25 +193,19 @@ impl DataUpdates {
     }
 }
 
-/// One subscription of [`DataUpdates::subscribe`]; dropping it unsubscribes.
-#[must_use = "dropping a Subscription unsubscribes at once; call keep_while_mounted to keep it"]
+/// One subscription of [`DataUpdates::subscribe`]: it lives as long as the component
+/// that made it, so it may be dropped or ignored; [`Subscription::unsubscribe`] ends it
+/// sooner.
 pub struct Subscription {
     updates: DataUpdates,
-    /// `None` once handed over to the owner, or when the provider was already gone.
+    /// `None` when the provider was already gone.
     id: Option<SubscriptionId>,
 }
 
 impl Subscription {
-    /// Keeps the subscription until the reactive owner it was made in (usually the
-    /// component) is disposed, instead of until this handle is dropped.
-    pub fn keep_while_mounted(mut self) {
-        self.id = None;
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
+    /// Stops the callback now.
+    pub fn unsubscribe(self) {
+        if let Some(id) = self.id {
             self.updates.unsubscribe(id);
         }
     }

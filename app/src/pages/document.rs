@@ -16,7 +16,7 @@ use leptos_router::hooks::{use_location, use_params_map, use_query_map};
 use crate::ActiveProject;
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::components::entity_graph::EntityGraph;
-use crate::data_updates::{Pattern, use_data_updates};
+use crate::data_updates::use_data_updates;
 use crate::error::AppError;
 use crate::page_data::document_page_resource;
 use crate::protocol::{
@@ -64,13 +64,11 @@ pub fn DocumentPage() -> impl IntoView {
     let data = document_page_resource(id, project);
     // Events of this document that come while the page loads: the page reloads once shown.
     let missed = StoredValue::new(false);
-    use_data_updates()
-        .subscribe(Pattern::All, move |event| {
-            if about_document(event, &id.get_untracked()) {
-                missed.set_value(true);
-            }
-        })
-        .keep_while_mounted();
+    use_data_updates().subscribe("*", move |event| {
+        if about_document(event, &id.get_untracked()) {
+            missed.set_value(true);
+        }
+    });
 
     view! {
         <Title text="Document · docpulse" />
@@ -157,18 +155,16 @@ fn DocumentView(pipeline: DocumentPipeline, missed: StoredValue<bool>) -> impl I
     let deleted = RwSignal::new(false);
     let reload = throttled_reload(project.clone(), id.clone(), data, deleted);
     let document_id = id.clone();
-    updates
-        .subscribe(Pattern::All, move |event| {
-            if !about_document(event, &document_id) {
-                return;
-            }
-            if event.entity == EntityKind::Document && event.event_type == EventType::Deleted {
-                deleted.set(true);
-            } else {
-                reload();
-            }
-        })
-        .keep_while_mounted();
+    updates.subscribe("*", move |event| {
+        if !about_document(event, &document_id) {
+            return;
+        }
+        if event.entity == EntityKind::Document && event.event_type == EventType::Deleted {
+            deleted.set(true);
+        } else {
+            reload();
+        }
+    });
     let resyncs = updates.resyncs();
     Effect::new(move |previous: Option<u64>| {
         let count = resyncs.get();

@@ -15,10 +15,10 @@ use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
 use crate::components::project_switcher::ProjectSwitcher;
-use crate::data_updates::{Pattern, use_data_updates};
+use crate::data_updates::use_data_updates;
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
-use crate::protocol::{EntityEvent, EntityKind, ProjectId};
+use crate::protocol::{EntityEvent, ProjectId};
 use crate::session::{login_address, use_signed_in};
 
 /// Document events kept while a refetch is under way; beyond this, another refetch is asked.
@@ -52,24 +52,22 @@ pub fn DocumentsPage() -> impl IntoView {
     // Events that arrive while the first load is under way (the stream may be open on this
     // project already, after client-side navigation) are kept like those during a refetch.
     let during_refetch: EventsDuringRefetch = StoredValue::new(Some(Vec::new()));
-    updates
-        .subscribe(Pattern::Kind(EntityKind::Document), move |event| {
-            let overflow = during_refetch
-                .try_update_value(|events| match events {
-                    Some(events) if events.len() >= MAX_EVENTS_DURING_REFETCH => true,
-                    Some(events) => {
-                        events.push(event.clone());
-                        false
-                    }
-                    None => false,
-                })
-                .unwrap_or(false);
-            if overflow {
-                during_refetch.set_value(None);
-                updates.request_resync();
-            }
-        })
-        .keep_while_mounted();
+    updates.subscribe("document:*", move |event| {
+        let overflow = during_refetch
+            .try_update_value(|events| match events {
+                Some(events) if events.len() >= MAX_EVENTS_DURING_REFETCH => true,
+                Some(events) => {
+                    events.push(event.clone());
+                    false
+                }
+                None => false,
+            })
+            .unwrap_or(false);
+        if overflow {
+            during_refetch.set_value(None);
+            updates.request_resync();
+        }
+    });
     Effect::new(move |previous: Option<u64>| {
         let count = resyncs.get();
         if previous.is_some_and(|previous| previous != count) {

@@ -11,10 +11,10 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::ActiveProject;
-use crate::data_updates::{ConnectionState, Pattern, use_data_updates};
+use crate::data_updates::{ConnectionState, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::home_page_resource;
-use crate::protocol::{EntityKind, ProjectId};
+use crate::protocol::ProjectId;
 use crate::resources::{ProjectOverview, ProjectsOverview};
 use crate::session::use_signed_in;
 
@@ -105,11 +105,9 @@ fn YourProjects(overview: ProjectsOverview, reload: Callback<()>) -> impl IntoVi
     });
 
     let schedule_reload = throttled(reload);
-    updates
-        .subscribe(Pattern::Kind(EntityKind::Document), move |_| {
-            schedule_reload();
-        })
-        .keep_while_mounted();
+    updates.subscribe("document:*", move |_| {
+        schedule_reload();
+    });
     let state = updates.connection_state();
     let resyncs = updates.resyncs();
     // The stream opening (what changed between the load and the connect) or a `resync`.

@@ -12,10 +12,10 @@ use leptos_router::components::{A, Form, Redirect};
 use leptos_router::hooks::{use_location, use_query_map};
 
 use crate::ActiveProject;
-use crate::data_updates::{Pattern, use_data_updates};
+use crate::data_updates::use_data_updates;
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
-use crate::protocol::{ChunkStatus, EntityKind, ProjectId};
+use crate::protocol::{ChunkStatus, ProjectId};
 use crate::resources::SearchHit;
 use crate::session::{login_address, use_signed_in};
 
@@ -112,16 +112,14 @@ fn Results(data: SearchPageData) -> impl IntoView {
     let shown = RwSignal::new(results.hits);
     let waiting = RwSignal::new(None::<Vec<SearchHit>>);
     let repeat = standing_query(project.id.clone(), query.clone(), shown, waiting);
-    use_data_updates()
-        .subscribe(Pattern::Kind(EntityKind::Chunk), move |event| {
-            if event
-                .chunk()
-                .is_some_and(|change| change.status == Some(ChunkStatus::Embedded))
-            {
-                repeat();
-            }
-        })
-        .keep_while_mounted();
+    use_data_updates().subscribe("chunk:*", move |event| {
+        if event
+            .chunk()
+            .is_some_and(|change| change.status == Some(ChunkStatus::Embedded))
+        {
+            repeat();
+        }
+    });
     let words = StoredValue::new(query_words(&query));
     let new_count = move || {
         waiting.with(|waiting| {
