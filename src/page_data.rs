@@ -67,16 +67,23 @@ impl PageDataSource for ServerPageData {
     ) -> BoxFuture<Result<DocumentPipeline, AppError>> {
         let state = self.state.clone();
         Box::pin(async move {
-            // A link without the project (a notification's) names the document alone.
-            let project = match project {
-                Some(project) => project,
-                None => documents::project_of(&state.pool, &id)
-                    .await
-                    .map_err(|error| app_error(error.into()))?
-                    .and_then(|project| project.parse().ok())
-                    .ok_or(AppError::NotFound)?,
+            // A link without the project (a notification's) names the document alone; one
+            // in a project the caller may not see is not found, as the API says of it.
+            let (project, looked_up) = match project {
+                Some(project) => (project, false),
+                None => (
+                    documents::project_of(&state.pool, &id)
+                        .await
+                        .map_err(|error| app_error(error.into()))?
+                        .and_then(|project| project.parse().ok())
+                        .ok_or(AppError::NotFound)?,
+                    true,
+                ),
             };
-            let access = project_access(&state, headers, &project).await?;
+            let access = match project_access(&state, headers, &project).await {
+                Err(AppError::Forbidden) if looked_up => return Err(AppError::NotFound),
+                access => access?,
+            };
             state
                 .documents
                 .pipeline(&access.project, &id)

@@ -85,3 +85,39 @@ async fn a_page_that_needs_a_session_sends_a_signed_out_reader_to_sign_in_and_ba
     }
     app.stop().await.expect("clean stop");
 }
+
+#[tokio::test]
+async fn a_document_page_names_its_document_only_to_members_of_its_project() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    app.create_project("proj_b", "Beta").await;
+    let document = app
+        .create_document("proj_a", "Secret plans", "Some text.")
+        .await;
+    let page = |token: String| {
+        app.client
+            .get(format!("{}/documents/{}", app.address, document.id))
+            .bearer_auth(token)
+            .send()
+    };
+
+    let member = page(app.token_for(&["proj_a"]))
+        .await
+        .expect("the server answers");
+    assert_eq!(member.status(), StatusCode::OK);
+    assert!(
+        member
+            .text()
+            .await
+            .expect("a body")
+            .contains("Secret plans")
+    );
+
+    let outsider = page(app.token_for(&["proj_b"]))
+        .await
+        .expect("the server answers");
+    let html = outsider.text().await.expect("a body");
+    assert!(html.contains("This document is gone"));
+    assert!(!html.contains("Secret plans"), "the title stays hidden");
+    app.stop().await.expect("clean stop");
+}

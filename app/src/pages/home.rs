@@ -36,7 +36,11 @@ pub fn HomePage() -> impl IntoView {
                         view! { <YourProjects overview reload=Callback::new(move |()| data.refetch()) /> }
                             .into_any()
                     }
-                    Ok(None) | Err(AppError::Unauthorized) => view! { <Welcome /> }.into_any(),
+                    Ok(None) => view! { <Welcome /> }.into_any(),
+                    Err(AppError::Unauthorized) => {
+                        signed_in.set(false);
+                        view! { <Welcome /> }.into_any()
+                    }
                     Err(error) => {
                         view! {
                             <section class="card narrow" role="alert">
