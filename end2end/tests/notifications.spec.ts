@@ -22,6 +22,9 @@ test("a document becoming ready is a toast in the other tab that takes no focus,
   const bell = other.page.getByRole("button", { name: /^Notifications, \d+ unread$/ });
   await expect(bell).toHaveAccessibleName("Notifications, 2 unread");
   await other.page.screenshot({ path: testInfo.outputPath("notifications.png") });
+  await other.page.emulateMedia({ colorScheme: "dark" });
+  await other.page.screenshot({ path: testInfo.outputPath("notifications-dark.png") });
+  await other.page.emulateMedia({ colorScheme: "light" });
 
   await bell.click();
   const list = other.page.getByTestId("notification-list");
