@@ -64,16 +64,22 @@ fn request_is_signed_in() -> bool {
 
 /// The sign-in page's address that comes back to `next` (a path with its query).
 pub fn login_address(next: &str) -> String {
-    let mut address = String::from("/login?next=");
-    for byte in next.bytes() {
+    format!("/login?next={}", query_value(next))
+}
+
+/// `text` percent-encoded for a query's value: everything but unreserved characters and
+/// `/` is escaped, so it cannot end the value or the query.
+pub fn query_value(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                address.push(char::from(byte));
+                encoded.push(char::from(byte));
             }
-            _ => address.push_str(&format!("%{byte:02X}")),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
         }
     }
-    address
+    encoded
 }
 
 /// `next` if it is a path of this site, else [`DEFAULT_NEXT`]: `//host` and `/\host` are

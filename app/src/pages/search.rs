@@ -8,8 +8,8 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Form, Redirect};
-use leptos_router::hooks::{use_location, use_query_map};
+use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 
 use crate::ActiveProject;
 use crate::data_updates::use_data_updates;
@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
 use crate::protocol::{ChunkStatus, ProjectId};
 use crate::resources::SearchHit;
-use crate::session::{login_address, use_signed_in};
+use crate::session::{login_address, query_value, use_signed_in};
 
 /// The shortest time between two repeats of the standing query.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -50,6 +50,20 @@ pub fn SearchPage() -> impl IntoView {
     });
     let query = Memo::new(move |_| query_map.with(|query| query.get("q").unwrap_or_default()));
     let data = search_page_resource(requested, query);
+    // A new query is a new address (so Back returns to the last one), kept in this project.
+    let field = NodeRef::<leptos::html::Input>::new();
+    let navigate = use_navigate();
+    let on_search = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let Some(input) = field.get_untracked() else {
+            return;
+        };
+        let mut address = format!("/search?q={}", query_value(input.value().trim()));
+        if let Some(project) = requested.get_untracked() {
+            address.push_str(&format!("&project={}", query_value(&project)));
+        }
+        navigate(&address, Default::default());
+    };
 
     view! {
         <Title text="Search · docpulse" />
@@ -59,7 +73,7 @@ pub fn SearchPage() -> impl IntoView {
                 <p class="muted">"Finds the passages closest in meaning to your words."</p>
             </div>
         </section>
-        <Form method="GET" action="/search" attr:class="card search-form" attr:role="search">
+        <form class="card search-form" role="search" on:submit=on_search>
             <label for="search-query">"Search the project's documents"</label>
             <div class="search-row">
                 <input
@@ -68,11 +82,12 @@ pub fn SearchPage() -> impl IntoView {
                     name="q"
                     required
                     maxlength="1000"
+                    node_ref=field
                     prop:value=move || query.get()
                 />
                 <button type="submit" class="button">"Search"</button>
             </div>
-        </Form>
+        </form>
         <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
