@@ -4,9 +4,11 @@
 //!
 //! A round reads the instance's rows in order after a cursor and offers each to the bus
 //! without waiting (coalescing may hold an update back for its window); a row is deleted
-//! once the event that carries it went out. The cursor alone would skip rows: on PostgreSQL,
-//! ids are handed out at insert, not at commit, so a row may become visible after one with a
-//! higher id; so at least every [`SWEEP_INTERVAL`] a round reads from the start instead,
+//! once the event that carries it went out. Rows become visible in id order (on PostgreSQL
+//! the writers take a lock from their insert to their commit: see
+//! [`crate::storage::outbox::insert`]), so the cursor passes no row still to come; rows
+//! offered again after a failure, taken over from another instance or left waiting are
+//! behind it, so at least every [`SWEEP_INTERVAL`] a round reads from the start instead,
 //! skipping the rows already offered. When the bus fails, the relay cannot know whether the
 //! failing append took effect: it offers again every row not known to be out, once it has
 //! asked the bus which of them its history announces.
@@ -232,8 +234,8 @@ impl Relay {
             }
             // Most rounds read only the rows after the cursor. A sweep reads from the start,
             // past the rows in flight and those published but not deleted yet, to find rows
-            // the cursor passed: rows offered again after a failure, rows taken over, rows that
-            // waited, and on PostgreSQL a row that became visible after one with a higher id.
+            // the cursor passed: rows offered again after a failure, rows taken over, and rows
+            // that waited.
             let sweep = self.sweep_now || self.last_sweep.elapsed() >= SWEEP_INTERVAL;
             let (after, limit) = if sweep {
                 let known = self.in_flight.len() + self.published.len();

@@ -31,8 +31,19 @@ pub struct OutboxRow {
 /// The most rows one insert statement writes.
 const INSERT_ROWS: usize = 1_000;
 
+/// The PostgreSQL advisory lock that a transaction writing outbox rows holds until it ends.
+const OUTBOX_WRITE_LOCK: i64 = 0x646f_6370_756c_7365; // "docpulse"
+
 /// Writes `events` into the outbox of `owner`, in order, in the caller's transaction, with
 /// one statement per [`INSERT_ROWS`].
+///
+/// On PostgreSQL the transaction first takes [`OUTBOX_WRITE_LOCK`], which it keeps until it
+/// commits or rolls back: ids are handed out at insert, so without it a transaction could
+/// take an id, another take a higher one and commit first, and the relay, reading after
+/// the higher id, would publish the lower one late, after newer announcements of the same
+/// entity (a document's older progress merged over its `ready`). With it, rows become
+/// visible in id order. (SQLite writes one transaction at a time already.) The lock is held
+/// only from this insert, the caller's last step, to the commit.
 ///
 /// # Errors
 ///
@@ -42,6 +53,15 @@ pub async fn insert(
     owner: &str,
     events: &[NewEvent],
 ) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if connection.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_WRITE_LOCK)
+            .execute(&mut *connection)
+            .await?;
+    }
     // A statement binds 4 values per row; SQLite allows 32,766.
     for events in events.chunks(INSERT_ROWS) {
         let rows: Vec<String> = (0..events.len())

@@ -8,17 +8,19 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use app::protocol::{EntityKind, StreamMessage};
+use app::protocol::{
+    EntityData, EntityKind, EventType, NewEvent, Notification, NotificationLevel, StreamMessage,
+};
 use app::resources::Document;
 use docpulse::auth::JwtKeys;
 use docpulse::config::{Secret, StorageConfig};
 use docpulse::storage::jobs::{self, JobKind};
-use docpulse::storage::{self, Pool, documents, projects};
+use docpulse::storage::{self, Pool, documents, outbox, projects};
 
 use crate::documents::long_text;
 use crate::helpers::{
-    EventReader, TestApp, connected, fresh_postgres_database, fresh_redis_database, request_stream,
-    sign_token, unix_now,
+    EventReader, FRAME_LIMIT, TestApp, connected, fresh_postgres_database, fresh_redis_database,
+    request_stream, sign_token, unix_now,
 };
 use crate::workers::{Seen, chunks_embedded_once, is_ready};
 
@@ -509,8 +511,6 @@ async fn open_database(url: &str) -> Pool {
     .expect("the test opens the database")
 }
 
-/// Opens `proj_a`'s stream at `address` (resuming after `last_event_id`) and reads
-/// `connected`.
 /// Publishes notification `id` to `proj_a`; returns the id of the stream event that carries it.
 async fn publish_marker(
     client: &reqwest::Client,
@@ -539,6 +539,8 @@ async fn publish_marker(
     published["id"].as_str().expect("an id").to_owned()
 }
 
+/// Opens `proj_a`'s stream at `address` (resuming after `last_event_id`) and reads
+/// `connected`.
 async fn open_stream(
     client: &reqwest::Client,
     address: &str,
@@ -550,4 +552,76 @@ async fn open_stream(
         "proj_a",
     )
     .await
+}
+
+#[tokio::test]
+async fn outbox_rows_of_concurrent_transactions_become_visible_in_id_order() {
+    let (_, postgres) = shared_stores().await;
+    let pool = open_database(&postgres).await;
+    let event = |id: &str| {
+        NewEvent::about(
+            EventType::Created,
+            id.parse().expect("an id"),
+            "proj_a".parse().expect("a project"),
+            &Notification {
+                level: NotificationLevel::Info,
+                title: id.to_owned(),
+                body: None,
+                link: None,
+            },
+        )
+    };
+    let mut first = pool.begin().await.expect("a transaction");
+    outbox::insert(&mut first, "inst_a", &[event("ntf_first")])
+        .await
+        .expect("the first row");
+
+    // A second writer must wait for the first to end before it takes its id.
+    let second_pool = pool.clone();
+    let second = tokio::spawn(async move {
+        let mut second = second_pool.begin().await.expect("a transaction");
+        outbox::insert(&mut second, "inst_a", &[event("ntf_second")])
+            .await
+            .expect("the second row");
+        second.commit().await.expect("the second commits");
+    });
+    let waiting = tokio::time::timeout(FRAME_LIMIT, async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("the database answers");
+            if waiting == 1 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waiting.is_ok(), "the second writer waits for the first");
+    let visible: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .expect("the database answers");
+    assert_eq!(visible, 0, "nothing is visible before the first commits");
+
+    first.commit().await.expect("the first commits");
+    second.await.expect("the second writer");
+    let rows: Vec<String> = sqlx::query_scalar("SELECT event FROM outbox ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .expect("the database answers");
+    let titles: Vec<String> = rows
+        .iter()
+        .filter_map(|row| serde_json::from_str::<NewEvent>(row).ok())
+        .filter_map(|event| event.data.as_ref().and_then(Notification::from_data))
+        .map(|notification| notification.title)
+        .collect();
+    assert_eq!(
+        titles,
+        ["ntf_first", "ntf_second"],
+        "ids follow the commits"
+    );
 }
