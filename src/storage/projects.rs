@@ -54,6 +54,17 @@ pub async fn project_exists(pool: &Pool, id: &str) -> sqlx::Result<bool> {
 ///
 /// The database fails.
 pub async fn list_projects(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<Vec<Project>> {
+    first_projects(pool, ids, None).await
+}
+
+/// The first `limit` (all when `None`) projects among `ids`, or of every project when `ids`
+/// is `None`, sorted by name; the limit is the query's, so a service token that opens
+/// every project reads no more rows than asked for.
+async fn first_projects(
+    pool: &Pool,
+    ids: Option<&[String]>,
+    limit: Option<usize>,
+) -> sqlx::Result<Vec<Project>> {
     let mut sql = String::from("SELECT id, name FROM projects");
     if let Some(ids) = ids {
         if ids.is_empty() {
@@ -63,6 +74,9 @@ pub async fn list_projects(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<
         sql.push_str(&format!(" WHERE id IN ({})", placeholders.join(", ")));
     }
     sql.push_str(" ORDER BY name, id");
+    if let Some(limit) = limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
     let mut query = sqlx::query_as(&sql);
     for id in ids.unwrap_or_default() {
         query = query.bind(id);
@@ -116,8 +130,7 @@ pub async fn document_counts(
 ///
 /// The database fails.
 pub async fn overview(pool: &Pool, ids: Option<&[String]>) -> sqlx::Result<ProjectsOverview> {
-    let mut projects = list_projects(pool, ids).await?;
-    projects.truncate(MAX_OVERVIEW_PROJECTS);
+    let projects = first_projects(pool, ids, Some(MAX_OVERVIEW_PROJECTS)).await?;
     let ids: Vec<String> = projects.iter().map(|project| project.id.clone()).collect();
     let mut counts = document_counts(pool, &ids).await?;
     Ok(ProjectsOverview {
@@ -216,4 +229,40 @@ pub async fn member_projects(pool: &Pool, user_id: &str) -> sqlx::Result<Vec<Pro
         .into_iter()
         .map(|(id, name)| Project { id, name })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage;
+
+    #[tokio::test]
+    async fn an_overview_reads_at_most_its_bound_of_projects_first_by_name() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        for index in 0..=MAX_OVERVIEW_PROJECTS {
+            create_project(&pool, &format!("proj_{index:03}"), &format!("P{index:03}"))
+                .await
+                .expect("a project");
+        }
+
+        let overview = overview(&pool, None).await.expect("the database answers");
+
+        assert_eq!(overview.projects.len(), MAX_OVERVIEW_PROJECTS);
+        assert_eq!(overview.projects[0].name, "P000");
+        assert_eq!(
+            overview
+                .projects
+                .last()
+                .map(|project| project.name.as_str()),
+            Some("P099")
+        );
+        assert_eq!(
+            list_projects(&pool, None)
+                .await
+                .expect("every project")
+                .len(),
+            MAX_OVERVIEW_PROJECTS + 1,
+            "the plain list is not cut"
+        );
+    }
 }
