@@ -62,6 +62,55 @@ fn request_is_signed_in() -> bool {
     false
 }
 
+/// For a page that needs a session: sends a reader who has none to sign in, and back.
+#[derive(Clone, Copy)]
+pub struct SessionGate {
+    signed_in: SignedIn,
+    /// The page's path and query, read when the gate sends the reader away.
+    here: StoredValue<Box<dyn Fn() -> String + Send + Sync>>,
+}
+
+impl SessionGate {
+    /// The gate of the current page.
+    pub fn new() -> Self {
+        let location = leptos_router::hooks::use_location();
+        let here: Box<dyn Fn() -> String + Send + Sync> = Box::new(move || {
+            format!(
+                "{}{}",
+                location.pathname.get_untracked(),
+                location.search.get_untracked()
+            )
+        });
+        Self {
+            signed_in: use_signed_in(),
+            here: StoredValue::new(here),
+        }
+    }
+
+    /// A redirect to sign in when the reader is signed out (the server already redirected
+    /// a page load; this is a navigation in the browser, which then calls no API).
+    pub fn signed_out(self) -> Option<AnyView> {
+        (!self.signed_in.0.get_untracked()).then(|| self.to_sign_in())
+    }
+
+    /// What a page shows when the API says the session ended: a redirect to sign in.
+    pub fn session_ended(self) -> AnyView {
+        self.signed_in.set(false);
+        self.to_sign_in()
+    }
+
+    fn to_sign_in(self) -> AnyView {
+        let next = self.here.with_value(|here| here());
+        view! { <leptos_router::components::Redirect path=login_address(&next) /> }.into_any()
+    }
+}
+
+impl Default for SessionGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The sign-in page's address that comes back to `next` (a path with its query).
 pub fn login_address(next: &str) -> String {
     format!("/login?next={}", query_value(next))

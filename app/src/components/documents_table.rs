@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
+use crate::components::windowing::track_scroll_top;
 use crate::data_updates::use_data_updates;
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
 use crate::resources::{Document, DocumentStatus, MAX_TITLE_CHARS};
@@ -454,20 +455,7 @@ pub fn DocumentsTable(
     let space_above = move || window.with(|(start, _, _)| start * ROW_HEIGHT_PX);
     let space_below =
         move || window.with(|(start, total, ids)| (total - start - ids.len()) * ROW_HEIGHT_PX);
-    let on_scroll = move |event: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            if let Some(element) = event
-                .target()
-                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            {
-                scroll_top.set(usize::try_from(element.scroll_top()).unwrap_or(0));
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = event;
-    };
+    let on_scroll = track_scroll_top(scroll_top);
 
     view! {
         <div class="table-wrap" data-testid="documents-scroller" on:scroll=on_scroll>

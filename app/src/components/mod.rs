@@ -6,3 +6,4 @@ pub mod embedding_progress;
 pub mod entity_graph;
 pub mod notifications;
 pub mod project_switcher;
+pub mod windowing;

@@ -34,9 +34,11 @@ mod client;
 pub mod pattern;
 pub mod provider;
 pub mod registry;
+pub mod throttle;
 
 pub use pattern::{IntoPattern, Pattern, PatternError};
 pub use provider::{
     ConnectionState, DataUpdates, DataUpdatesProvider, StreamOptions, Subscription,
     use_data_updates,
 };
+pub use throttle::throttled;

@@ -10,23 +10,23 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Redirect};
-use leptos_router::hooks::{use_location, use_params_map, use_query_map};
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::ActiveProject;
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::components::entity_graph::EntityGraph;
-use crate::data_updates::use_data_updates;
+use crate::components::windowing::track_scroll_top;
+use crate::data_updates::{throttled, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::document_page_resource;
 use crate::protocol::{
     ChunkStatus, EntityEvent, EntityKind, EventType, ExtractionStatus, ProjectId,
 };
 use crate::resources::{ChunkSummary, DocumentPipeline, DocumentStatus};
-use crate::session::{login_address, use_signed_in};
+use crate::session::SessionGate;
 
 /// The shortest time between two reloads of the page's data under a burst of events.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 /// The height of a chunk row, in CSS pixels (`.chunks tr` in main.css).
 const CHUNK_ROW_PX: usize = 44;
@@ -37,17 +37,9 @@ const CHUNK_MARGIN_ROWS: usize = 4;
 /// `/documents/{id}`.
 #[component]
 pub fn DocumentPage() -> impl IntoView {
-    let signed_in = use_signed_in();
-    let location = use_location();
-    let here = move || {
-        format!(
-            "{}{}",
-            location.pathname.get_untracked(),
-            location.search.get_untracked()
-        )
-    };
-    if !signed_in.0.get_untracked() {
-        return view! { <Redirect path=login_address(&here()) /> }.into_any();
+    let gate = SessionGate::new();
+    if let Some(redirect) = gate.signed_out() {
+        return redirect;
     }
     let params = use_params_map();
     let query = use_query_map();
@@ -78,10 +70,7 @@ pub fn DocumentPage() -> impl IntoView {
                     Ok(pipeline) => {
                         view! { <DocumentView pipeline missed /> }.into_any()
                     }
-                    Err(AppError::Unauthorized) => {
-                        signed_in.set(false);
-                        view! { <Redirect path=login_address(&here()) /> }.into_any()
-                    }
+                    Err(AppError::Unauthorized) => gate.session_ended(),
                     Err(AppError::NotFound) => view! { <Gone /> }.into_any(),
                     Err(error) => {
                         view! {
@@ -283,20 +272,7 @@ fn ChunkTable(chunks: Signal<Vec<ChunkSummary>>) -> impl IntoView {
             (start, chunks.len(), chunks[start..end].to_vec())
         })
     });
-    let on_scroll = move |event: leptos::ev::Event| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            if let Some(element) = event
-                .target()
-                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            {
-                scroll_top.set(usize::try_from(element.scroll_top()).unwrap_or(0));
-            }
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = event;
-    };
+    let on_scroll = track_scroll_top(scroll_top);
     view! {
         <div class="chunks-wrap" on:scroll=on_scroll data-testid="chunks-scroller">
             <table class="chunks" aria-rowcount=move || chunks.with(Vec::len) + 1>
@@ -388,37 +364,33 @@ fn chunk_count_label(chunks: &[ChunkSummary]) -> String {
 }
 
 /// Reloads the page's data into `data` at most once per [`RELOAD_PAUSE`]; a reload that
-/// finds the document gone marks it `deleted`.
+/// finds the document gone marks it `deleted`, and a deleted document reloads no more.
 fn throttled_reload(
     project: String,
     id: String,
     data: RwSignal<DocumentPipeline>,
     deleted: RwSignal<bool>,
 ) -> impl Fn() + Copy + Send + Sync + 'static {
-    let scheduled = StoredValue::new(false);
     let target = StoredValue::new((project, id));
-    move || {
-        if scheduled.get_value() || deleted.get_untracked() {
-            return;
-        }
-        scheduled.set_value(true);
+    let reload = throttled(RELOAD_PAUSE, move || {
         #[cfg(feature = "hydrate")]
-        set_timeout(
-            move || {
-                scheduled.set_value(false);
-                let (project, id) = target.get_value();
-                leptos::task::spawn_local(async move {
-                    match crate::rest::document_pipeline(&project, &id).await {
-                        Ok(pipeline) => data.set(pipeline),
-                        Err(AppError::NotFound) => deleted.set(true),
-                        // The next event or resync tries again; the page keeps what it has.
-                        Err(_) => {}
-                    }
-                });
-            },
-            RELOAD_PAUSE,
-        );
+        {
+            let (project, id) = target.get_value();
+            leptos::task::spawn_local(async move {
+                match crate::rest::document_pipeline(&project, &id).await {
+                    Ok(pipeline) => data.set(pipeline),
+                    Err(AppError::NotFound) => deleted.set(true),
+                    // The next event or resync tries again; the page keeps what it has.
+                    Err(_) => {}
+                }
+            });
+        }
         #[cfg(not(feature = "hydrate"))]
         let _ = (target, data);
+    });
+    move || {
+        if !deleted.get_untracked() {
+            reload();
+        }
     }
 }

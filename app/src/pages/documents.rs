@@ -9,8 +9,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
-use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
@@ -19,7 +18,7 @@ use crate::data_updates::use_data_updates;
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
 use crate::protocol::{EntityEvent, ProjectId};
-use crate::session::{login_address, use_signed_in};
+use crate::session::{SessionGate, use_signed_in};
 
 /// Document events kept while a refetch is under way; beyond this, another refetch is asked.
 const MAX_EVENTS_DURING_REFETCH: usize = 20_000;
@@ -30,19 +29,9 @@ type EventsDuringRefetch = StoredValue<Option<Vec<EntityEvent>>>;
 /// `/documents?project=<id>`: the documents of the project named (or the first one).
 #[component]
 pub fn DocumentsPage() -> impl IntoView {
-    let signed_in = use_signed_in();
-    let location = use_location();
-    let here = move || {
-        format!(
-            "{}{}",
-            location.pathname.get_untracked(),
-            location.search.get_untracked()
-        )
-    };
-    // The server sends a reader without a session to sign in before rendering; in the
-    // browser (after a log-out) the page goes there without asking the API for a 401.
-    if !signed_in.0.get_untracked() {
-        return view! { <Redirect path=login_address(&here()) /> }.into_any();
+    let gate = SessionGate::new();
+    if let Some(redirect) = gate.signed_out() {
+        return redirect;
     }
     let query = use_query_map();
     let requested = Memo::new(move |_| query.with(|query| query.get("project")));
@@ -85,10 +74,7 @@ pub fn DocumentsPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <DocumentsView data during_refetch /> }.into_any(),
-                    Err(AppError::Unauthorized) => {
-                        signed_in.set(false);
-                        view! { <Redirect path=login_address(&here()) /> }.into_any()
-                    }
+                    Err(AppError::Unauthorized) => gate.session_ended(),
                     Err(error) => {
                         view! {
                             <section class="card narrow" role="alert">

@@ -11,7 +11,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::ActiveProject;
-use crate::data_updates::{ConnectionState, use_data_updates};
+use crate::data_updates::{ConnectionState, throttled, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::home_page_resource;
 use crate::protocol::ProjectId;
@@ -19,7 +19,6 @@ use crate::resources::{ProjectOverview, ProjectsOverview};
 use crate::session::use_signed_in;
 
 /// The shortest time between two reloads of the overview under a burst of events.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The start page.
@@ -108,7 +107,7 @@ fn YourProjects(overview: ProjectsOverview, reload: Callback<()>) -> impl IntoVi
         }
     });
 
-    let schedule_reload = throttled(reload);
+    let schedule_reload = throttled(RELOAD_PAUSE, move || reload.run(()));
     updates.subscribe("document:*", move |_| {
         schedule_reload();
     });
@@ -179,27 +178,5 @@ fn ProjectCard(project: ProjectOverview, live: bool) -> impl IntoView {
             </p>
             {live.then(|| view! { <span class="badge live-badge">"Live"</span> })}
         </li>
-    }
-}
-
-/// `reload`, called at most once per [`RELOAD_PAUSE`] however often the returned function
-/// is (the calls in between are folded into the next reload).
-fn throttled(reload: Callback<()>) -> impl Fn() + Copy + Send + Sync + 'static {
-    let scheduled = StoredValue::new(false);
-    move || {
-        if scheduled.get_value() {
-            return;
-        }
-        scheduled.set_value(true);
-        #[cfg(feature = "hydrate")]
-        set_timeout(
-            move || {
-                scheduled.set_value(false);
-                reload.run(());
-            },
-            RELOAD_PAUSE,
-        );
-        #[cfg(not(feature = "hydrate"))]
-        let _ = reload;
     }
 }

@@ -8,35 +8,26 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Redirect};
-use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::ActiveProject;
-use crate::data_updates::use_data_updates;
+use crate::data_updates::{throttled, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
 use crate::protocol::{ChunkStatus, ProjectId};
 use crate::resources::SearchHit;
-use crate::session::{login_address, query_value, use_signed_in};
+use crate::session::{SessionGate, query_value};
 
 /// The shortest time between two repeats of the standing query.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 const REPEAT_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `/search?q=<query>&project=<id>`.
 #[component]
 pub fn SearchPage() -> impl IntoView {
-    let signed_in = use_signed_in();
-    let location = use_location();
-    let here = move || {
-        format!(
-            "{}{}",
-            location.pathname.get_untracked(),
-            location.search.get_untracked()
-        )
-    };
-    if !signed_in.0.get_untracked() {
-        return view! { <Redirect path=login_address(&here()) /> }.into_any();
+    let gate = SessionGate::new();
+    if let Some(redirect) = gate.signed_out() {
+        return redirect;
     }
     let query_map = use_query_map();
     let active = expect_context::<ActiveProject>();
@@ -92,10 +83,7 @@ pub fn SearchPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(data) => view! { <Results data /> }.into_any(),
-                    Err(AppError::Unauthorized) => {
-                        signed_in.set(false);
-                        view! { <Redirect path=login_address(&here()) /> }.into_any()
-                    }
+                    Err(AppError::Unauthorized) => gate.session_ended(),
                     Err(error) => {
                         view! {
                             <p class="card" role="alert">{format!("The search failed: {error}.")}</p>
@@ -258,43 +246,34 @@ fn standing_query(
     shown: RwSignal<Vec<SearchHit>>,
     waiting: RwSignal<Option<Vec<SearchHit>>>,
 ) -> impl Fn() + Copy + Send + Sync + 'static {
-    let scheduled = StoredValue::new(false);
     let target = StoredValue::new((project, query));
-    move || {
-        if scheduled.get_value() {
-            return;
-        }
-        scheduled.set_value(true);
+    throttled(REPEAT_PAUSE, move || {
         #[cfg(feature = "hydrate")]
-        set_timeout(
-            move || {
-                scheduled.set_value(false);
-                let (project, query) = target.get_value();
-                leptos::task::spawn_local(async move {
-                    if let Ok(crate::resources::SearchResults { hits, .. }) =
-                        crate::rest::search(&project, &query).await
-                    {
-                        let same = shown.with_untracked(|shown| {
-                            shown.len() == hits.len()
-                                && shown
-                                    .iter()
-                                    .zip(&hits)
-                                    .all(|(old, new)| old.chunk_id == new.chunk_id)
-                        });
-                        if same {
-                            shown.set(hits);
-                            waiting.set(None);
-                        } else {
-                            waiting.set(Some(hits));
-                        }
+        {
+            let (project, query) = target.get_value();
+            leptos::task::spawn_local(async move {
+                if let Ok(crate::resources::SearchResults { hits, .. }) =
+                    crate::rest::search(&project, &query).await
+                {
+                    let same = shown.with_untracked(|shown| {
+                        shown.len() == hits.len()
+                            && shown
+                                .iter()
+                                .zip(&hits)
+                                .all(|(old, new)| old.chunk_id == new.chunk_id)
+                    });
+                    if same {
+                        shown.set(hits);
+                        waiting.set(None);
+                    } else {
+                        waiting.set(Some(hits));
                     }
-                });
-            },
-            REPEAT_PAUSE,
-        );
+                }
+            });
+        }
         #[cfg(not(feature = "hydrate"))]
         let _ = (target, shown, waiting);
-    }
+    })
 }
 
 #[cfg(test)]
