@@ -2,11 +2,12 @@
 //! text, its chunks (windowed), its extraction job and the entity graph extraction found,
 //! all live.
 //!
-//! **Invariant:** what the page shows converges on the server's: every event about the
-//! document (its own, its chunks', its extraction job's, its graph objects'), an event that
-//! came while the page loaded, and a `resync` each reload the page's data, at most once per
-//! [`RELOAD_PAUSE`]; a reload replaces the data in place, so the page does not jump. A
-//! deletion is shown at once and reloads nothing.
+//! **Invariant:** what the page shows converges on the server's: an update of the document
+//! or of one of its chunks applies in place; any other event about it (chunks split, its
+//! extraction job, its graph objects), an update of a chunk the page does not have yet, an
+//! event that came while the page loaded, and a `resync` each reload the page's data, at
+//! most once per [`RELOAD_PAUSE`]; a reload replaces the data in place, so the page does
+//! not jump. A deletion is shown at once and reloads nothing.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -144,14 +145,38 @@ fn DocumentView(pipeline: DocumentPipeline, missed: StoredValue<bool>) -> impl I
     let deleted = RwSignal::new(false);
     let reload = throttled_reload(project.clone(), id.clone(), data, deleted);
     let document_id = id.clone();
+    // Progress of the document and of its chunks applies in place; what changes the page's
+    // structure (chunks split, the extraction job, graph objects) reloads it.
     updates.subscribe("*", move |event| {
         if !about_document(event, &document_id) {
             return;
         }
-        if event.entity == EntityKind::Document && event.event_type == EventType::Deleted {
-            deleted.set(true);
-        } else {
-            reload();
+        match (event.entity, event.event_type) {
+            (EntityKind::Document, EventType::Deleted) => deleted.set(true),
+            (EntityKind::Document, EventType::Updated) => {
+                if let Some(change) = event.document() {
+                    data.update(|data| change.apply_to(&mut data.document.document));
+                }
+            }
+            (EntityKind::Chunk, EventType::Updated) => {
+                let status = event.chunk().and_then(|change| change.status);
+                let applied = match (&event.id, status) {
+                    (Some(chunk_id), Some(status)) => data
+                        .try_update(|data| {
+                            data.chunks
+                                .iter_mut()
+                                .find(|chunk| chunk.id == chunk_id.as_str())
+                                .map(|chunk| chunk.status = status)
+                                .is_some()
+                        })
+                        .unwrap_or(false),
+                    _ => false,
+                };
+                if !applied {
+                    reload();
+                }
+            }
+            _ => reload(),
         }
     });
     let resyncs = updates.resyncs();

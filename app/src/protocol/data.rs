@@ -156,6 +156,47 @@ impl DocumentChange {
         }
     }
 
+    /// Sets the fields this change names on `document` (the others stay), as a view that
+    /// holds a whole document applies an `entity.updated`.
+    pub fn apply_to(&self, document: &mut Document) {
+        let Self {
+            id: _,
+            project_id: _,
+            title,
+            status,
+            chunks,
+            embedded_chunks,
+            error,
+            size_bytes,
+            created_at,
+            updated_at,
+        } = self;
+        if let Some(title) = title {
+            document.title.clone_from(title);
+        }
+        if let Some(status) = status {
+            document.status = *status;
+        }
+        if let Some(chunks) = chunks {
+            document.chunks = *chunks;
+        }
+        if let Some(embedded_chunks) = embedded_chunks {
+            document.embedded_chunks = *embedded_chunks;
+        }
+        if let Some(error) = error {
+            document.error.clone_from(error);
+        }
+        if let Some(size_bytes) = size_bytes {
+            document.size_bytes = *size_bytes;
+        }
+        if let Some(created_at) = created_at {
+            document.created_at.clone_from(created_at);
+        }
+        if let Some(updated_at) = updated_at {
+            document.updated_at.clone_from(updated_at);
+        }
+    }
+
     /// A new title.
     pub fn renamed(document: &Document) -> Self {
         Self {
@@ -382,6 +423,41 @@ mod tests {
         assert_eq!(read(r#"{"status":"ready"}"#), None);
         assert_eq!(read(r#"{"error":null}"#), Some(None));
         assert_eq!(read(r#"{"error":"x"}"#), Some(Some("x".to_owned())));
+    }
+
+    #[test]
+    fn a_change_sets_only_the_fields_it_names_on_a_document() {
+        let mut changed = document();
+        DocumentChange {
+            status: Some(DocumentStatus::Ready),
+            embedded_chunks: Some(12),
+            error: Some(None),
+            ..DocumentChange::default()
+        }
+        .apply_to(&mut changed);
+        assert_eq!(changed.status, DocumentStatus::Ready);
+        assert_eq!(changed.embedded_chunks, 12);
+        assert_eq!(
+            Document {
+                status: DocumentStatus::Embedding,
+                embedded_chunks: 5,
+                ..changed.clone()
+            },
+            document(),
+            "nothing else changed"
+        );
+
+        let mut renamed = document();
+        DocumentChange::renamed(&Document {
+            title: "Minutes.md".to_owned(),
+            ..document()
+        })
+        .apply_to(&mut renamed);
+        assert_eq!(renamed.title, "Minutes.md");
+
+        let mut whole = document();
+        DocumentChange::created(&changed).apply_to(&mut whole);
+        assert_eq!(whole, changed, "a created change carries every field");
     }
 
     #[test]
