@@ -1,24 +1,14 @@
-import { createHmac } from "node:crypto";
-import { writeFileSync } from "node:fs";
-
-import { type Page, expect, test } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 
 import { createAccount } from "../tests/fixtures/accounts";
 import { DocumentsPage } from "../tests/fixtures/documents_page";
+import { eventsReceived, nextFrames, publishAtRate, publisherToken, recordMainThread } from "./measure";
 
 const DOCUMENTS = Number(process.env.BENCH_DOCUMENTS ?? "5000");
 const RATE = Number(process.env.BENCH_RATE ?? "1000");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? "10");
 // A column header to sort by before the burst ("Title": every event then changes a sort key).
 const SORT = process.env.BENCH_SORT || undefined;
-
-/** An HS256 token signed with the server's secret. */
-function token(claims: Record<string, unknown>): string {
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
-  const signature = createHmac("sha256", process.env.JWT_SECRET ?? "").update(unsigned).digest("base64url");
-  return `${unsigned}.${signature}`;
-}
 
 /** Runs `work` over `items` with at most `limit` in flight. */
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -34,13 +24,7 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
   );
 }
 
-/** Two animation frames: the windowed table has rendered what the last scroll asked for. */
-async function nextFrames(page: Page): Promise<void> {
-  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
-}
-
 test("5,000 documents take 1,000 updates a second without long frames", async ({ page }) => {
-  const profilePath = process.env.BENCH_PROFILE;
   const account = createAccount("Bench");
   const project = account.projects[0].id;
   const origin = test.info().project.use.baseURL ?? "";
@@ -74,101 +58,24 @@ test("5,000 documents take 1,000 updates a second without long frames", async ({
     await expect(page.getByRole("columnheader", { name: SORT, exact: true })).toHaveAttribute("aria-sort", /ending$/);
   }
 
-  await page.evaluate(() => {
-    const record = { longFrames: 0, longTasks: 0, frames: 0, worstFrame: 0, worstTask: 0, running: true };
-    (window as unknown as { benchRecord: typeof record }).benchRecord = record;
-    new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) {
-        record.longFrames += 1;
-        record.worstFrame = Math.max(record.worstFrame, entry.duration);
-      }
-    }).observe({ type: "long-animation-frame", buffered: false });
-    new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) {
-        record.longTasks += 1;
-        record.worstTask = Math.max(record.worstTask, entry.duration);
-      }
-    }).observe({ type: "longtask", buffered: false });
-    const frame = () => {
-      record.frames += 1;
-      if (record.running) requestAnimationFrame(frame);
-    };
-    requestAnimationFrame(frame);
-  });
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Performance.enable");
-  const metric = async () => {
-    const { metrics } = await cdp.send("Performance.getMetrics");
-    const value = (name: string) => metrics.find((entry) => entry.name === name)?.value ?? 0;
-    return { taskDuration: value("TaskDuration"), timestamp: value("Timestamp") };
-  };
-  const receivedBefore = await page.evaluate(
-    () => (window as unknown as { docpulseEventsReceived?: Record<string, number> }).docpulseEventsReceived?.document ?? 0,
-  );
+  const receivedBefore = await eventsReceived(page, "document");
 
   // Publish RATE events a second for SECONDS seconds, one document after another, so that
   // no two events for a document fall in one coalescing window.
-  const publisher = token({ sub: "bench", exp: Math.floor(Date.now() / 1000) + 3600, projects: [project], role: "publisher" });
   const expected = new Map<string, { title: string; embedded: number }>();
-  let published = 0;
-  let failed = 0;
-  const inFlight = new Set<Promise<void>>();
-  if (profilePath) {
-    await cdp.send("Profiler.enable");
-    await cdp.send("Profiler.start");
-  }
-  const before = await metric();
-  const started = Date.now();
-  const total = RATE * SECONDS;
-  for (let sent = 0; sent < total; ) {
-    const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * RATE));
-    for (; sent < due; sent += 1) {
-      const id = ids[sent % ids.length];
-      const round = Math.floor(sent / ids.length);
-      const data = { title: `bench-${id}-v${round}`, embeddedChunks: (sent % 97) + 1, chunks: 100, status: "embedding" };
-      expected.set(id, { title: data.title, embedded: data.embeddedChunks });
-      const request = fetch(`${origin}/api/events/publish`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${publisher}`, "content-type": "application/json" },
-        body: JSON.stringify({ type: "entity.updated", entity: "document", id, projectId: project, data }),
-      }).then(
-        (response) => {
-          if (response.status === 202) published += 1;
-          else failed += 1;
-        },
-        () => {
-          failed += 1;
-        },
-      );
-      inFlight.add(request);
-      void request.finally(() => inFlight.delete(request));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  await Promise.all(inFlight);
-  const publishSeconds = (Date.now() - started) / 1000;
-  await expect
-    .poll(
-      () =>
-        page.evaluate(
-          () => (window as unknown as { docpulseEventsReceived?: Record<string, number> }).docpulseEventsReceived?.document ?? 0,
-        ),
-      { timeout: 60_000 },
-    )
-    .toBeGreaterThanOrEqual(receivedBefore + published);
-  const after = await metric();
-  if (profilePath) {
-    const { profile } = await cdp.send("Profiler.stop");
-    writeFileSync(profilePath, JSON.stringify(profile));
-  }
-  const record = await page.evaluate(() => {
-    const record = (window as unknown as { benchRecord: { running: boolean } }).benchRecord;
-    record.running = false;
-    return record;
+  const stop = await recordMainThread(page);
+  const publishing = await publishAtRate(origin, publisherToken(project), RATE * SECONDS, RATE, (sent) => {
+    const id = ids[sent % ids.length];
+    const round = Math.floor(sent / ids.length);
+    const data = { title: `bench-${id}-v${round}`, embeddedChunks: (sent % 97) + 1, chunks: 100, status: "embedding" };
+    expected.set(id, { title: data.title, embedded: data.embeddedChunks });
+    return { type: "entity.updated", entity: "document", id, projectId: project, data };
   });
-  const received =
-    (await page.evaluate(() => (window as unknown as { docpulseEventsReceived?: Record<string, number> }).docpulseEventsReceived?.document ?? 0)) -
-    receivedBefore;
+  await expect
+    .poll(() => eventsReceived(page, "document"), { timeout: 60_000 })
+    .toBeGreaterThanOrEqual(receivedBefore + publishing.published);
+  const measured = await stop();
+  const received = (await eventsReceived(page, "document")) - receivedBefore;
 
   // Every updated document ends with its last value: scroll through the whole table.
   const scroller = page.getByTestId("documents-scroller");
@@ -198,12 +105,9 @@ test("5,000 documents take 1,000 updates a second without long frames", async ({
     sortedBy: SORT || "added (default)",
     rate: RATE,
     seconds: SECONDS,
-    publishSeconds: Number(publishSeconds.toFixed(2)),
-    published,
-    failedPublishes: failed,
+    ...publishing,
     received,
-    mainThreadBusy: `${(((after.taskDuration - before.taskDuration) / (after.timestamp - before.timestamp)) * 100).toFixed(1)} %`,
-    frames: record,
+    ...measured,
     documentsChecked: seen.size,
     documentsWithWrongFinalValue: wrong.length,
     timeToLiveMs: timeToLive,
@@ -211,5 +115,5 @@ test("5,000 documents take 1,000 updates a second without long frames", async ({
   };
   console.log(`documents table benchmark: ${JSON.stringify(report, null, 2)}`);
   expect(wrong).toEqual([]);
-  expect(received).toBe(published);
+  expect(received).toBe(publishing.published);
 });

@@ -15,9 +15,9 @@ use leptos_router::components::A;
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::components::windowing::track_scroll_top;
-use crate::data_updates::use_data_updates;
+use crate::data_updates::{Applied, LiveRows};
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
-use crate::resources::{Document, DocumentStatus, MAX_TITLE_CHARS};
+use crate::resources::{Document, DocumentList, DocumentStatus, MAX_TITLE_CHARS};
 
 /// The height of every body row, in CSS pixels (the stylesheet sets the same).
 pub const ROW_HEIGHT_PX: usize = 52;
@@ -197,7 +197,8 @@ impl DocumentRow {
     }
 }
 
-/// The documents of one project as live rows, newest first. `Copy`: the page, the upload
+/// The documents of one project as live rows, newest first, kept live by a
+/// [`LiveList`](crate::data_updates::LiveList) of `document:*`. `Copy`: the page, the upload
 /// zone and the table share it.
 ///
 /// **Invariant:** an event that changes a row's value in the sorted column moves that row
@@ -205,6 +206,8 @@ impl DocumentRow {
 /// sorts the whole list again.
 #[derive(Clone, Copy)]
 pub struct DocumentRows {
+    /// The project the rows are of: events of another are not theirs.
+    project: StoredValue<String>,
     /// Row ids newest first; changes only when a row comes or goes.
     order: RwSignal<Vec<String>>,
     /// The rows by id.
@@ -223,8 +226,8 @@ pub struct DocumentRows {
 }
 
 impl DocumentRows {
-    /// Rows for `documents`, in their order.
-    pub fn new(documents: Vec<Document>) -> Self {
+    /// Rows for `project`'s `documents`, in their order.
+    pub fn new(project: &str, documents: Vec<Document>) -> Self {
         let order = documents
             .iter()
             .map(|document| document.id.clone())
@@ -237,6 +240,7 @@ impl DocumentRows {
             .map(|(document, seq)| (document.id.clone(), DocumentRow::new(document, seq)))
             .collect();
         Self {
+            project: StoredValue::new(project.to_owned()),
             order: RwSignal::new(order),
             rows: StoredValue::new(rows),
             sort: RwSignal::new(SortOrder::default()),
@@ -360,6 +364,38 @@ impl DocumentRows {
         self.order.update(|order| order.insert(0, id));
     }
 
+    /// Replaces the rows with `documents` (a reload): rows that stay keep their signals and
+    /// take the new values, so only what changed is drawn again.
+    fn replace_all(&self, documents: Vec<Document>) {
+        let mut old = self
+            .rows
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
+        let order = documents
+            .iter()
+            .map(|document| document.id.clone())
+            .collect();
+        let rows = documents
+            .into_iter()
+            .zip((1..=count).rev())
+            .map(|(document, seq)| {
+                let row = match old.remove(&document.id) {
+                    Some(row) => {
+                        row.apply(&DocumentChange::created(&document));
+                        DocumentRow { seq, ..row }
+                    }
+                    None => DocumentRow::new(document, seq),
+                };
+                (row.id.clone(), row)
+            })
+            .collect();
+        self.rows.set_value(rows);
+        self.next_seq.set_value(count + 1);
+        self.shown.update_value(|shown| shown.1 = true);
+        self.order.set(order);
+    }
+
     /// Removes the row of `id`, if there is one.
     pub fn remove(&self, id: &str) {
         let removed = self.rows.try_update_value(|rows| rows.remove(id)).flatten();
@@ -380,15 +416,20 @@ impl DocumentRows {
         self.len() == 0
     }
 
-    /// Applies one `document` event.
-    pub fn apply_event(&self, event: &EntityEvent) {
+    /// Applies one `document` event of the rows' project.
+    fn apply_event(&self, event: &EntityEvent) -> Applied {
+        if self
+            .project
+            .with_value(|project| event.project_id.as_str() != project)
+        {
+            return Applied::Followed;
+        }
         let change = event.document();
         match event.event_type {
-            EventType::Created => {
-                if let Some(document) = change.and_then(DocumentChange::into_document) {
-                    self.insert(document);
-                }
-            }
+            EventType::Created => match change.and_then(DocumentChange::into_document) {
+                Some(document) => self.insert(document),
+                None => return Applied::Reload,
+            },
             EventType::Updated => {
                 if let (Some(id), Some(change)) = (&event.id, change) {
                     self.update(id.as_str(), &change);
@@ -407,6 +448,7 @@ impl DocumentRows {
                 }
             }
         }
+        Applied::Followed
     }
 
     fn update(&self, id: &str, change: &DocumentChange) {
@@ -420,13 +462,30 @@ impl DocumentRows {
     }
 }
 
+impl LiveRows for DocumentRows {
+    type Snapshot = DocumentList;
+
+    fn apply(&self, event: &EntityEvent) -> Applied {
+        self.apply_event(event)
+    }
+
+    fn replace(&self, list: DocumentList) {
+        self.replace_all(list.documents);
+    }
+
+    #[cfg(feature = "hydrate")]
+    async fn reload(&self) -> Result<DocumentList, crate::error::AppError> {
+        crate::rest::list_documents(&self.project.get_value()).await
+    }
+}
+
 /// The project's documents as a table: title, status, embedding progress, size, last
-/// change, and a delete button per row. Kept live by `document:*` events; only the rows in
-/// view are rendered, and `aria-rowcount` / `aria-rowindex` tell assistive technology where
+/// change, and a delete button per row. Live as its rows are; only the rows in view are
+/// rendered, and `aria-rowcount` / `aria-rowindex` tell assistive technology where
 /// they sit in the whole list.
 #[component]
 pub fn DocumentsTable(
-    /// The rows; the table subscribes to `document:*` and applies the events to them.
+    /// The rows, kept live by the page.
     rows: DocumentRows,
     /// The caption, naming the project.
     caption: String,
@@ -435,10 +494,6 @@ pub fn DocumentsTable(
     /// Called with the id and the new title of a document the user renamed.
     on_rename: Callback<(String, String)>,
 ) -> impl IntoView {
-    use_data_updates().subscribe("document:*", move |event| {
-        rows.apply_event(event);
-    });
-
     let scroll_top = RwSignal::new(0_usize);
     let first_in_view = Memo::new(move |_| scroll_top.get() / ROW_HEIGHT_PX);
     // Owning: the previous order is moved in, not copied, and not compared row by row.
@@ -742,7 +797,10 @@ mod tests {
     fn events_create_update_and_delete_only_the_rows_they_name() {
         // With the `ssr` feature, signals live in the arena of an owner.
         Owner::new().with(|| {
-            let rows = DocumentRows::new(vec![document("doc_b", "b"), document("doc_a", "a")]);
+            let rows = DocumentRows::new(
+                "proj_1",
+                vec![document("doc_b", "b"), document("doc_a", "a")],
+            );
             let created = DocumentChange::created(&document("doc_c", "c"));
 
             rows.apply_event(&event(EventType::Created, "doc_c", Some(created)));
@@ -778,10 +836,58 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_replaces_the_rows_in_place_keeping_the_signals_of_those_that_stay() {
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(
+                "proj_1",
+                vec![document("doc_b", "b"), document("doc_a", "a")],
+            );
+            let title_of_a = rows.row("doc_a").expect("listed").title;
+            let mut renamed = document("doc_a", "a, renamed");
+            renamed.status = DocumentStatus::Ready;
+
+            rows.replace(DocumentList {
+                documents: vec![document("doc_c", "c"), renamed],
+                last_event_id: "0-0".to_owned(),
+            });
+
+            assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
+            assert!(rows.row("doc_b").is_none());
+            let row = rows.row("doc_a").expect("still listed");
+            assert_eq!(row.title, title_of_a, "the same signal, not a new row");
+            assert_eq!(title_of_a.get_untracked(), "a, renamed");
+            assert_eq!(row.status.get_untracked(), DocumentStatus::Ready);
+            assert!(row.seq < rows.row("doc_c").expect("added").seq);
+        });
+    }
+
+    #[test]
+    fn events_of_another_project_change_nothing_and_a_partial_creation_asks_a_reload() {
+        Owner::new().with(|| {
+            let rows = DocumentRows::new("proj_2", vec![document("doc_a", "a")]);
+            let created = DocumentChange::created(&document("doc_c", "c"));
+
+            let other = rows.apply(&event(EventType::Created, "doc_c", Some(created)));
+            let partial = DocumentRows::new("proj_1", Vec::new()).apply(&event(
+                EventType::Created,
+                "doc_d",
+                Some(DocumentChange {
+                    title: Some("d".to_owned()),
+                    ..DocumentChange::default()
+                }),
+            ));
+
+            assert_eq!(other, Applied::Followed);
+            assert_eq!(rows.order.get_untracked(), ["doc_a"]);
+            assert_eq!(partial, Applied::Reload);
+        });
+    }
+
+    #[test]
     fn a_document_created_twice_keeps_one_row_with_the_newer_fields() {
         // With the `ssr` feature, signals live in the arena of an owner.
         Owner::new().with(|| {
-            let rows = DocumentRows::new(Vec::new());
+            let rows = DocumentRows::new("proj_1", Vec::new());
             rows.insert(document("doc_a", "a"));
             let mut newer = document("doc_a", "a, renamed");
             newer.status = DocumentStatus::Ready;
@@ -801,7 +907,7 @@ mod tests {
             big.size_bytes = 5_000;
             let mut small = document("doc_small", "apple");
             small.size_bytes = 5;
-            let rows = DocumentRows::new(vec![big, small, document("doc_mid", "Mango")]);
+            let rows = DocumentRows::new("proj_1", vec![big, small, document("doc_mid", "Mango")]);
             let sorted = |sort: SortOrder| {
                 rows.sort.set(sort);
                 rows.displayed()
@@ -868,7 +974,7 @@ mod tests {
                 .enumerate()
                 .map(|(index, title)| document(&format!("doc_{index}"), title))
                 .collect();
-            let rows = DocumentRows::new(documents);
+            let rows = DocumentRows::new("proj_1", documents);
             let change = |id: &str, change: DocumentChange| {
                 rows.apply_event(&event(EventType::Updated, id, Some(change)));
             };

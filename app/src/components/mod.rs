@@ -1,5 +1,6 @@
 //! Reusable pieces of the pages.
 
+pub mod chunk_table;
 pub mod connection_indicator;
 pub mod documents_table;
 pub mod embedding_progress;

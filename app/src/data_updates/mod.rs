@@ -1,7 +1,8 @@
 //! Live data updates in the browser: which events a component wants ([`pattern`]), who gets
 //! each event ([`registry`]), how long to wait before reconnecting ([`backoff`]), the
-//! connection itself (`client`, hydrate only) and the Leptos surface ([`provider`]:
-//! [`DataUpdatesProvider`], [`use_data_updates`], [`DataUpdates`], [`Subscription`]).
+//! connection itself (`client`, hydrate only), the Leptos surface ([`provider`]:
+//! [`DataUpdatesProvider`], [`use_data_updates`], [`DataUpdates`], [`Subscription`]) and the
+//! live list every list page is built on ([`live_list`]: [`LiveList`], [`LiveRows`]).
 //!
 //! **Invariant:** [`pattern`], [`registry`] and [`backoff`] are pure (no Leptos, no
 //! `web_sys`), so `cargo test -p app` checks them natively.
@@ -31,14 +32,16 @@
 pub mod backoff;
 #[cfg(feature = "hydrate")]
 mod client;
+pub mod live_list;
 pub mod pattern;
 pub mod provider;
 pub mod registry;
 pub mod throttle;
 
+pub use live_list::{Applied, LiveList, LiveRows};
 pub use pattern::{IntoPattern, Pattern, PatternError};
 pub use provider::{
     ConnectionState, DataUpdates, DataUpdatesProvider, StreamOptions, Subscription,
     use_data_updates,
 };
-pub use throttle::throttled;
+pub use throttle::{Throttle, throttled};

@@ -80,7 +80,7 @@ pub struct DataUpdates {
 }
 
 impl DataUpdates {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             registry: StoredValue::new(Registry::new()),
             state: RwSignal::new(ConnectionState::Closed),

@@ -3,9 +3,8 @@
 //!
 //! **Invariant:** the first data comes from the server with its `lastEventId`, and the
 //! stream of that project resumes from that id, so nothing changed between the load and the
-//! connect is missed; a `resync` (or the manual refresh) loads the data again, and the
-//! document events that arrive while it loads are applied again on top of the new data
-//! (they carry newest values, so replaying them in order converges on the current state).
+//! connect is missed; the rows are a [`LiveList`], so the events that come during a load
+//! (the first, or a reload after a `resync` or the manual refresh) apply on top of it.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,17 +13,14 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
 use crate::components::project_switcher::ProjectSwitcher;
-use crate::data_updates::use_data_updates;
+use crate::data_updates::{LiveList, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
-use crate::protocol::{EntityEvent, ProjectId};
+use crate::protocol::ProjectId;
 use crate::session::{SessionGate, use_signed_in};
 
-/// Document events kept while a refetch is under way; beyond this, another refetch is asked.
-const MAX_EVENTS_DURING_REFETCH: usize = 20_000;
-
-/// The document events that arrived since a refetch started; `None` when none is under way.
-type EventsDuringRefetch = StoredValue<Option<Vec<EntityEvent>>>;
+/// The shortest time between two reloads of the list (a `resync`, a partial creation).
+const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `/documents?project=<id>`: the documents of the project named (or the first one).
 #[component]
@@ -36,35 +32,9 @@ pub fn DocumentsPage() -> impl IntoView {
     let query = use_query_map();
     let requested = Memo::new(move |_| query.with(|query| query.get("project")));
     let data = documents_page_resource(requested);
-    let updates = use_data_updates();
-    let resyncs = updates.resyncs();
-    // Events that arrive while the first load is under way (the stream may be open on this
-    // project already, after client-side navigation) are kept like those during a refetch.
-    let during_refetch: EventsDuringRefetch = StoredValue::new(Some(Vec::new()));
-    updates.subscribe("document:*", move |event| {
-        let overflow = during_refetch
-            .try_update_value(|events| match events {
-                Some(events) if events.len() >= MAX_EVENTS_DURING_REFETCH => true,
-                Some(events) => {
-                    events.push(event.clone());
-                    false
-                }
-                None => false,
-            })
-            .unwrap_or(false);
-        if overflow {
-            during_refetch.set_value(None);
-            updates.request_resync();
-        }
-    });
-    Effect::new(move |previous: Option<u64>| {
-        let count = resyncs.get();
-        if previous.is_some_and(|previous| previous != count) {
-            during_refetch.set_value(Some(Vec::new()));
-            data.refetch();
-        }
-        count
-    });
+    // Made before the first load is in: the events that come meanwhile (the stream may be
+    // open on this project already, after client-side navigation) are kept for it.
+    let list = LiveList::new("document:*", RELOAD_PAUSE);
 
     view! {
         <Title text="Documents · docpulse" />
@@ -73,7 +43,7 @@ pub fn DocumentsPage() -> impl IntoView {
         }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <DocumentsView data during_refetch /> }.into_any(),
+                    Ok(data) => view! { <DocumentsView data list /> }.into_any(),
                     Err(AppError::Unauthorized) => gate.session_ended(),
                     Err(error) => {
                         view! {
@@ -93,29 +63,20 @@ pub fn DocumentsPage() -> impl IntoView {
 
 /// The loaded page.
 #[component]
-fn DocumentsView(data: DocumentsPageData, during_refetch: EventsDuringRefetch) -> impl IntoView {
+fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl IntoView {
     let DocumentsPageData {
         projects,
         project,
-        list,
+        list: documents,
     } = data;
     let active = expect_context::<ActiveProject>();
     let updates = use_data_updates();
-    let rows = DocumentRows::new(list.documents);
-    let missed = during_refetch
-        .try_update_value(Option::take)
-        .flatten()
-        .unwrap_or_default();
-    for event in missed
-        .iter()
-        .filter(|event| event.project_id.as_str() == project.id)
-    {
-        rows.apply_event(event);
-    }
+    let rows = DocumentRows::new(&project.id, documents.documents);
+    list.attach(rows);
 
     // Browser only: follow this project's stream from the id the list was read at.
     let project_id = project.id.parse::<ProjectId>().ok();
-    let last_event_id = list.last_event_id;
+    let last_event_id = documents.last_event_id;
     Effect::new(move |_| {
         if let Some(project_id) = project_id.clone()
             && active.0.get_untracked().as_ref() != Some(&project_id)

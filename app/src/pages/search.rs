@@ -2,9 +2,10 @@
 //! with its document's title (a link to the document), its text with the query's words
 //! marked, and its score.
 //!
-//! The query stands: when chunks of the project are embedded, the page asks again. Results
-//! never move under the reader's eyes: new answers wait behind a "Show" button (announced
-//! in a live region), and only scores of the same hits change in place.
+//! The query stands: the results are a [`LiveList`] of the project's chunks, and when one is
+//! embedded the page asks again (at most once per [`REPEAT_PAUSE`]). Results never move
+//! under the reader's eyes: new answers wait behind a "Show" button (announced in a live
+//! region), and only scores of the same hits change in place.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,11 +13,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::ActiveProject;
-use crate::data_updates::{throttled, use_data_updates};
+use crate::data_updates::{Applied, LiveList, LiveRows};
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
-use crate::protocol::{ChunkStatus, ProjectId};
-use crate::resources::SearchHit;
+use crate::protocol::{ChunkStatus, EntityEvent, ProjectId};
+use crate::resources::{SearchHit, SearchResults};
 use crate::session::{SessionGate, query_value};
 
 /// The shortest time between two repeats of the standing query.
@@ -41,6 +42,8 @@ pub fn SearchPage() -> impl IntoView {
     });
     let query = Memo::new(move |_| query_map.with(|query| query.get("q").unwrap_or_default()));
     let data = search_page_resource(requested, query);
+    // Made before the first answer is in: a chunk embedded meanwhile asks again.
+    let list = LiveList::new("chunk:*", REPEAT_PAUSE);
     // A new query is a new address (so Back returns to the last one), kept in this project.
     let field = NodeRef::<leptos::html::Input>::new();
     let navigate = use_navigate();
@@ -82,7 +85,7 @@ pub fn SearchPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(data) => view! { <Results data /> }.into_any(),
+                    Ok(data) => view! { <Results data list /> }.into_any(),
                     Err(AppError::Unauthorized) => gate.session_ended(),
                     Err(error) => {
                         view! {
@@ -99,7 +102,7 @@ pub fn SearchPage() -> impl IntoView {
 
 /// The results of one query, kept standing.
 #[component]
-fn Results(data: SearchPageData) -> impl IntoView {
+fn Results(data: SearchPageData, list: LiveList<StandingQuery>) -> impl IntoView {
     let SearchPageData { project, results } = data;
     let Some(results) = results else {
         return view! { <p class="muted">"Type a few words and press Search."</p> }.into_any();
@@ -112,17 +115,9 @@ fn Results(data: SearchPageData) -> impl IntoView {
         }
     });
     let query = results.query.clone();
-    let shown = RwSignal::new(results.hits);
-    let waiting = RwSignal::new(None::<Vec<SearchHit>>);
-    let repeat = standing_query(project.id.clone(), query.clone(), shown, waiting);
-    use_data_updates().subscribe("chunk:*", move |event| {
-        if event
-            .chunk()
-            .is_some_and(|change| change.status == Some(ChunkStatus::Embedded))
-        {
-            repeat();
-        }
-    });
+    let standing = StandingQuery::new(&project.id, results);
+    list.attach(standing);
+    let StandingQuery { shown, waiting, .. } = standing;
     let words = StoredValue::new(query_words(&query));
     let new_count = move || {
         waiting.with(|waiting| {
@@ -238,42 +233,67 @@ fn highlight(text: &str, words: &[String]) -> Vec<(String, bool)> {
     parts
 }
 
-/// Asks the query again at most once per [`REPEAT_PAUSE`]: the same hits in the same order
-/// update in place; anything else waits in `waiting` for the reader.
-fn standing_query(
-    project: String,
-    query: String,
+/// The hits of a query as they stand: those shown, and a newer answer waiting for the
+/// reader.
+#[derive(Clone, Copy)]
+struct StandingQuery {
+    /// The project and the query, to ask again.
+    target: StoredValue<(String, String)>,
     shown: RwSignal<Vec<SearchHit>>,
     waiting: RwSignal<Option<Vec<SearchHit>>>,
-) -> impl Fn() + Copy + Send + Sync + 'static {
-    let target = StoredValue::new((project, query));
-    throttled(REPEAT_PAUSE, move || {
-        #[cfg(feature = "hydrate")]
-        {
-            let (project, query) = target.get_value();
-            leptos::task::spawn_local(async move {
-                if let Ok(crate::resources::SearchResults { hits, .. }) =
-                    crate::rest::search(&project, &query).await
-                {
-                    let same = shown.with_untracked(|shown| {
-                        shown.len() == hits.len()
-                            && shown
-                                .iter()
-                                .zip(&hits)
-                                .all(|(old, new)| old.chunk_id == new.chunk_id)
-                    });
-                    if same {
-                        shown.set(hits);
-                        waiting.set(None);
-                    } else {
-                        waiting.set(Some(hits));
-                    }
-                }
-            });
+}
+
+impl StandingQuery {
+    fn new(project: &str, results: SearchResults) -> Self {
+        Self {
+            target: StoredValue::new((project.to_owned(), results.query)),
+            shown: RwSignal::new(results.hits),
+            waiting: RwSignal::new(None),
         }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (target, shown, waiting);
-    })
+    }
+}
+
+impl LiveRows for StandingQuery {
+    type Snapshot = SearchResults;
+
+    /// A chunk of the project embedded may answer the query: ask again.
+    fn apply(&self, event: &EntityEvent) -> Applied {
+        let embedded = event
+            .chunk()
+            .is_some_and(|change| change.status == Some(ChunkStatus::Embedded));
+        let ours = self
+            .target
+            .with_value(|(project, _)| event.project_id.as_str() == project);
+        if embedded && ours {
+            Applied::Reload
+        } else {
+            Applied::Followed
+        }
+    }
+
+    /// The same hits in the same order update in place; anything else waits.
+    fn replace(&self, results: SearchResults) {
+        let hits = results.hits;
+        let same = self.shown.with_untracked(|shown| {
+            shown.len() == hits.len()
+                && shown
+                    .iter()
+                    .zip(&hits)
+                    .all(|(old, new)| old.chunk_id == new.chunk_id)
+        });
+        if same {
+            self.shown.set(hits);
+            self.waiting.set(None);
+        } else {
+            self.waiting.set(Some(hits));
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    async fn reload(&self) -> Result<SearchResults, AppError> {
+        let (project, query) = self.target.get_value();
+        crate::rest::search(&project, &query).await
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,137 @@
+// What both benchmarks measure and how they publish: the main thread's busy share and its
+// long frames over the burst (Chromium's own counters), and events published at a steady rate
+// through POST /api/events/publish with a publisher token signed by the server's secret.
+import { createHmac } from "node:crypto";
+import { writeFileSync } from "node:fs";
+
+import type { Page } from "@playwright/test";
+
+/** An HS256 token signed with the server's secret. */
+export function token(claims: Record<string, unknown>): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
+  const signature = createHmac("sha256", process.env.JWT_SECRET ?? "").update(unsigned).digest("base64url");
+  return `${unsigned}.${signature}`;
+}
+
+/** A publisher token for `project`, valid an hour. */
+export function publisherToken(project: string): string {
+  return token({ sub: "bench", exp: Math.floor(Date.now() / 1000) + 3600, projects: [project], role: "publisher" });
+}
+
+/** How many events of `entity` the page's stream client has dispatched. */
+export function eventsReceived(page: Page, entity: string): Promise<number> {
+  return page.evaluate(
+    (kind) => (window as unknown as { docpulseEventsReceived?: Record<string, number> }).docpulseEventsReceived?.[kind] ?? 0,
+    entity,
+  );
+}
+
+/** Two animation frames: a windowed list has rendered what the last scroll asked for. */
+export async function nextFrames(page: Page): Promise<void> {
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+}
+
+export interface FrameRecord {
+  longFrames: number;
+  longTasks: number;
+  frames: number;
+  worstFrame: number;
+  worstTask: number;
+}
+
+/**
+ * Starts recording the page's main thread: busy time (CDP `TaskDuration`), long animation
+ * frames, long tasks and frames. `BENCH_PROFILE` names a file for a CPU profile of the
+ * same span. The returned function stops and reports.
+ */
+export async function recordMainThread(page: Page): Promise<() => Promise<{ mainThreadBusy: string; frames: FrameRecord }>> {
+  const profilePath = process.env.BENCH_PROFILE;
+  await page.evaluate(() => {
+    const record = { longFrames: 0, longTasks: 0, frames: 0, worstFrame: 0, worstTask: 0, running: true };
+    (window as unknown as { benchRecord: typeof record }).benchRecord = record;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        record.longFrames += 1;
+        record.worstFrame = Math.max(record.worstFrame, entry.duration);
+      }
+    }).observe({ type: "long-animation-frame", buffered: false });
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        record.longTasks += 1;
+        record.worstTask = Math.max(record.worstTask, entry.duration);
+      }
+    }).observe({ type: "longtask", buffered: false });
+    const frame = () => {
+      record.frames += 1;
+      if (record.running) requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const metric = async () => {
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const value = (name: string) => metrics.find((entry) => entry.name === name)?.value ?? 0;
+    return { taskDuration: value("TaskDuration"), timestamp: value("Timestamp") };
+  };
+  if (profilePath) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.start");
+  }
+  const before = await metric();
+  return async () => {
+    const after = await metric();
+    if (profilePath) {
+      const { profile } = await cdp.send("Profiler.stop");
+      writeFileSync(profilePath, JSON.stringify(profile));
+    }
+    const { running: _, ...frames } = await page.evaluate(() => {
+      const record = (window as unknown as { benchRecord: FrameRecord & { running: boolean } }).benchRecord;
+      record.running = false;
+      return record;
+    });
+    const busy = (after.taskDuration - before.taskDuration) / (after.timestamp - before.timestamp);
+    return { mainThreadBusy: `${(busy * 100).toFixed(1)} %`, frames };
+  };
+}
+
+/**
+ * Publishes `total` events at `rate` a second as `publisher`; `event(n)` is the n-th
+ * event's body. Resolves once every request is answered.
+ */
+export async function publishAtRate(
+  origin: string,
+  publisher: string,
+  total: number,
+  rate: number,
+  event: (sent: number) => Record<string, unknown>,
+): Promise<{ published: number; failedPublishes: number; publishSeconds: number }> {
+  let published = 0;
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const started = Date.now();
+  for (let sent = 0; sent < total; ) {
+    const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
+    for (; sent < due; sent += 1) {
+      const request = fetch(`${origin}/api/events/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${publisher}`, "content-type": "application/json" },
+        body: JSON.stringify(event(sent)),
+      }).then(
+        (response) => {
+          if (response.status === 202) published += 1;
+          else failed += 1;
+        },
+        () => {
+          failed += 1;
+        },
+      );
+      inFlight.add(request);
+      void request.finally(() => inFlight.delete(request));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await Promise.all(inFlight);
+  return { published, failedPublishes: failed, publishSeconds: Number(((Date.now() - started) / 1000).toFixed(2)) };
+}
