@@ -350,6 +350,23 @@ pub const MAX_STREAMS_PER_USER: Var<usize> = Var::new(
     Default::Value("32"),
     count,
 );
+/// `STREAM_ADMISSION_RATE`.
+pub const STREAM_ADMISSION_RATE: Var<usize> = Var::new(
+    "STREAM_ADMISSION_RATE",
+    "new event streams this instance admits per second, in bursts of as many; more are \
+     answered `503 overloaded` with a jittered Retry-After (1 or more)",
+    Default::Value("2000"),
+    count,
+);
+/// `SHUTDOWN_SPREAD_SECS`.
+pub const SHUTDOWN_SPREAD_SECS: Var<Duration> = Var::new(
+    "SHUTDOWN_SPREAD_SECS",
+    "window over which a stopping server ends its event streams, each at a random moment \
+     and told a random `retry:` within it, so clients do not come back at once (0: all \
+     at once; less than SHUTDOWN_TIMEOUT_SECS)",
+    Default::Value("5"),
+    |text| whole(text).map(Duration::from_secs),
+);
 /// `HEADER_TIMEOUT_SECS`.
 pub const HEADER_TIMEOUT_SECS: Var<Duration> = Var::new(
     "HEADER_TIMEOUT_SECS",
@@ -477,7 +494,7 @@ pub const RUST_LOG: Var<String> = Var::new(
 );
 
 /// Every variable, in the order `--help` lists them.
-pub const VARIABLES: [VarDoc; 41] = [
+pub const VARIABLES: [VarDoc; 43] = [
     LEPTOS_SITE_ADDR.doc(),
     DOCPULSE_ENV.doc(),
     JWT_SECRET.doc(),
@@ -502,11 +519,13 @@ pub const VARIABLES: [VarDoc; 41] = [
     MAX_UPLOAD_FILES.doc(),
     MAX_CONNECTIONS.doc(),
     MAX_STREAMS_PER_USER.doc(),
+    STREAM_ADMISSION_RATE.doc(),
     HEADER_TIMEOUT_SECS.doc(),
     IDLE_TIMEOUT_SECS.doc(),
     BODY_TIMEOUT_SECS.doc(),
     REQUEST_TIMEOUT_SECS.doc(),
     SHUTDOWN_TIMEOUT_SECS.doc(),
+    SHUTDOWN_SPREAD_SECS.doc(),
     CLIENT_IP_HEADER.doc(),
     LOGIN_HASH_CONCURRENCY.doc(),
     LOGIN_HASH_QUEUE.doc(),
@@ -765,6 +784,10 @@ pub struct StreamConfig {
     pub heartbeat: Duration,
     /// Streams open at once per token subject (`MAX_STREAMS_PER_USER`).
     pub max_streams_per_user: usize,
+    /// New streams admitted per second (`STREAM_ADMISSION_RATE`).
+    pub admission_rate: usize,
+    /// Window over which a stopping server ends its streams (`SHUTDOWN_SPREAD_SECS`).
+    pub shutdown_spread: Duration,
 }
 
 /// What the event bus keeps and merges; every bound keeps memory finite.
@@ -912,6 +935,17 @@ impl Config {
             }
         };
 
+        // Streams still open at the shutdown deadline are cut without their `retry:`.
+        let shutdown_timeout = SHUTDOWN_TIMEOUT_SECS.read(&lookup)?;
+        let shutdown_spread = SHUTDOWN_SPREAD_SECS.read(&lookup)?;
+        if shutdown_spread >= shutdown_timeout {
+            return Err(ConfigError::Invalid {
+                variable: SHUTDOWN_SPREAD_SECS.name(),
+                expected: "fewer seconds than SHUTDOWN_TIMEOUT_SECS",
+                value: Some(shutdown_spread.as_secs().to_string()),
+            });
+        }
+
         Ok(Self {
             environment,
             http: HttpConfig {
@@ -921,7 +955,7 @@ impl Config {
                 idle_timeout: IDLE_TIMEOUT_SECS.read(&lookup)?,
                 body_timeout: BODY_TIMEOUT_SECS.read(&lookup)?,
                 request_timeout: REQUEST_TIMEOUT_SECS.read(&lookup)?,
-                shutdown_timeout: SHUTDOWN_TIMEOUT_SECS.read(&lookup)?,
+                shutdown_timeout,
                 client_ip_header: CLIENT_IP_HEADER.read_optional(&lookup)?,
             },
             auth: AuthConfig { jwt_secret },
@@ -938,6 +972,8 @@ impl Config {
             stream: StreamConfig {
                 heartbeat: HEARTBEAT_SECS.read(&lookup)?,
                 max_streams_per_user: MAX_STREAMS_PER_USER.read(&lookup)?,
+                admission_rate: STREAM_ADMISSION_RATE.read(&lookup)?,
+                shutdown_spread,
             },
             events: EventsConfig {
                 coalesce_window: COALESCE_MS.read(&lookup)?,

@@ -19,6 +19,7 @@ pub struct Metrics {
     open_streams: AtomicI64,
     open_connections: AtomicI64,
     connections_refused: AtomicU64,
+    streams_refused: AtomicU64,
     published: AtomicU64,
     delivered: AtomicU64,
     coalesced: AtomicU64,
@@ -54,6 +55,11 @@ impl Metrics {
     /// A connection was refused for the connection limit.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new stream was refused for the admission rate.
+    pub fn stream_refused(&self) {
+        self.streams_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// An event entered a project's history.
@@ -111,6 +117,12 @@ impl Metrics {
             "docpulse_connections_refused_total",
             "Connections answered 503 because MAX_CONNECTIONS were open.",
             load(&self.connections_refused),
+        );
+        counter(
+            &mut out,
+            "docpulse_streams_refused_total",
+            "New event streams answered 503 for STREAM_ADMISSION_RATE.",
+            load(&self.streams_refused),
         );
         counter(
             &mut out,

@@ -46,7 +46,7 @@ use crate::search::Search;
 use crate::serve::{self, ConnectionLimits, RequestDeadline, limit_request_time};
 use crate::state::AppState;
 use crate::storage;
-use crate::stream::{DirectStreams, Heartbeats, Streams};
+use crate::stream::{DirectStreams, Heartbeats, StreamLimits, Streams};
 use crate::workers::Workers;
 use crate::workers::embedder::{Embedder, LocalEmbedder};
 
@@ -192,7 +192,11 @@ impl Application {
             streams: Streams::new(
                 heartbeats,
                 metrics.clone(),
-                config.stream.max_streams_per_user,
+                StreamLimits {
+                    max_streams_per_user: config.stream.max_streams_per_user,
+                    admission_rate: config.stream.admission_rate,
+                    shutdown_spread: config.stream.shutdown_spread,
+                },
             ),
             metrics,
             leptos_options,

@@ -41,7 +41,9 @@ test("stopping and restarting the server shows Reconnecting then Live, and no up
 }) => {
   // While the server is down, the attempts that reach no one are reported on the console.
   browserErrors.allowError(/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to fetch/);
-  const server = await OwnServer.start({ EMBED_DELAY_MS: "250", DEMO_USER: "false" });
+  // The stopping server ends the page's stream within a second and tells it `retry:` of 1 to
+  // 2 s, which the page honours before it tries the new one.
+  const server = await OwnServer.start({ EMBED_DELAY_MS: "250", DEMO_USER: "false", SHUTDOWN_SPREAD_SECS: "1" });
   try {
     const account = createAccountIn(server.dataDir, "Restarts");
     const documents = new DocumentsPage(page, server.url);

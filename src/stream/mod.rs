@@ -6,8 +6,12 @@
 //! session ends, and at shutdown.
 //! Nothing compresses or buffers its body.
 //! **Invariant:** at most `MAX_STREAMS_PER_USER` streams are open per token subject, on both
-//! paths; one more is answered `429 rate_limited` with `Retry-After`.
+//! paths; one more is answered `429 rate_limited` with `Retry-After`. At most
+//! `STREAM_ADMISSION_RATE` new streams are admitted per second per instance; one more is
+//! answered `503 overloaded` with a jittered `Retry-After`. A stopping server ends its
+//! streams over `SHUTDOWN_SPREAD_SECS`, each after a jittered `retry:`.
 
+mod admission;
 mod body;
 mod direct;
 mod heartbeat;
@@ -38,17 +42,31 @@ use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use body::EventStream;
+use admission::StreamAdmission;
+use body::{EventStream, StreamEnds};
 use per_user::StreamsPerUser;
 
-/// What the stream handler needs besides the bus: heartbeats, metrics, connection ids, and
-/// the count of each user's open streams.
+/// What the stream handler needs besides the bus: heartbeats, metrics, connection ids, the
+/// count of each user's open streams, the admission rate and the shutdown spread.
 #[derive(Clone, Debug)]
 pub struct Streams {
     heartbeats: Heartbeats,
     metrics: Arc<Metrics>,
     next_connection: Arc<AtomicU64>,
     per_user: StreamsPerUser,
+    admission: Arc<StreamAdmission>,
+    shutdown_spread: Duration,
+}
+
+/// The limits of [`Streams`], from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Streams open at once per token subject (`MAX_STREAMS_PER_USER`).
+    pub max_streams_per_user: usize,
+    /// New streams admitted per second (`STREAM_ADMISSION_RATE`).
+    pub admission_rate: usize,
+    /// Window over which a stopping server ends its streams (`SHUTDOWN_SPREAD_SECS`).
+    pub shutdown_spread: Duration,
 }
 
 impl Streams {
@@ -57,14 +75,15 @@ impl Streams {
         self.metrics.clone()
     }
 
-    /// Streams that beat with `heartbeats` and count into `metrics`, at most
-    /// `max_streams_per_user` open at once per token subject.
-    pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>, max_streams_per_user: usize) -> Self {
+    /// Streams that beat with `heartbeats`, count into `metrics` and keep to `limits`.
+    pub fn new(heartbeats: Heartbeats, metrics: Arc<Metrics>, limits: StreamLimits) -> Self {
         Self {
             heartbeats,
             metrics,
             next_connection: Arc::new(AtomicU64::new(1)),
-            per_user: StreamsPerUser::new(max_streams_per_user),
+            per_user: StreamsPerUser::new(limits.max_streams_per_user),
+            admission: Arc::new(StreamAdmission::new(limits.admission_rate)),
+            shutdown_spread: limits.shutdown_spread,
         }
     }
 }
@@ -122,6 +141,10 @@ async fn open_stream(
     sessions: &SessionRegistry,
 ) -> Result<EventStream, ApiError> {
     let user_slot = streams.per_user.open(&access.claims.sub)?;
+    if let Err(refused) = streams.admission.admit() {
+        streams.metrics.stream_refused();
+        return Err(refused);
+    }
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -145,8 +168,11 @@ async fn open_stream(
         connected,
         subscription,
         streams.heartbeats.subscribe(),
-        expiry_instant(access.claims.exp),
-        access.claims.sid.as_deref().map(|sid| sessions.watch(sid)),
+        StreamEnds {
+            expires_at: expiry_instant(access.claims.exp),
+            session_end: access.claims.sid.as_deref().map(|sid| sessions.watch(sid)),
+            shutdown_spread: streams.shutdown_spread,
+        },
         streams.metrics.clone(),
         user_slot,
     ))

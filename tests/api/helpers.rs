@@ -59,6 +59,8 @@ pub fn test_config(data_dir: &Path, extra: &[(&str, &str)]) -> Config {
             // Tests create their own users and want jobs at full speed unless they say.
             "DEMO_USER" => Some("false".to_owned()),
             "EMBED_DELAY_MS" => Some("0".to_owned()),
+            // Tests stop their servers at once unless they test the spread.
+            "SHUTDOWN_SPREAD_SECS" => Some("0".to_owned()),
             _ => None,
         }
     })
@@ -699,6 +701,11 @@ impl EventReader {
             self.recent.push_back(message.clone());
         }
         message
+    }
+
+    /// The last `retry:` the stream sent, in milliseconds.
+    pub fn retry(&self) -> Option<u64> {
+        self.parser.retry()
     }
 
     /// The next message; fails when the stream ends or after [`FRAME_LIMIT`].

@@ -429,12 +429,60 @@ async fn the_open_streams_gauge_returns_to_zero_when_clients_leave() {
 }
 
 #[tokio::test]
-async fn shutdown_ends_open_streams_within_a_second() {
+async fn shutdown_without_a_spread_ends_open_streams_within_a_second() {
     let app = TestApp::spawn().await;
     let mut first = app.open_stream("proj_1", None).await;
     let mut second = app.open_stream("proj_2", None).await;
     // `stop` fails the test when the server takes longer than a second.
     app.stop().await.expect("clean stop");
-    assert!(first.try_next().await.is_none());
-    assert!(second.try_next().await.is_none());
+    for stream in [&mut first, &mut second] {
+        assert!(stream.try_next().await.is_none());
+        assert_eq!(stream.retry(), Some(1000), "told to wait a second at least");
+    }
+}
+
+#[tokio::test]
+async fn a_stopping_server_ends_its_streams_spread_over_the_window_each_told_a_random_retry() {
+    let app = TestApp::spawn_with_env(&[
+        ("SHUTDOWN_SPREAD_SECS", "2"),
+        ("SHUTDOWN_TIMEOUT_SECS", "5"),
+    ])
+    .await;
+    let mut streams = Vec::new();
+    for _ in 0..16 {
+        streams.push(app.open_stream("proj_1", None).await);
+    }
+    let started = tokio::time::Instant::now();
+    let stopping = tokio::spawn(app.stop_within(Duration::from_secs(4)));
+
+    let ends = futures_util::future::join_all(streams.into_iter().map(|mut stream| async move {
+        while stream.try_next().await.is_some() {}
+        (started.elapsed(), stream.retry())
+    }))
+    .await;
+    stopping.await.expect("no panic").expect("a clean stop");
+
+    let times: Vec<Duration> = ends.iter().map(|(time, _)| *time).collect();
+    let first = times.iter().min().expect("16 streams");
+    let last = times.iter().max().expect("16 streams");
+    assert!(
+        *last < Duration::from_millis(2_500),
+        "all ended within the window: {times:?}"
+    );
+    assert!(
+        *last - *first >= Duration::from_millis(500),
+        "the ends are spread, not at once: {times:?}"
+    );
+    let retries: Vec<u64> = ends
+        .iter()
+        .map(|(_, retry)| retry.expect("each stream is told when to come back"))
+        .collect();
+    assert!(
+        retries.iter().all(|retry| (1_000..3_000).contains(retry)),
+        "{retries:?}"
+    );
+    assert!(
+        retries.iter().any(|retry| *retry != retries[0]),
+        "{retries:?}"
+    );
 }

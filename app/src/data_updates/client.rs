@@ -256,10 +256,12 @@ async fn read_stream(
             return Ending::Retry;
         }
         let chunk = js_sys::Uint8Array::new(&result.get_value()).to_vec();
-        for frame in parser.push(&chunk) {
-            if let Some(retry) = frame.retry {
-                backoff.set_base_millis(retry);
-            }
+        let frames = parser.push(&chunk);
+        // A `retry:` may come alone (a stopping server's last words), dispatching no frame.
+        if let Some(retry) = parser.retry() {
+            backoff.set_base_millis(retry);
+        }
+        for frame in frames {
             let message = match StreamMessage::from_frame(&frame) {
                 Ok(Some(message)) => message,
                 Ok(None) => continue,
