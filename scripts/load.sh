@@ -9,6 +9,10 @@
 # publishers split between them (the server's memory and CPU are then not measured).
 # LOAD_SERVER_BIN=/path/to/docpulse runs that server binary instead of the one built here, so
 # that two builds (before and after a change) are measured by the same tool in one sitting.
+# LOAD_RESTART_AFTER=<seconds> stops the server with SIGTERM that long after it started and
+# starts it again on the same port, Redis and data (the Redis bus, so history survives), and
+# runs docpulse-load with --resume: the report then says how the streams came back and
+# whether any event was lost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +24,8 @@ case $profile in
 esac
 instances=${LOAD_INSTANCES:-1}
 bus=${LOAD_BUS:-memory}
-[[ $instances -gt 1 ]] && bus=redis
+restart_after=${LOAD_RESTART_AFTER:-}
+[[ $instances -gt 1 || -n $restart_after ]] && bus=redis
 case $bus in
   memory | redis) ;;
   *) echo "LOAD_BUS must be memory or redis, got $bus" >&2; exit 2 ;;
@@ -32,10 +37,15 @@ secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 data_dirs=()
 servers=()
 stop_redis=false
+# The restarted server's pid, written by the restart below (a background job of its own).
+restarted_pid_file=$(mktemp)
 cleanup() {
+  if [[ -s $restarted_pid_file ]]; then servers+=("$(cat "$restarted_pid_file")"); fi
   for server in "${servers[@]}"; do kill "$server" 2>/dev/null || true; done
-  for server in "${servers[@]}"; do wait "$server" 2>/dev/null || true; done
-  rm -rf "${data_dirs[@]}"
+  for server in "${servers[@]}"; do
+    wait "$server" 2>/dev/null || while kill -0 "$server" 2>/dev/null; do sleep 0.1; done
+  done
+  rm -rf "${data_dirs[@]}" "$restarted_pid_file"
   if $stop_redis; then scripts/redis.sh stop; fi
 }
 trap cleanup EXIT
@@ -49,24 +59,51 @@ if [[ $bus == redis ]]; then
   redis_env=(REDIS_URL="$redis_url")
 fi
 
+# Starts a server on `$1` (a port) with data folder `$2`, in the background.
+start_server() {
+  env JWT_SECRET="$secret" DATA_DIR="$2" LEPTOS_SITE_ADDR="127.0.0.1:$1" \
+    RUST_LOG="${RUST_LOG:-warn}" "${redis_env[@]}" "${LOAD_SERVER_BIN:-$bin_dir/docpulse}" &
+}
+
+# Waits until the server on port `$1` answers /healthz (at most 10 s).
+wait_until_ready() {
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+}
+
 urls=()
+ports=()
 for _ in $(seq "$instances"); do
   data_dir=$(mktemp -d)
   data_dirs+=("$data_dir")
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  env JWT_SECRET="$secret" DATA_DIR="$data_dir" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
-    RUST_LOG="${RUST_LOG:-warn}" "${redis_env[@]}" "${LOAD_SERVER_BIN:-$bin_dir/docpulse}" &
+  start_server "$port" "$data_dir"
   servers+=($!)
-  for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  ports+=("$port")
+  wait_until_ready "$port"
   urls+=(--url "http://127.0.0.1:$port")
 done
 
 measure=()
-[[ $instances -eq 1 ]] && measure=(--server-pid "${servers[0]}")
+[[ $instances -eq 1 && -z $restart_after ]] && measure=(--server-pid "${servers[0]}")
 if [[ $# -eq 0 ]]; then
   set -- --connections 10000 --projects 100 --rate 500 --duration 60
 fi
-"$bin_dir/docpulse-load" "${urls[@]}" --jwt-secret "$secret" "${measure[@]}" "$@"
+resume=()
+if [[ -n $restart_after ]]; then
+  resume=(--resume)
+  (
+    sleep "$restart_after"
+    echo "restart: SIGTERM to the server at $(date +%T.%N | cut -c1-12)" >&2
+    kill -TERM "${servers[0]}"
+    while kill -0 "${servers[0]}" 2>/dev/null; do sleep 0.05; done
+    echo "restart: the server exited at $(date +%T.%N | cut -c1-12); starting it again" >&2
+    start_server "${ports[0]}" "${data_dirs[0]}"
+    echo $! >"$restarted_pid_file"
+    wait_until_ready "${ports[0]}"
+    echo "restart: the server answers again at $(date +%T.%N | cut -c1-12)" >&2
+  ) &
+fi
+"$bin_dir/docpulse-load" "${urls[@]}" --jwt-secret "$secret" "${measure[@]}" "${resume[@]}" "$@"

@@ -92,6 +92,13 @@ pub struct Options {
     #[arg(long, default_value_t = 5)]
     pub drain: u64,
 
+    /// Streams the server ends connect again with their `Last-Event-ID` after its `retry:`
+    /// (jittered), and failed publishes are tried again for up to 30 s: for a run across a
+    /// server restart (`LOAD_RESTART_AFTER` in scripts/load.sh). The report then says how
+    /// many streams were ended and resumed, how fast, and how many events went missing.
+    #[arg(long)]
+    pub resume: bool,
+
     /// Tokio worker threads of the tool; keep it low when the server shares the machine's cores.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,

@@ -54,7 +54,14 @@ pub struct PublishPlan {
     pub projects: u32,
     /// The streams' counters, read for the number of streams open on each event's project.
     pub tally: Arc<SubscriberTally>,
+    /// `--resume`: a failed publish is tried again for up to [`PUBLISH_RETRY_WINDOW`].
+    pub retry_failures: bool,
 }
+
+/// How long `--resume` keeps trying a failed publish (a server restarting).
+const PUBLISH_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// The pause between two tries of a failed publish.
+const PUBLISH_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// How the publish phase went.
 #[derive(Debug, Clone, Default)]
@@ -122,30 +129,31 @@ async fn publish_every_nth(
     let mut sender = None;
     for event_number in (first..plan.event_count).step_by(usize::try_from(stride).unwrap_or(1)) {
         tokio::time::sleep_until(started + pacing::due_after(event_number, plan.rate)).await;
-        let published = tokio::time::timeout(
-            PUBLISH_TIMEOUT,
-            publish_one(&mut sender, first, event_number, &plan, &tracker),
-        )
-        .await;
-        match published {
-            Ok(Ok(())) => {
-                outcome.accepted += 1;
-                let project_index = naming::project_index_of_event(event_number, plan.projects);
-                outcome.expected_deliveries += plan.tally.open_on_project(project_index);
+        let first_try = Instant::now();
+        loop {
+            let published = tokio::time::timeout(
+                PUBLISH_TIMEOUT,
+                publish_one(&mut sender, first, event_number, &plan, &tracker),
+            )
+            .await;
+            let error = match published {
+                Ok(Ok(())) => {
+                    outcome.accepted += 1;
+                    let project_index = naming::project_index_of_event(event_number, plan.projects);
+                    outcome.expected_deliveries += plan.tally.open_on_project(project_index);
+                    break;
+                }
+                Ok(Err(error)) => format!("publish: {error:#}"),
+                Err(_) => format!("publish: no answer within {} s", PUBLISH_TIMEOUT.as_secs()),
+            };
+            sender = None;
+            if plan.retry_failures && first_try.elapsed() < PUBLISH_RETRY_WINDOW {
+                tokio::time::sleep(PUBLISH_RETRY_PAUSE).await;
+                continue;
             }
-            Ok(Err(error)) => {
-                outcome.failed += 1;
-                outcome.errors.record(&format!("publish: {error:#}"));
-                sender = None;
-            }
-            Err(_) => {
-                outcome.failed += 1;
-                outcome.errors.record(&format!(
-                    "publish: no answer within {} s",
-                    PUBLISH_TIMEOUT.as_secs()
-                ));
-                sender = None;
-            }
+            outcome.failed += 1;
+            outcome.errors.record(&error);
+            break;
         }
     }
     outcome

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::proc_stats::ProcessSample;
+use crate::subscribers::tally::ResumeFigures;
 
 /// Highest latency the histogram tells apart, in microseconds (one hour); longer ones are
 /// counted as this.
@@ -118,6 +119,8 @@ pub struct ConnectionFigures {
     pub closed_early: u64,
     /// Connect attempts refused with `429`/`503` and `Retry-After`, then retried.
     pub refusals: u64,
+    /// With `--resume`: streams the server ended and how they resumed.
+    pub resumes: Option<ResumeFigures>,
     /// From the first connect to the last outcome.
     pub connect_time: Duration,
 }
@@ -216,6 +219,13 @@ impl Report {
         [
             (connections.failed_to_connect > 0, "connections failed"),
             (connections.closed_early > 0, "streams closed early"),
+            (
+                connections
+                    .resumes
+                    .as_ref()
+                    .is_some_and(|resumes| resumes.resumed < resumes.ended),
+                "streams not resumed",
+            ),
             (publish_failed, "publishes failed"),
             (deliveries.missing() > 0, "deliveries missing"),
             (deliveries.duplicates > 0, "duplicate deliveries"),
@@ -255,6 +265,21 @@ impl Report {
                 connections.refusals
             ),
         );
+        if let Some(resumes) = &connections.resumes {
+            line(
+                &mut out,
+                format_args!(
+                    "resumes: {} streams ended by the server, {} resumed with Last-Event-ID, the last {} after the first end, at most {} resumed in one second",
+                    resumes.ended,
+                    resumes.resumed,
+                    resumes.first_end_to_last_resume.map_or_else(
+                        || "none".to_owned(),
+                        |time| format!("{:.2} s", time.as_secs_f64())
+                    ),
+                    resumes.peak_per_second
+                ),
+            );
+        }
         let deliveries = &self.deliveries;
         line(
             &mut out,
@@ -458,6 +483,7 @@ mod tests {
                 failed_to_connect: 0,
                 closed_early: 0,
                 refusals: 0,
+                resumes: None,
                 connect_time: Duration::from_millis(6_200),
             },
             publishing: Some(PublishFigures {
@@ -563,6 +589,24 @@ mod tests {
         );
         assert!(
             text.ends_with("result: fail (streams closed early, deliveries missing, duplicate deliveries, cross-project leaks)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_resumed_run_says_how_streams_came_back_and_fails_when_one_did_not() {
+        let mut report = publishing_report();
+        report.connections.resumes = Some(ResumeFigures {
+            ended: 10_000,
+            resumed: 9_999,
+            first_end_to_last_resume: Some(Duration::from_millis(8_250)),
+            peak_per_second: 1_980,
+        });
+
+        assert_eq!(report.failures(), vec!["streams not resumed"]);
+        let text = report.render();
+        assert!(
+            text.contains("resumes: 10000 streams ended by the server, 9999 resumed with Last-Event-ID, the last 8.25 s after the first end, at most 1980 resumed in one second\n"),
             "{text}"
         );
     }

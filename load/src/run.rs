@@ -72,6 +72,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         per_source: options.per_source,
         bind_source_addresses,
         event_count: options.total_events(),
+        resume: options.resume,
     });
 
     eprintln!(
@@ -103,6 +104,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             event_count: options.total_events(),
             projects: options.projects,
             tally: Arc::clone(&tally),
+            retry_failures: options.resume,
         });
         eprintln!(
             "publishing {} events at {} per second",
@@ -156,6 +158,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             failed_to_connect: connect_phase.failed,
             closed_early: snapshot.closed_early,
             refusals: snapshot.refusals,
+            resumes: options.resume.then_some(snapshot.resumes),
             connect_time: connect_phase.elapsed,
         },
         idle_hold: options.is_idle().then(|| options.publish_duration()),

@@ -4,7 +4,9 @@
 //! **Invariant:** at most `--connect-concurrency` connects are in flight and connection i
 //! starts no earlier than `i / --connect-rate` seconds into the phase; a stream task holds one
 //! TCP connection, its parser and one bit per event of its project, and ends when the run's
-//! cancellation token fires.
+//! cancellation token fires. With `--resume`, a stream the server ends connects again with its
+//! `Last-Event-ID` after the server's `retry:` (jittered, as the browser does), and keeps its
+//! book, so an event missed meanwhile counts as missing unless the resume replays it.
 
 pub mod book;
 pub mod tally;
@@ -17,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{ACCEPT, AUTHORIZATION, HOST, RETRY_AFTER};
+use hyper::header::{ACCEPT, AUTHORIZATION, HOST, HeaderName, RETRY_AFTER};
 use hyper::{Request, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
@@ -47,6 +49,13 @@ const OUTCOME_CHANNEL_CAPACITY: usize = 1024;
 /// Most bytes of an error answer kept for the error message.
 const ERROR_BODY_LIMIT: usize = 4096;
 
+/// The wait before a resume when the server sent no `retry:`, and the first wait after a
+/// resume attempt that reached no server; the later ones double up to [`RESUME_MAX_WAIT`].
+const RESUME_FIRST_WAIT: Duration = Duration::from_secs(1);
+const RESUME_MAX_WAIT: Duration = Duration::from_secs(10);
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
 /// What every stream task of a run shares.
 pub struct SubscriberPlan {
     /// Where the streams connect: stream i to target i mod N.
@@ -63,6 +72,8 @@ pub struct SubscriberPlan {
     pub bind_source_addresses: bool,
     /// Events the run publishes, so a stream can tell the run's entity ids from others.
     pub event_count: u64,
+    /// `--resume`: streams the server ends connect again with their `Last-Event-ID`.
+    pub resume: bool,
 }
 
 /// How fast the connect phase opens streams.
@@ -183,14 +194,14 @@ async fn run_stream(
     cancel: CancellationToken,
 ) {
     let project_index = connection_index % plan.projects;
-    let book = ConnectionBook::new(project_index, plan.projects, plan.event_count);
+    let mut book = ConnectionBook::new(project_index, plan.projects, plan.event_count);
     let opened = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        open_honouring_retry_after(connection_index, &plan, book.project_id()),
+        open_honouring_retry_after(connection_index, &plan, book.project_id(), None),
     )
     .await;
     drop(permit);
-    let stream = match opened {
+    let mut stream = match opened {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             plan.tally.record_error(&format!("connect: {error:#}"));
@@ -211,9 +222,77 @@ async fn run_stream(
     let _ = outcome_sender.send(true).await;
     // Dropped now so the phase's channel closes once every stream has reported.
     drop(outcome_sender);
-    let early_reason = read_stream(stream, book, &plan.tally, &cancel).await;
-    plan.tally
-        .stream_closed(project_index, early_reason.as_deref());
+    let mut last_event_id = None;
+    loop {
+        let Some(mut ended) = read_stream(stream, &mut book, &plan.tally, &cancel).await else {
+            plan.tally.stream_closed(project_index, None);
+            return;
+        };
+        if !plan.resume {
+            plan.tally.stream_closed(project_index, Some(&ended.reason));
+            return;
+        }
+        plan.tally.stream_ended_by_server();
+        // A resumed stream that ends before any event resumes from the same id again.
+        if ended.last_event_id.is_none() {
+            ended.last_event_id = last_event_id.take();
+        }
+        last_event_id.clone_from(&ended.last_event_id);
+        match resume(connection_index, &plan, &book, ended, &cancel).await {
+            Some(resumed) => {
+                plan.tally.stream_resumed();
+                stream = resumed;
+            }
+            None => {
+                plan.tally.stream_closed(project_index, None);
+                return;
+            }
+        }
+    }
+}
+
+/// Connects a stream the server ended again after `ended.retry` (half of it to all of it,
+/// at random, as the browser waits), from its last event id; after an attempt that reaches
+/// no server, waits [`RESUME_FIRST_WAIT`], doubling up to [`RESUME_MAX_WAIT`], jittered alike.
+/// `None` when the run ends first.
+async fn resume(
+    connection_index: u32,
+    plan: &SubscriberPlan,
+    book: &ConnectionBook,
+    ended: Ended,
+    cancel: &CancellationToken,
+) -> Option<OpenStream> {
+    let mut wait = ended.retry.unwrap_or(RESUME_FIRST_WAIT);
+    let mut next_wait = RESUME_FIRST_WAIT;
+    loop {
+        let jittered = wait.mul_f64(0.5 + clock::jitter() / 2.0);
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(jittered) => {}
+        }
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            open_honouring_retry_after(
+                connection_index,
+                plan,
+                book.project_id(),
+                ended.last_event_id.as_deref(),
+            ),
+        );
+        let opened = tokio::select! {
+            () = cancel.cancelled() => return None,
+            opened = attempt => opened,
+        };
+        match opened {
+            Ok(Ok(stream)) => return Some(stream),
+            Ok(Err(error)) => plan.tally.record_error(&format!("resume: {error:#}")),
+            Err(_) => plan
+                .tally
+                .record_error("resume: no connected frame in time"),
+        }
+        wait = next_wait;
+        next_wait = (next_wait * 2).min(RESUME_MAX_WAIT);
+    }
 }
 
 /// Opens the stream; when the server refuses it with `Retry-After` (`429`, `503`), waits that
@@ -222,9 +301,10 @@ async fn open_honouring_retry_after(
     connection_index: u32,
     plan: &SubscriberPlan,
     project_id: &ProjectId,
+    last_event_id: Option<&str>,
 ) -> anyhow::Result<OpenStream> {
     loop {
-        match open_stream(connection_index, plan, project_id).await {
+        match open_stream(connection_index, plan, project_id, last_event_id).await {
             Err(error) => match error.downcast_ref::<Refused>() {
                 Some(refused) => {
                     plan.tally.record_refusal();
@@ -272,11 +352,13 @@ struct OpenStream {
     pending: Vec<SseFrame>,
 }
 
-/// Connects stream `connection_index` and reads up to its `connected` frame.
+/// Connects stream `connection_index` (from `last_event_id` when given) and reads up to its
+/// `connected` frame.
 async fn open_stream(
     connection_index: u32,
     plan: &SubscriberPlan,
     project_id: &ProjectId,
+    last_event_id: Option<&str>,
 ) -> anyhow::Result<OpenStream> {
     let token = plan
         .minter
@@ -294,11 +376,15 @@ async fn open_stream(
     let target = &plan.targets[target_index];
     let (mut sender, connection) = connection::open(target, source).await?;
     let mut connection = Box::pin(connection);
-    let request = Request::get(target.path(EVENT_STREAM_PATH))
+    let mut request = Request::get(target.path(EVENT_STREAM_PATH))
         .header(HOST, &target.authority)
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .header(PROJECT_HEADER, project_id.as_str())
-        .header(ACCEPT, "text/event-stream")
+        .header(ACCEPT, "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header(LAST_EVENT_ID, id);
+    }
+    let request = request
         .body(Empty::new())
         .context("cannot build the stream request")?;
     let response = connection::drive(connection.as_mut(), sender.send_request(request))
@@ -366,41 +452,60 @@ async fn open_stream(
     }
 }
 
+/// Why a stream ended without the tool closing it, and how to resume it.
+struct Ended {
+    reason: String,
+    /// The id of the last frame that had one.
+    last_event_id: Option<String>,
+    /// The server's last `retry:`.
+    retry: Option<Duration>,
+}
+
 /// Reads and counts frames until `cancel` fires (returns `None`) or the stream ends (returns
-/// why).
+/// why, with where to resume).
 async fn read_stream(
     mut stream: OpenStream,
-    mut book: ConnectionBook,
+    book: &mut ConnectionBook,
     tally: &SubscriberTally,
     cancel: &CancellationToken,
-) -> Option<String> {
+) -> Option<Ended> {
     let mut latencies = Vec::new();
     let pending = std::mem::take(&mut stream.pending);
-    if let Some(reason) = absorb(&mut book, &pending, tally, &mut latencies) {
-        return Some(reason);
-    }
+    let mut reason = absorb(book, &pending, tally, &mut latencies);
     let cancelled = cancel.cancelled();
     let mut cancelled = std::pin::pin!(cancelled);
-    loop {
+    while reason.is_none() {
         let next = tokio::select! {
             biased;
             () = &mut cancelled => return None,
             next = connection::drive(stream.connection.as_mut(), stream.body.frame()) => next,
         };
         let frame = match next {
-            Err(error) => return Some(format!("stream: {error:#}")),
-            Ok(None) => return Some("stream: the server ended the stream".to_owned()),
-            Ok(Some(Err(error))) => return Some(format!("stream: reading failed: {error}")),
+            Err(error) => {
+                reason = Some(format!("stream: {error:#}"));
+                break;
+            }
+            Ok(None) => {
+                reason = Some("stream: the server ended the stream".to_owned());
+                break;
+            }
+            Ok(Some(Err(error))) => {
+                reason = Some(format!("stream: reading failed: {error}"));
+                break;
+            }
             Ok(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
             continue;
         };
         let frames = stream.parser.push(&data);
-        if let Some(reason) = absorb(&mut book, &frames, tally, &mut latencies) {
-            return Some(reason);
-        }
+        reason = absorb(book, &frames, tally, &mut latencies);
     }
+    Some(Ended {
+        reason: reason.unwrap_or_default(),
+        last_event_id: stream.parser.last_event_id().map(str::to_owned),
+        retry: stream.parser.retry().map(Duration::from_millis),
+    })
 }
 
 /// Counts a chunk's frames into `tally` in one go, reusing `latencies` as scratch space.

@@ -1,13 +1,15 @@
 //! The counters every stream task of a run adds to and the publisher and report read.
 //!
 //! **Invariant:** a stream counts as open on its project from its `connected` frame until it
-//! ends, so the publisher's expected deliveries use the streams open when an event was
-//! accepted; counters only grow, except those open counts.
+//! ends (with `--resume`, until it gives up resuming: a stream between a server's end and its
+//! resume still owes every event), so the publisher's expected deliveries use the streams open
+//! when an event was accepted; counters only grow, except those open counts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 
 use crate::report::{self, DeliveryFigures, ErrorSamples, LatencySummary};
 use crate::subscribers::book::FrameCounts;
@@ -27,6 +29,8 @@ pub struct SubscriberTally {
     closed_early: AtomicU64,
     /// Connect attempts the server refused with `429` or `503` and `Retry-After`.
     refusals: AtomicU64,
+    /// With `--resume`: streams the server ended and the resumes that followed.
+    resumes: ResumeTally,
     /// Latencies of first deliveries in microseconds; locked once per chunk read, not per frame.
     latency: Mutex<Histogram<u64>>,
     /// Connect failures and reasons streams ended.
@@ -42,6 +46,8 @@ pub struct TallySnapshot {
     pub closed_early: u64,
     /// Connect attempts refused with `429` or `503` and `Retry-After`, then retried.
     pub refusals: u64,
+    /// Streams the server ended and how they resumed.
+    pub resumes: ResumeFigures,
     /// Latency percentiles; `None` before the first delivery with a send time.
     pub latency: Option<LatencySummary>,
     /// Connect failures and reasons streams ended.
@@ -62,6 +68,7 @@ impl SubscriberTally {
             heartbeats: AtomicU64::new(0),
             closed_early: AtomicU64::new(0),
             refusals: AtomicU64::new(0),
+            resumes: ResumeTally::new(),
             latency: Mutex::new(report::new_latency_histogram()),
             errors: Mutex::new(ErrorSamples::new()),
         }
@@ -93,6 +100,27 @@ impl SubscriberTally {
         if let Some(reason) = early_reason {
             self.closed_early.fetch_add(1, Ordering::Relaxed);
             self.record_error(reason);
+        }
+    }
+
+    /// The server ended a stream (it will try to resume).
+    pub fn stream_ended_by_server(&self) {
+        self.resumes.ended.fetch_add(1, Ordering::Relaxed);
+        self.resumes
+            .first_end_ms
+            .fetch_min(self.resumes.millis_since_start(), Ordering::Relaxed);
+    }
+
+    /// A stream the server ended was admitted again with its `Last-Event-ID`.
+    pub fn stream_resumed(&self) {
+        let now = self.resumes.millis_since_start();
+        self.resumes.resumed.fetch_add(1, Ordering::Relaxed);
+        self.resumes
+            .last_resume_ms
+            .fetch_max(now, Ordering::Relaxed);
+        let second = usize::try_from(now / 1000).unwrap_or(usize::MAX);
+        if let Some(count) = self.resumes.per_second.get(second) {
+            count.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -145,6 +173,7 @@ impl SubscriberTally {
             },
             closed_early: load(&self.closed_early),
             refusals: load(&self.refusals),
+            resumes: self.resumes.figures(),
             latency: LatencySummary::from_histogram(&lock(&self.latency)),
             errors: lock(&self.errors).clone(),
         }
@@ -153,6 +182,69 @@ impl SubscriberTally {
     fn open_counter(&self, project_index: u32) -> Option<&AtomicU64> {
         self.open_per_project
             .get(usize::try_from(project_index).ok()?)
+    }
+}
+
+/// Seconds of a run whose resumes are counted per second (an hour).
+const RESUME_SECONDS_KEPT: usize = 3600;
+
+/// Streams the server ended, and their resumes, timed from the tally's creation.
+struct ResumeTally {
+    started: Instant,
+    ended: AtomicU64,
+    resumed: AtomicU64,
+    /// `u64::MAX` before the first end.
+    first_end_ms: AtomicU64,
+    last_resume_ms: AtomicU64,
+    /// Resumes admitted in each second of the run (bounded: [`RESUME_SECONDS_KEPT`]).
+    per_second: Vec<AtomicU64>,
+}
+
+/// What [`ResumeTally`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumeFigures {
+    /// Streams the server ended.
+    pub ended: u64,
+    /// Resumes admitted.
+    pub resumed: u64,
+    /// From the first end to the last resume; `None` without any.
+    pub first_end_to_last_resume: Option<std::time::Duration>,
+    /// The most resumes admitted in one second of the run.
+    pub peak_per_second: u64,
+}
+
+impl ResumeTally {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            ended: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
+            first_end_ms: AtomicU64::new(u64::MAX),
+            last_resume_ms: AtomicU64::new(0),
+            per_second: (0..RESUME_SECONDS_KEPT)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    fn millis_since_start(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn figures(&self) -> ResumeFigures {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let resumed = load(&self.resumed);
+        let first_end = load(&self.first_end_ms);
+        ResumeFigures {
+            ended: load(&self.ended),
+            resumed,
+            first_end_to_last_resume: (resumed > 0 && first_end != u64::MAX).then(|| {
+                std::time::Duration::from_millis(
+                    load(&self.last_resume_ms).saturating_sub(first_end),
+                )
+            }),
+            peak_per_second: self.per_second.iter().map(load).max().unwrap_or(0),
+        }
     }
 }
 
@@ -182,6 +274,29 @@ mod tests {
         let snapshot = tally.snapshot();
         assert_eq!(snapshot.closed_early, 1);
         assert_eq!(snapshot.errors.total(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resumes_are_timed_from_the_first_end_and_counted_per_second() {
+        let tally = SubscriberTally::new(1);
+        assert_eq!(tally.snapshot().resumes, ResumeFigures::default());
+        tokio::time::advance(std::time::Duration::from_millis(1_200)).await;
+        tally.stream_ended_by_server();
+        tally.stream_ended_by_server();
+        tokio::time::advance(std::time::Duration::from_millis(1_000)).await;
+        tally.stream_resumed();
+        tally.stream_resumed();
+        tokio::time::advance(std::time::Duration::from_millis(1_000)).await;
+        tally.stream_resumed();
+
+        let figures = tally.snapshot().resumes;
+
+        assert_eq!((figures.ended, figures.resumed), (2, 3));
+        assert_eq!(
+            figures.first_end_to_last_resume,
+            Some(std::time::Duration::from_millis(2_000))
+        );
+        assert_eq!(figures.peak_per_second, 2);
     }
 
     #[test]
