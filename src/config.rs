@@ -353,8 +353,8 @@ pub const MAX_STREAMS_PER_USER: Var<usize> = Var::new(
 /// `STREAM_ADMISSION_RATE`.
 pub const STREAM_ADMISSION_RATE: Var<usize> = Var::new(
     "STREAM_ADMISSION_RATE",
-    "new event streams this instance admits per second, in bursts of as many; more are \
-     answered `503 overloaded` with a jittered Retry-After (1 or more)",
+    "new event streams this instance admits in any one second (in bursts of a hundredth of \
+     it); more are answered `503 overloaded` with a jittered Retry-After (1 or more)",
     Default::Value("2000"),
     count,
 );
@@ -364,7 +364,7 @@ pub const SHUTDOWN_SPREAD_SECS: Var<Duration> = Var::new(
     "window over which a stopping server ends its event streams, each at a random moment \
      and told a random `retry:` within it, so clients do not come back at once (0: all \
      at once; less than SHUTDOWN_TIMEOUT_SECS)",
-    Default::Value("5"),
+    Default::Value("2"),
     |text| whole(text).map(Duration::from_secs),
 );
 /// `HEADER_TIMEOUT_SECS`.
