@@ -170,14 +170,29 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future,
 {
+    let mut future = std::pin::pin!(future);
     tokio::select! {
         biased;
-        output = future => Ok(output),
+        output = &mut future => Ok(output),
         ended = connection.as_mut() => match ended {
-            Ok(()) => bail!("the server closed the connection"),
+            // The connection may have handed over the answer (a `503` with `Connection:
+            // close`, a stream's last frame) in the very poll that saw the server close.
+            Ok(()) => match poll_once(future).await {
+                Some(output) => Ok(output),
+                None => bail!("the server closed the connection"),
+            },
             Err(error) => Err(error).context("the connection failed"),
         },
     }
+}
+
+/// `future`'s output if it is ready now.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|context| match future.as_mut().poll(context) {
+        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
 }
 
 #[cfg(test)]
