@@ -116,6 +116,7 @@ async fn a_document_page_names_its_document_only_to_members_of_its_project() {
     let outsider = page(app.token_for(&["proj_b"]))
         .await
         .expect("the server answers");
+    assert_eq!(outsider.status(), StatusCode::NOT_FOUND);
     let html = outsider.text().await.expect("a body");
     assert!(html.contains("This document is gone"));
     assert!(!html.contains("Secret plans"), "the title stays hidden");

@@ -81,9 +81,11 @@ pub fn DocumentPage() -> impl IntoView {
     .into_any()
 }
 
-/// What a reader sees of a document that does not exist (any more).
+/// What a reader sees of a document that does not exist (any more), or not in their
+/// projects: a `404`, like the API's.
 #[component]
 fn Gone() -> impl IntoView {
+    crate::pages::not_found::answer_not_found();
     view! {
         <section class="card narrow" role="alert" data-testid="document-gone">
             <h1>"This document is gone"</h1>
