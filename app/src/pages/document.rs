@@ -286,8 +286,45 @@ fn DocumentView(pipeline: DocumentPipeline, list: LiveList<PipelineRows>) -> imp
         </div>
         <section class="card" aria-labelledby="content-heading">
             <h2 id="content-heading">"Text"</h2>
-            <div class="document-content">{move || rows.content.get()}</div>
+            <DocumentText content=rows.content />
         </section>
+    }
+}
+
+/// Characters of a document's text shown until the reader asks for the rest: a long text
+/// in full would weigh on the page's HTML and on every frame's layout.
+const TEXT_PREVIEW_CHARS: usize = 5_000;
+
+/// The document's text: its first [`TEXT_PREVIEW_CHARS`], and a button for the rest.
+#[component]
+fn DocumentText(content: RwSignal<String>) -> impl IntoView {
+    let whole = RwSignal::new(false);
+    let length = Memo::new(move |_| content.with(|text| text.chars().count()));
+    let shown = move || {
+        content.with(|text| {
+            if whole.get() {
+                text.clone()
+            } else {
+                preview(text, TEXT_PREVIEW_CHARS)
+            }
+        })
+    };
+    let cut = move || !whole.get() && length.get() > TEXT_PREVIEW_CHARS;
+    view! {
+        <div class="document-content" data-testid="document-text">{shown}</div>
+        <Show when=cut>
+            <button type="button" class="button secondary show-text" on:click=move |_| whole.set(true)>
+                {move || format!("Show the whole text ({} characters)", length.get())}
+            </button>
+        </Show>
+    }
+}
+
+/// The first `chars` characters of `text`, with "…" when there is more.
+fn preview(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -341,5 +378,17 @@ fn status_label(status: DocumentStatus) -> &'static str {
         DocumentStatus::Embedding => "Embedding",
         DocumentStatus::Ready => "Ready",
         DocumentStatus::Failed => "Failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_cuts_at_a_character_and_says_there_is_more() {
+        assert_eq!(preview("héllo wörld", 5), "héllo…");
+        assert_eq!(preview("héllo", 5), "héllo");
+        assert_eq!(preview("", 5), "");
     }
 }
