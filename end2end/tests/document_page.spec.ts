@@ -39,7 +39,7 @@ test("a document's page shows its chunks, extraction and graph going live, in ev
     await expect(chunks.first()).toBeVisible();
     await expect(tab.locator('[data-testid="chunk-row"][data-status="pending"]')).toHaveCount(0);
     await expect(tab.getByTestId("chunk-count")).toHaveText(/^· (\d+) of \1 embedded$/);
-    await expect(tab.getByTestId("extraction-state")).toHaveText(/^Done · \d+ entities, \d+ relations$/);
+    await expect(tab.getByTestId("extraction-state")).toHaveText(/^Done · [\d,]+ entit(y|ies), [\d,]+ relations?$/);
     await expect(tab.getByRole("img", { name: /^Graph of the \d+ most mentioned entities/ })).toBeVisible();
     await expect(tab.getByTestId("entity-list")).toContainText("Ada Lovelace");
     await expect(tab.getByTestId("relation-list")).toContainText("Charles Babbage");

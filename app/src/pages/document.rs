@@ -314,10 +314,23 @@ fn DocumentText(content: RwSignal<String>) -> impl IntoView {
         <div class="document-content" data-testid="document-text">{shown}</div>
         <Show when=cut>
             <button type="button" class="button secondary show-text" on:click=move |_| whole.set(true)>
-                {move || format!("Show the whole text ({} characters)", length.get())}
+                {move || format!("Show the whole text ({})", counted(length.get(), "character", "characters"))}
             </button>
         </Show>
     }
+}
+
+/// "1 entity", "2 entities", "15,208 characters".
+fn counted(count: usize, one: &str, many: &str) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{grouped} {}", if count == 1 { one } else { many })
 }
 
 /// The first `chars` characters of `text`, with "…" when there is more.
@@ -343,9 +356,9 @@ fn ExtractionPanel(rows: PipelineRows) -> impl IntoView {
         Some(ExtractionStatus::Queued) => "Queued".to_owned(),
         Some(ExtractionStatus::Running) => "Running…".to_owned(),
         Some(ExtractionStatus::Done) => format!(
-            "Done · {} entities, {} relations",
-            entities.with(Vec::len),
-            relations.with(Vec::len)
+            "Done · {}, {}",
+            counted(entities.with(Vec::len), "entity", "entities"),
+            counted(relations.with(Vec::len), "relation", "relations")
         ),
         Some(ExtractionStatus::Failed) => format!(
             "Failed: {}",
@@ -384,6 +397,21 @@ fn status_label(status: DocumentStatus) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_read_as_words_with_thousands_grouped() {
+        assert_eq!(counted(1, "relation", "relations"), "1 relation");
+        assert_eq!(counted(0, "relation", "relations"), "0 relations");
+        assert_eq!(
+            counted(15_208, "character", "characters"),
+            "15,208 characters"
+        );
+        assert_eq!(
+            counted(1_000_000, "character", "characters"),
+            "1,000,000 characters"
+        );
+        assert_eq!(counted(999, "entity", "entities"), "999 entities");
+    }
 
     #[test]
     fn a_preview_cuts_at_a_character_and_says_there_is_more() {
