@@ -269,14 +269,15 @@ impl Report {
             line(
                 &mut out,
                 format_args!(
-                    "resumes: {} streams ended by the server, {} resumed with Last-Event-ID, the last {} after the first end, at most {} resumed in one second",
+                    "resumes: {} streams ended by the server, {} resumed with Last-Event-ID, the last {} after the first end, at most {} resumed in one second, {} resume attempts answered 429/503",
                     resumes.ended,
                     resumes.resumed,
                     resumes.first_end_to_last_resume.map_or_else(
                         || "none".to_owned(),
                         |time| format!("{:.2} s", time.as_secs_f64())
                     ),
-                    resumes.peak_per_second
+                    resumes.peak_per_second,
+                    resumes.refused
                 ),
             );
         }
@@ -599,6 +600,7 @@ mod tests {
         report.connections.resumes = Some(ResumeFigures {
             ended: 10_000,
             resumed: 9_999,
+            refused: 4_200,
             first_end_to_last_resume: Some(Duration::from_millis(8_250)),
             peak_per_second: 1_980,
         });
@@ -606,7 +608,7 @@ mod tests {
         assert_eq!(report.failures(), vec!["streams not resumed"]);
         let text = report.render();
         assert!(
-            text.contains("resumes: 10000 streams ended by the server, 9999 resumed with Last-Event-ID, the last 8.25 s after the first end, at most 1980 resumed in one second\n"),
+            text.contains("resumes: 10000 streams ended by the server, 9999 resumed with Last-Event-ID, the last 8.25 s after the first end, at most 1980 resumed in one second, 4200 resume attempts answered 429/503\n"),
             "{text}"
         );
     }

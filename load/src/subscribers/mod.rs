@@ -197,7 +197,7 @@ async fn run_stream(
     let mut book = ConnectionBook::new(project_index, plan.projects, plan.event_count);
     let opened = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        open_honouring_retry_after(connection_index, &plan, book.project_id(), None),
+        open_honouring_retry_after(connection_index, &plan, book.project_id(), None, false),
     )
     .await;
     drop(permit);
@@ -277,6 +277,7 @@ async fn resume(
                 plan,
                 book.project_id(),
                 ended.last_event_id.as_deref(),
+                true,
             ),
         );
         let opened = tokio::select! {
@@ -302,12 +303,13 @@ async fn open_honouring_retry_after(
     plan: &SubscriberPlan,
     project_id: &ProjectId,
     last_event_id: Option<&str>,
+    resuming: bool,
 ) -> anyhow::Result<OpenStream> {
     loop {
         match open_stream(connection_index, plan, project_id, last_event_id).await {
             Err(error) => match error.downcast_ref::<Refused>() {
                 Some(refused) => {
-                    plan.tally.record_refusal();
+                    plan.tally.record_refusal(resuming);
                     tokio::time::sleep(pacing::retry_delay(refused.retry_after, clock::jitter()))
                         .await;
                 }

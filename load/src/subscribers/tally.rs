@@ -124,9 +124,13 @@ impl SubscriberTally {
         }
     }
 
-    /// Counts one connect attempt refused with `Retry-After` (it is tried again).
-    pub fn record_refusal(&self) {
+    /// Counts one connect attempt refused with `Retry-After` (it is tried again);
+    /// `resuming` when it was a resume.
+    pub fn record_refusal(&self, resuming: bool) {
         self.refusals.fetch_add(1, Ordering::Relaxed);
+        if resuming {
+            self.resumes.refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts one error message (a failed connect or why a stream ended).
@@ -193,6 +197,8 @@ struct ResumeTally {
     started: Instant,
     ended: AtomicU64,
     resumed: AtomicU64,
+    /// Resume attempts refused with `Retry-After`.
+    refused: AtomicU64,
     /// `u64::MAX` before the first end.
     first_end_ms: AtomicU64,
     last_resume_ms: AtomicU64,
@@ -207,6 +213,8 @@ pub struct ResumeFigures {
     pub ended: u64,
     /// Resumes admitted.
     pub resumed: u64,
+    /// Resume attempts the server refused with `Retry-After` (`503 overloaded`).
+    pub refused: u64,
     /// From the first end to the last resume; `None` without any.
     pub first_end_to_last_resume: Option<std::time::Duration>,
     /// The most resumes admitted in one second of the run.
@@ -219,6 +227,7 @@ impl ResumeTally {
             started: Instant::now(),
             ended: AtomicU64::new(0),
             resumed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             first_end_ms: AtomicU64::new(u64::MAX),
             last_resume_ms: AtomicU64::new(0),
             per_second: (0..RESUME_SECONDS_KEPT)
@@ -238,6 +247,7 @@ impl ResumeTally {
         ResumeFigures {
             ended: load(&self.ended),
             resumed,
+            refused: load(&self.refused),
             first_end_to_last_resume: (resumed > 0 && first_end != u64::MAX).then(|| {
                 std::time::Duration::from_millis(
                     load(&self.last_resume_ms).saturating_sub(first_end),
@@ -285,13 +295,15 @@ mod tests {
         tally.stream_ended_by_server();
         tokio::time::advance(std::time::Duration::from_millis(1_000)).await;
         tally.stream_resumed();
+        tally.record_refusal(true);
+        tally.record_refusal(false);
         tally.stream_resumed();
         tokio::time::advance(std::time::Duration::from_millis(1_000)).await;
         tally.stream_resumed();
 
         let figures = tally.snapshot().resumes;
 
-        assert_eq!((figures.ended, figures.resumed), (2, 3));
+        assert_eq!((figures.ended, figures.resumed, figures.refused), (2, 3, 1));
         assert_eq!(
             figures.first_end_to_last_resume,
             Some(std::time::Duration::from_millis(2_000))
