@@ -11,7 +11,47 @@
 //! the server's state.
 //!
 //! The rows themselves are the page's ([`LiveRows`]): the documents table's, the document
-//! page's chunks, the search page's hits.
+//! page's chunks, the search page's hits. A list of notification titles, in full:
+//!
+//! ```
+//! use app::data_updates::{Applied, LiveList, LiveRows};
+//! use app::protocol::EntityEvent;
+//! use leptos::prelude::*;
+//!
+//! #[derive(Clone, Copy)]
+//! struct Titles(RwSignal<Vec<String>>);
+//!
+//! impl LiveRows for Titles {
+//!     type Snapshot = Vec<String>;
+//!
+//!     fn apply(&self, event: &EntityEvent) -> Applied {
+//!         match event.notification() {
+//!             Some(notification) => self.0.update(|titles| titles.push(notification.title)),
+//!             None => return Applied::Reload,
+//!         }
+//!         Applied::Followed
+//!     }
+//!
+//!     fn replace(&self, titles: Vec<String>) {
+//!         self.0.set(titles);
+//!     }
+//!
+//!     // The browser build also asks for `reload`: the snapshot read again from the server.
+//!     # #[cfg(feature = "hydrate")]
+//!     # async fn reload(&self) -> Result<Vec<String>, app::error::AppError> {
+//!     #     Ok(Vec::new())
+//!     # }
+//! }
+//!
+//! #[component]
+//! fn NotificationTitles(first: Vec<String>) -> impl IntoView {
+//!     // In a page, made before its first data is in; here the data is given.
+//!     let list = LiveList::new("notification:*", std::time::Duration::from_millis(250));
+//!     let titles = Titles(RwSignal::new(first));
+//!     list.attach(titles);
+//!     view! { <ul>{move || titles.0.get().into_iter().map(|title| view! { <li>{title}</li> }).collect_view()}</ul> }
+//! }
+//! ```
 
 use std::time::Duration;
 
