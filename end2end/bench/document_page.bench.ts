@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 
 import { createAccount } from "../tests/fixtures/accounts";
 import { DocumentsPage } from "../tests/fixtures/documents_page";
-import { eventsReceived, nextFrames, publishAtRate, publisherToken, recordMainThread } from "./measure";
+import { eventsReceived, publishAtRate, publisherToken, recordMainThread, scrollThrough } from "./measure";
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? "2000");
 const RATE = Number(process.env.BENCH_RATE ?? "1000");
@@ -64,19 +64,13 @@ test("a 2,000-chunk document page takes 1,000 chunk updates a second without lon
   // Every chunk row ends with its last status: the count, then the whole list scrolled.
   const embedded = [...expected.values()].filter((status) => status === "embedded").length;
   await expect(count).toHaveText(`· ${embedded} of ${CHUNKS} embedded`);
-  const scroller = page.getByTestId("chunks-scroller");
-  const height = await scroller.evaluate((element) => element.scrollHeight);
   const seen = new Map<number, string>();
-  for (let top = 0; top <= height; top += 10 * 44) {
-    await scroller.evaluate((element, value) => {
-      element.scrollTop = value;
-    }, top);
-    await nextFrames(page);
+  await scrollThrough(page, page.getByTestId("chunks-scroller"), 10 * 44, async () => {
     const rows = await page.getByTestId("chunk-row").evaluateAll((elements) =>
       elements.map((element) => [Number(element.getAttribute("aria-rowindex")) - 2, element.getAttribute("data-status") ?? ""] as const),
     );
     for (const [position, status] of rows) seen.set(position, status);
-  }
+  });
   const wrong = chunkIds.filter((chunk, position) => seen.get(position) !== expected.get(chunk));
 
   const report = {

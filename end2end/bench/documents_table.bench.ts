@@ -2,7 +2,7 @@ import { expect, test } from "@playwright/test";
 
 import { createAccount } from "../tests/fixtures/accounts";
 import { DocumentsPage } from "../tests/fixtures/documents_page";
-import { eventsReceived, nextFrames, publishAtRate, publisherToken, recordMainThread } from "./measure";
+import { eventsReceived, publishAtRate, publisherToken, recordMainThread, scrollThrough } from "./measure";
 
 const DOCUMENTS = Number(process.env.BENCH_DOCUMENTS ?? "5000");
 const RATE = Number(process.env.BENCH_RATE ?? "1000");
@@ -78,14 +78,8 @@ test("5,000 documents take 1,000 updates a second without long frames", async ({
   const received = (await eventsReceived(page, "document")) - receivedBefore;
 
   // Every updated document ends with its last value: scroll through the whole table.
-  const scroller = page.getByTestId("documents-scroller");
   const seen = new Map<string, { title: string; embedded: number }>();
-  const height = await scroller.evaluate((element) => element.scrollHeight);
-  for (let top = 0; top <= height; top += 30 * 52) {
-    await scroller.evaluate((element, value) => {
-      element.scrollTop = value;
-    }, top);
-    await nextFrames(page);
+  await scrollThrough(page, page.getByTestId("documents-scroller"), 30 * 52, async () => {
     const rows = await page.getByTestId("document-row").evaluateAll((elements) =>
       elements.map((element) => ({
         id: element.getAttribute("data-document-id") ?? "",
@@ -94,7 +88,7 @@ test("5,000 documents take 1,000 updates a second without long frames", async ({
       })),
     );
     for (const row of rows) seen.set(row.id, { title: row.title, embedded: row.embedded });
-  }
+  });
   const wrong = [...expected].filter(([id, value]) => {
     const shown = seen.get(id);
     return !shown || shown.title !== value.title || shown.embedded !== value.embedded;

@@ -4,7 +4,7 @@
 import { createHmac } from "node:crypto";
 import { writeFileSync } from "node:fs";
 
-import type { Page } from "@playwright/test";
+import type { Locator, Page } from "@playwright/test";
 
 /** An HS256 token signed with the server's secret. */
 export function token(claims: Record<string, unknown>): string {
@@ -28,8 +28,23 @@ export function eventsReceived(page: Page, entity: string): Promise<number> {
 }
 
 /** Two animation frames: a windowed list has rendered what the last scroll asked for. */
-export async function nextFrames(page: Page): Promise<void> {
+async function nextFrames(page: Page): Promise<void> {
   await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+}
+
+/**
+ * Scrolls the windowed list in `scroller` from top to bottom, `step` pixels at a time, and
+ * calls `collect` once the rows of each position are rendered.
+ */
+export async function scrollThrough(page: Page, scroller: Locator, step: number, collect: () => Promise<void>): Promise<void> {
+  const height = await scroller.evaluate((element) => element.scrollHeight);
+  for (let top = 0; top <= height; top += step) {
+    await scroller.evaluate((element, value) => {
+      element.scrollTop = value;
+    }, top);
+    await nextFrames(page);
+    await collect();
+  }
 }
 
 export interface FrameRecord {
