@@ -51,6 +51,23 @@ use crate::session::SignedIn;
 #[derive(Debug, Clone, Copy)]
 pub struct ActiveProject(pub RwSignal<Option<ProjectId>>);
 
+impl ActiveProject {
+    /// The project a page is about: the address's `?project=`, else the one the app follows
+    /// (read once: a page does not move when the followed project changes under it).
+    pub fn requested() -> Memo<Option<String>> {
+        let query = leptos_router::hooks::use_query_map();
+        let active = expect_context::<ActiveProject>();
+        Memo::new(move |_| {
+            query.with(|query| query.get("project")).or_else(|| {
+                active
+                    .0
+                    .get_untracked()
+                    .map(|project| project.as_str().to_owned())
+            })
+        })
+    }
+}
+
 /// The HTML document around [`App`], rendered by the server for every page.
 ///
 /// The stylesheet is linked in the head so the first paint is already styled; its name, like

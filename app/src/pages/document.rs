@@ -13,7 +13,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::ActiveProject;
 use crate::components::chunk_table::{ChunkRows, ChunkTable};
@@ -39,17 +39,8 @@ pub fn DocumentPage() -> impl IntoView {
         return redirect;
     }
     let params = use_params_map();
-    let query = use_query_map();
-    let active = expect_context::<ActiveProject>();
     let id = Memo::new(move |_| params.with(|params| params.get("id").unwrap_or_default()));
-    let project = Memo::new(move |_| {
-        query.with(|query| query.get("project")).or_else(|| {
-            active
-                .0
-                .get_untracked()
-                .map(|project| project.as_str().to_owned())
-        })
-    });
+    let project = ActiveProject::requested();
     let data = document_page_resource(id, project);
     // Made before the first load is in: the events that come meanwhile are kept for it.
     let list = LiveList::new("*", RELOAD_PAUSE);
@@ -164,9 +155,31 @@ impl LiveRows for PipelineRows {
     /// embedding); what changes the page's structure (chunks split, the extraction job,
     /// graph objects, a chunk not shown yet) reloads it.
     fn apply(&self, event: &EntityEvent) -> Applied {
-        if self.deleted.get_untracked()
-            || !self.target.with_value(|(_, id)| about_document(event, id))
-        {
+        if self.deleted.get_untracked() {
+            return Applied::Followed;
+        }
+        // A chunk's update, nearly every event of an embedding, has its data read once.
+        if (event.entity, event.event_type) == (EntityKind::Chunk, EventType::Updated) {
+            let Some(change) = event.chunk() else {
+                return Applied::Followed;
+            };
+            let ours = self
+                .target
+                .with_value(|(_, id)| change.document_id.as_deref() == Some(id.as_str()));
+            if !ours {
+                return Applied::Followed;
+            }
+            let applied = match (&event.id, change.status) {
+                (Some(chunk), Some(status)) => self.chunks.set_status(chunk.as_str(), status),
+                _ => false,
+            };
+            return if applied {
+                Applied::Followed
+            } else {
+                Applied::Reload
+            };
+        }
+        if !self.target.with_value(|(_, id)| about_document(event, id)) {
             return Applied::Followed;
         }
         match (event.entity, event.event_type) {
@@ -174,16 +187,6 @@ impl LiveRows for PipelineRows {
             (EntityKind::Document, EventType::Updated) => {
                 if let Some(change) = event.document() {
                     self.document.update(|document| change.apply_to(document));
-                }
-            }
-            (EntityKind::Chunk, EventType::Updated) => {
-                let status = event.chunk().and_then(|change| change.status);
-                let applied = match (&event.id, status) {
-                    (Some(chunk), Some(status)) => self.chunks.set_status(chunk.as_str(), status),
-                    _ => false,
-                };
-                if !applied {
-                    return Applied::Reload;
                 }
             }
             _ => return Applied::Reload,

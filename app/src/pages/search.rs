@@ -31,15 +31,7 @@ pub fn SearchPage() -> impl IntoView {
         return redirect;
     }
     let query_map = use_query_map();
-    let active = expect_context::<ActiveProject>();
-    let requested = Memo::new(move |_| {
-        query_map.with(|query| query.get("project")).or_else(|| {
-            active
-                .0
-                .get_untracked()
-                .map(|project| project.as_str().to_owned())
-        })
-    });
+    let requested = ActiveProject::requested();
     let query = Memo::new(move |_| query_map.with(|query| query.get("q").unwrap_or_default()));
     let data = search_page_resource(requested, query);
     // Made before the first answer is in: a chunk embedded meanwhile asks again.
