@@ -452,6 +452,15 @@ pub const LOGIN_TRACKED_KEYS: Var<usize> = Var::new(
     Default::Value("100000"),
     count,
 );
+/// `ACCESS_TOKEN_SECS`.
+pub const ACCESS_TOKEN_SECS: Var<Duration> = Var::new(
+    "ACCESS_TOKEN_SECS",
+    "seconds a login's access token lives; the browser renews it from its session (which \
+     lives 12 hours) before then, and a stream whose token expires is resumed with a renewed \
+     one (1 to 43200)",
+    Default::Value("900"),
+    access_token_lifetime,
+);
 /// `SESSIONS_REMEMBERED`.
 pub const SESSIONS_REMEMBERED: Var<usize> = Var::new(
     "SESSIONS_REMEMBERED",
@@ -494,7 +503,7 @@ pub const RUST_LOG: Var<String> = Var::new(
 );
 
 /// Every variable, in the order `--help` lists them.
-pub const VARIABLES: [VarDoc; 43] = [
+pub const VARIABLES: [VarDoc; 44] = [
     LEPTOS_SITE_ADDR.doc(),
     DOCPULSE_ENV.doc(),
     JWT_SECRET.doc(),
@@ -532,6 +541,7 @@ pub const VARIABLES: [VarDoc; 43] = [
     LOGIN_ATTEMPTS_PER_ADDRESS.doc(),
     LOGIN_FAILURES_PER_ACCOUNT.doc(),
     LOGIN_TRACKED_KEYS.doc(),
+    ACCESS_TOKEN_SECS.doc(),
     SESSIONS_REMEMBERED.doc(),
     SEARCH_CONCURRENCY.doc(),
     SEARCH_QUEUE.doc(),
@@ -585,6 +595,15 @@ fn seconds(text: &str) -> Result<Duration, &'static str> {
     match text.parse() {
         Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
         _ => Err("a whole number of seconds, 1 or more"),
+    }
+}
+
+fn access_token_lifetime(text: &str) -> Result<Duration, &'static str> {
+    match text.parse::<u64>() {
+        Ok(secs) if (1..=crate::auth::SESSION_TTL.as_secs()).contains(&secs) => {
+            Ok(Duration::from_secs(secs))
+        }
+        _ => Err("a whole number of seconds from 1 to 43200 (a session's 12 hours)"),
     }
 }
 
@@ -775,6 +794,8 @@ pub struct LoginConfig {
     pub tracked_keys: usize,
     /// Sessions whose state is kept in memory (`SESSIONS_REMEMBERED`).
     pub remembered_sessions: usize,
+    /// How long a login's access token lives (`ACCESS_TOKEN_SECS`).
+    pub access_ttl: Duration,
 }
 
 /// Event stream timing and limits.
@@ -968,6 +989,7 @@ impl Config {
                 failures_per_account: LOGIN_FAILURES_PER_ACCOUNT.read(&lookup)?,
                 tracked_keys: LOGIN_TRACKED_KEYS.read(&lookup)?,
                 remembered_sessions: SESSIONS_REMEMBERED.read(&lookup)?,
+                access_ttl: ACCESS_TOKEN_SECS.read(&lookup)?,
             },
             stream: StreamConfig {
                 heartbeat: HEARTBEAT_SECS.read(&lookup)?,
@@ -1053,6 +1075,7 @@ mod tests {
         assert_eq!(config.http.max_connections, None);
         assert_eq!(config.login.hash_queue, 16);
         assert!(config.login.hash_concurrency >= 1);
+        assert_eq!(config.login.access_ttl, Duration::from_secs(15 * 60));
         assert!(config.demo_user);
     }
 
@@ -1069,8 +1092,10 @@ mod tests {
             ("REDIS_URL", "redis://127.0.0.1:6390"),
             ("MAX_CONNECTIONS", "100"),
             ("CLIENT_IP_HEADER", "X-Real-IP"),
+            ("ACCESS_TOKEN_SECS", "5"),
         ])
         .expect("valid configuration");
+        assert_eq!(config.login.access_ttl, Duration::from_secs(5));
         assert_eq!(config.http.addr.port(), 8080);
         assert_eq!(
             config.auth.jwt_secret.as_ref().map(Secret::expose),
@@ -1140,6 +1165,15 @@ mod tests {
             &[("LOGIN_ATTEMPTS_PER_ADDRESS", "0")],
             "LOGIN_ATTEMPTS_PER_ADDRESS must be a whole number per minute, 1 or more, got \"0\"",
         );
+        for longer_than_a_session in ["0", "43201"] {
+            check_error(
+                &[("ACCESS_TOKEN_SECS", longer_than_a_session)],
+                &format!(
+                    "ACCESS_TOKEN_SECS must be a whole number of seconds from 1 to 43200 (a \
+                     session's 12 hours), got \"{longer_than_a_session}\""
+                ),
+            );
+        }
         check_error(
             &[("CLIENT_IP_HEADER", "not a header")],
             "CLIENT_IP_HEADER must be an HTTP header name such as X-Real-IP, got \"not a header\"",

@@ -27,6 +27,7 @@ use tracing::Level;
 use crate::api;
 use crate::assets;
 use crate::auth::password::PasswordWorkers;
+use crate::auth::refresh::REFRESH_PURPOSE;
 use crate::auth::revocation::SessionRegistry;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Authenticator, ClientIpSource, JwtKeys, SessionParts, Sessions};
@@ -169,6 +170,8 @@ impl Application {
                 config.login.hash_queue,
             )?,
             registry: registry.clone(),
+            refresh_keys: JwtKeys::for_purpose(&jwt_secret, REFRESH_PURPOSE),
+            access_ttl: config.login.access_ttl,
             production,
         });
         let state = AppState {

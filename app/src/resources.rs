@@ -268,7 +268,8 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// A successful login: the token (also set as the session cookie) and what it opens.
+/// A successful login or renewal: the access token (also set as the access cookie) and what
+/// it opens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -276,6 +277,9 @@ pub struct Session {
     pub token: String,
     /// When it expires, in seconds since the Unix epoch (its `exp` claim).
     pub expires_at: u64,
+    /// Seconds from the answer until it expires, as the server counts them: what a client
+    /// whose clock is wrong schedules its renewal by.
+    pub expires_in: u64,
     /// The signed-in user's id.
     pub user_id: String,
     /// The signed-in user's email address.

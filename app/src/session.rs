@@ -6,7 +6,19 @@
 //! **Invariant:** `next` addresses are local paths ([`safe_next`]), so signing in never
 //! sends the reader to another site.
 
+use std::time::Duration;
+
 use leptos::prelude::*;
+
+/// The most a renewal of the access token comes before its expiry.
+const MAX_RENEWAL_LEAD: Duration = Duration::from_secs(60);
+
+/// When to renew an access token that expires in `expires_in`: a fifth of its life early, at
+/// most [`MAX_RENEWAL_LEAD`] early, so a short token is renewed when four fifths of it are
+/// gone and a long one a minute before its end.
+pub fn renewal_delay(expires_in: Duration) -> Duration {
+    expires_in.saturating_sub((expires_in / 5).min(MAX_RENEWAL_LEAD))
+}
 
 /// Where a page that needs a session sends a reader who has none, and the default place
 /// after signing in.
@@ -18,6 +30,9 @@ pub const DEFAULT_NEXT: &str = "/documents";
 pub struct RequestSession {
     /// A live session came with the request.
     pub signed_in: bool,
+    /// Seconds until the request's access token expires, when it has a live one: when the
+    /// browser renews it.
+    pub access_expires_in: Option<u64>,
 }
 
 /// The context value: whether the reader is signed in, as far as the page knows.
@@ -26,11 +41,18 @@ pub struct SignedIn(pub RwSignal<bool>);
 
 impl SignedIn {
     /// Provides the context from what the server found (during SSR) or from what it sent
-    /// with the page (at hydration).
+    /// with the page (at hydration), and in the browser keeps the access token renewed.
     pub fn provide() -> Self {
-        let initial = leptos::server::SharedValue::new(request_is_signed_in).into_inner();
+        let (initial, access_expires_in) =
+            leptos::server::SharedValue::new(request_session).into_inner();
         let signed_in = Self(RwSignal::new(initial));
         provide_context(signed_in);
+        #[cfg(feature = "hydrate")]
+        if let Some(expires_in) = access_expires_in {
+            crate::session_renewal::renew_before_expiry(expires_in);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = access_expires_in;
         signed_in
     }
 
@@ -39,8 +61,12 @@ impl SignedIn {
         self.0.get()
     }
 
-    /// Records a sign-in (`true`) or a log-out (`false`).
+    /// Records a sign-in (`true`) or a log-out (`false`, which stops renewing the token).
     pub fn set(self, signed_in: bool) {
+        #[cfg(feature = "hydrate")]
+        if !signed_in {
+            crate::session_renewal::stop_renewing();
+        }
         self.0.set(signed_in);
     }
 }
@@ -50,16 +76,19 @@ pub fn use_signed_in() -> SignedIn {
     expect_context::<SignedIn>()
 }
 
+/// Whether the request came signed in, and the seconds until its access token expires.
 #[cfg(feature = "ssr")]
-fn request_is_signed_in() -> bool {
+fn request_session() -> (bool, Option<u64>) {
     use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<RequestSession>().copied())
-        .is_some_and(|session| session.signed_in)
+        .map_or((false, None), |session| {
+            (session.signed_in, session.access_expires_in)
+        })
 }
 
 #[cfg(not(feature = "ssr"))]
-fn request_is_signed_in() -> bool {
-    false
+fn request_session() -> (bool, Option<u64>) {
+    (false, None)
 }
 
 /// For a page that needs a session: sends a reader who has none to sign in, and back.
@@ -150,6 +179,15 @@ pub fn safe_next(next: Option<&str>) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_renewed_a_fifth_of_its_life_early_and_at_most_a_minute_early() {
+        let secs = Duration::from_secs;
+        assert_eq!(renewal_delay(secs(5)), secs(4));
+        assert_eq!(renewal_delay(secs(100)), secs(80));
+        assert_eq!(renewal_delay(secs(900)), secs(840));
+        assert_eq!(renewal_delay(Duration::ZERO), Duration::ZERO);
+    }
 
     #[test]
     fn the_login_address_carries_the_path_and_query_encoded() {

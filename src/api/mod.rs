@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics::render_metrics))
         .route(PUBLISH_PATH, post(publish::publish_event))
         .route("/api/auth/login", post(session::log_in))
+        .route("/api/auth/refresh", post(session::renew))
         .route("/api/auth/logout", post(session::log_out))
         .route("/api/projects", get(session::list_projects))
         .route("/api/projects/overview", get(session::overview_projects))

@@ -85,7 +85,7 @@ fn is_unsafe(method: &Method) -> bool {
 /// Whether the browser says the request comes from a page of another site:
 /// `Sec-Fetch-Site: cross-site`, or an `Origin` (`null` included) whose host is not the
 /// request's own.
-fn from_another_site(headers: &HeaderMap) -> bool {
+pub fn from_another_site(headers: &HeaderMap) -> bool {
     let header = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
     if header(&HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
         return true;

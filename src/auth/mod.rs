@@ -8,13 +8,14 @@ mod extract;
 mod keys;
 mod login;
 pub mod password;
+pub mod refresh;
 pub mod revocation;
 pub mod throttle;
 
 pub use claims::{ALL_PROJECTS, Claims, PUBLISHER_ROLE};
 pub use extract::{
     Authenticated, Authenticator, ClientIp, ClientIpSource, HOST_SESSION_COOKIE, ProjectAccess,
-    Publisher, SESSION_COOKIE, cookie,
+    Publisher, SESSION_COOKIE, cookie, from_another_site,
 };
 pub use keys::JwtKeys;
-pub use login::{LoggedIn, LoginClient, SESSION_TTL, SessionParts, Sessions};
+pub use login::{Issued, LoggedIn, LoginClient, SESSION_TTL, SessionParts, Sessions};

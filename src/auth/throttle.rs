@@ -210,6 +210,7 @@ mod tests {
                 failures_per_account: per_account,
                 tracked_keys: 100,
                 remembered_sessions: 100,
+                access_ttl: std::time::Duration::from_secs(60),
             },
             &Secret::new("s".repeat(32)),
         )

@@ -181,6 +181,18 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> sqlx::Result<Option
         .await
 }
 
+/// The email of user `id`, if the user exists.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn user_email(pool: &Pool, id: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Makes the user a member of the project (nothing changes when it already is).
 ///
 /// # Errors

@@ -52,6 +52,76 @@ pub async fn state(pool: &Pool, id: &str) -> sqlx::Result<SessionState> {
     })
 }
 
+/// What [`rotate`] found for a presented refresh generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The generation was the current one; the session's is now the next.
+    Rotated {
+        /// The session's user.
+        user_id: String,
+        /// The session's expiry (Unix milliseconds).
+        expires_at_ms: i64,
+    },
+    /// The generation is the one just before the current, replaced at `rotated_at_ms`.
+    Previous {
+        /// The session's user.
+        user_id: String,
+        /// The session's expiry (Unix milliseconds).
+        expires_at_ms: i64,
+        /// When the current generation replaced it (Unix milliseconds).
+        rotated_at_ms: i64,
+    },
+    /// Any other generation of a live session: a cookie used after it was replaced twice.
+    Stale,
+    /// The session ended, expired or never was.
+    Ended,
+}
+
+/// Moves session `id`'s refresh generation on from `generation`, in one statement, so that of
+/// renewals racing with the same generation exactly one rotates; says what it found.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn rotate(pool: &Pool, id: &str, generation: i64, now_ms: i64) -> sqlx::Result<Rotation> {
+    let rotated: Option<(String, i64)> = sqlx::query_as(
+        "UPDATE sessions SET refresh_generation = refresh_generation + 1, rotated_at_ms = $3 \
+         WHERE id = $1 AND refresh_generation = $2 AND ended_at_ms IS NULL \
+         AND expires_at_ms > $3 RETURNING user_id, expires_at_ms",
+    )
+    .bind(id)
+    .bind(generation)
+    .bind(now_ms)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((user_id, expires_at_ms)) = rotated {
+        return Ok(Rotation::Rotated {
+            user_id,
+            expires_at_ms,
+        });
+    }
+    let row: Option<(String, i64, Option<i64>, i64, i64)> = sqlx::query_as(
+        "SELECT user_id, expires_at_ms, ended_at_ms, refresh_generation, rotated_at_ms \
+         FROM sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((user_id, expires_at_ms, None, current, rotated_at_ms))
+            if expires_at_ms > now_ms && current == generation.saturating_add(1) =>
+        {
+            Rotation::Previous {
+                user_id,
+                expires_at_ms,
+                rotated_at_ms,
+            }
+        }
+        Some((_, expires_at_ms, None, _, _)) if expires_at_ms > now_ms => Rotation::Stale,
+        Some(_) | None => Rotation::Ended,
+    })
+}
+
 /// Ends session `id`; `true` when it was live.
 ///
 /// # Errors
@@ -122,6 +192,64 @@ pub async fn forget_expired(pool: &Pool, before_ms: i64) -> sqlx::Result<u64> {
 mod tests {
     use super::*;
     use crate::storage::{self, projects};
+
+    #[tokio::test]
+    async fn a_refresh_generation_rotates_once_and_the_one_before_is_told_apart_from_older() {
+        let (pool, _data_dir) = storage::test_pool().await;
+        projects::create_user(&pool, "user_1", "ada@example.com", "hash")
+            .await
+            .expect("a user");
+        create(&pool, "ses_1", "user_1", 2_000_000_000_000)
+            .await
+            .expect("a session");
+        let rotated = Rotation::Rotated {
+            user_id: "user_1".to_owned(),
+            expires_at_ms: 2_000_000_000_000,
+        };
+        assert_eq!(
+            rotate(&pool, "ses_1", 0, 1_000).await.expect("answers"),
+            rotated
+        );
+        assert_eq!(
+            rotate(&pool, "ses_1", 0, 1_500).await.expect("answers"),
+            Rotation::Previous {
+                user_id: "user_1".to_owned(),
+                expires_at_ms: 2_000_000_000_000,
+                rotated_at_ms: 1_000,
+            },
+            "a racing renewal with the same generation does not rotate again"
+        );
+        assert_eq!(
+            rotate(&pool, "ses_1", 1, 2_000).await.expect("answers"),
+            rotated
+        );
+        assert_eq!(
+            rotate(&pool, "ses_1", 0, 2_500).await.expect("answers"),
+            Rotation::Stale
+        );
+        assert_eq!(
+            rotate(&pool, "ses_1", 7, 2_500).await.expect("answers"),
+            Rotation::Stale
+        );
+        assert_eq!(
+            rotate(&pool, "ses_1", 2, 2_000_000_000_000)
+                .await
+                .expect("answers"),
+            Rotation::Ended,
+            "an expired session renews nothing"
+        );
+        assert!(end(&pool, "ses_1").await.expect("answers"));
+        assert_eq!(
+            rotate(&pool, "ses_1", 2, 3_000).await.expect("answers"),
+            Rotation::Ended
+        );
+        assert_eq!(
+            rotate(&pool, "ses_unknown", 0, 3_000)
+                .await
+                .expect("answers"),
+            Rotation::Ended
+        );
+    }
 
     #[tokio::test]
     async fn a_session_lives_until_it_is_ended_and_then_for_ever_ended() {

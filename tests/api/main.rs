@@ -10,6 +10,7 @@ mod health;
 mod instances;
 mod pages;
 mod publish;
+mod renewal;
 mod scale_out;
 mod session;
 mod startup;

@@ -303,7 +303,11 @@ async fn production_seeds_no_demo_account_and_sets_host_prefixed_secure_cookies(
         .iter()
         .map(|value| value.to_str().expect("text").to_owned())
         .collect();
-    for name in ["__Host-docpulse_session=", "__Host-docpulse_device="] {
+    for name in [
+        "__Host-docpulse_session=",
+        "__Host-docpulse_refresh=",
+        "__Host-docpulse_device=",
+    ] {
         let cookie = cookies
             .iter()
             .find(|cookie| cookie.starts_with(name))
