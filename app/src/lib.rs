@@ -28,6 +28,8 @@ pub mod resources;
 #[cfg(feature = "hydrate")]
 mod rest;
 pub mod session;
+#[cfg(feature = "hydrate")]
+mod session_renewal;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};

@@ -2,7 +2,9 @@
 //! make, each answering [`AppError`] on failure.
 //!
 //! **Invariant:** requests are same-origin, so the HttpOnly session cookie goes with them;
-//! no token is ever read or stored by this code.
+//! no token is ever read or stored by this code. A request answered `401` is sent once more
+//! after the access token is renewed ([`crate::session_renewal`]), so a tab that slept past
+//! its token's expiry works on when the session lives.
 
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
@@ -24,6 +26,18 @@ async fn read<T: DeserializeOwned>(
         .json::<T>()
         .await
         .map_err(|_| AppError::Unavailable)
+}
+
+/// Sends the request `build` makes; when it is answered `401`, renews the access token and,
+/// if that worked, sends it once more.
+async fn send(
+    build: impl Fn() -> Result<Request, gloo_net::Error>,
+) -> Result<Response, gloo_net::Error> {
+    let response = build()?.send().await?;
+    if response.status() != 401 || crate::session_renewal::renew().await.is_err() {
+        return Ok(response);
+    }
+    build()?.send().await
 }
 
 /// The answer if it is a 2xx, else the error it means, with the server's message.
@@ -48,6 +62,11 @@ pub async fn log_in(credentials: &Credentials) -> Result<Session, AppError> {
     read(request.send().await).await
 }
 
+/// `POST /api/auth/refresh`: a new access token from the session, in a new cookie.
+pub async fn renew_session() -> Result<Session, AppError> {
+    read(Request::post("/api/auth/refresh").send().await).await
+}
+
 /// `POST /api/auth/logout`: clears the session cookie.
 pub async fn log_out() -> Result<(), AppError> {
     checked(Request::post("/api/auth/logout").send().await)
@@ -57,21 +76,23 @@ pub async fn log_out() -> Result<(), AppError> {
 
 /// `GET /api/projects`.
 pub async fn list_projects() -> Result<ProjectList, AppError> {
-    read(Request::get("/api/projects").send().await).await
+    read(send(|| Request::get("/api/projects").build()).await).await
 }
 
 /// `GET /api/projects/overview`.
 pub async fn projects_overview() -> Result<ProjectsOverview, AppError> {
-    read(Request::get("/api/projects/overview").send().await).await
+    read(send(|| Request::get("/api/projects/overview").build()).await).await
 }
 
 /// `GET /api/documents` of `project`.
 pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
     read(
-        Request::get("/api/documents")
-            .header(PROJECT_HEADER, project)
-            .send()
-            .await,
+        send(|| {
+            Request::get("/api/documents")
+                .header(PROJECT_HEADER, project)
+                .build()
+        })
+        .await,
     )
     .await
 }
@@ -83,31 +104,42 @@ pub async fn upload_documents(project: &str, files: &[File]) -> Result<CreatedDo
         form.append_with_blob_and_filename("file", file, &file.name())
             .map_err(|_| AppError::Unavailable)?;
     }
-    let request = Request::post("/api/documents")
-        .header(PROJECT_HEADER, project)
-        .body(form)
-        .map_err(|_| AppError::Unavailable)?;
-    read(request.send().await).await
+    read(
+        send(|| {
+            Request::post("/api/documents")
+                .header(PROJECT_HEADER, project)
+                .body(form.clone())
+        })
+        .await,
+    )
+    .await
 }
 
 /// `PATCH /api/documents/{id}`: a new title.
 pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Document, AppError> {
-    let request = Request::patch(&format!("/api/documents/{id}"))
-        .header(PROJECT_HEADER, project)
-        .json(&DocumentChanges {
-            title: title.to_owned(),
+    let changes = DocumentChanges {
+        title: title.to_owned(),
+    };
+    read(
+        send(|| {
+            Request::patch(&format!("/api/documents/{id}"))
+                .header(PROJECT_HEADER, project)
+                .json(&changes)
         })
-        .map_err(|_| AppError::Unavailable)?;
-    read(request.send().await).await
+        .await,
+    )
+    .await
 }
 
 /// `GET /api/documents/{id}/pipeline` of `project`.
 pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeline, AppError> {
     read(
-        Request::get(&format!("/api/documents/{id}/pipeline"))
-            .header(PROJECT_HEADER, project)
-            .send()
-            .await,
+        send(|| {
+            Request::get(&format!("/api/documents/{id}/pipeline"))
+                .header(PROJECT_HEADER, project)
+                .build()
+        })
+        .await,
     )
     .await
 }
@@ -115,11 +147,13 @@ pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeli
 /// `GET /api/search?q=<query>` in `project`.
 pub async fn search(project: &str, query: &str) -> Result<SearchResults, AppError> {
     read(
-        Request::get("/api/search")
-            .query([("q", query)])
-            .header(PROJECT_HEADER, project)
-            .send()
-            .await,
+        send(|| {
+            Request::get("/api/search")
+                .query([("q", query)])
+                .header(PROJECT_HEADER, project)
+                .build()
+        })
+        .await,
     )
     .await
 }
@@ -127,10 +161,12 @@ pub async fn search(project: &str, query: &str) -> Result<SearchResults, AppErro
 /// `DELETE /api/documents/{id}`.
 pub async fn delete_document(project: &str, id: &str) -> Result<(), AppError> {
     checked(
-        Request::delete(&format!("/api/documents/{id}"))
-            .header(PROJECT_HEADER, project)
-            .send()
-            .await,
+        send(|| {
+            Request::delete(&format!("/api/documents/{id}"))
+                .header(PROJECT_HEADER, project)
+                .build()
+        })
+        .await,
     )
     .await
     .map(drop)

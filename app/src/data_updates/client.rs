@@ -4,9 +4,12 @@
 //!
 //! **Invariant:** at most one connection per provider is live; a connection whose project
 //! changed is aborted and never touches the state or calls a subscriber again.
-//! 401 and 403 end the connection for good ([`ConnectionState::Unauthorized`]); every other
-//! failure, and a silence longer than the limit, is retried with backoff and jitter, with
-//! the last event id seen, for as long as the page is open.
+//! An expired access token (`auth_expired`, or `401`) is renewed once from the session
+//! ([`crate::session_renewal`]) and the stream resumed at once from the last event id, the
+//! state staying as it was; when the session is over, and on `403`, the connection ends for
+//! good ([`ConnectionState::Unauthorized`]). Every other failure, and a silence longer than
+//! the limit, is retried with backoff and jitter, with the last event id seen, for as long as
+//! the page is open.
 //! Entity events are dispatched once per animation frame, all those that arrived since the
 //! last frame in their order, so a burst costs one render per changed cell per frame; the
 //! queue is bounded, and a queue that overflows (a hidden tab gets no frames) is dropped in
@@ -27,6 +30,7 @@ use web_sys::{
 
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
+use crate::error::AppError;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
 
@@ -105,8 +109,13 @@ impl Connection {
 enum Ending {
     /// The project changed or the provider was disposed.
     Cancelled,
-    /// The server refused the session: stop.
+    /// The server refused the session or the project: stop.
     Unauthorized,
+    /// The access token expired (`auth_expired`, or `401` on connecting): renew and resume.
+    Expired {
+        /// Whether the stream had opened before it ended.
+        was_open: bool,
+    },
     /// Anything else: try again after a delay.
     Retry,
     /// The server is at a limit (`429`, `503`) and said when to come back.
@@ -151,8 +160,12 @@ async fn run(
 ) {
     let mut backoff = Backoff::new(DEFAULT_BASE, DEFAULT_CAP);
     let mut last_event_id = updates.take_resume_point(&project);
+    // Whether a renewal was already tried since the stream was last open: a second refusal
+    // after it means the session is over.
+    let mut renewal_tried = false;
     updates.set_state(ConnectionState::Connecting);
     loop {
+        let renewals_before = crate::session_renewal::renewals();
         let ending = read_stream(
             &updates,
             &project,
@@ -170,6 +183,34 @@ async fn run(
             Ending::Unauthorized => {
                 updates.set_state(ConnectionState::Unauthorized);
                 return;
+            }
+            Ending::Expired { was_open } => {
+                if was_open {
+                    renewal_tried = false;
+                }
+                if renewal_tried {
+                    updates.set_state(ConnectionState::Unauthorized);
+                    return;
+                }
+                renewal_tried = true;
+                // Another part of the tab may have renewed the cookie's token meanwhile.
+                let renewed = if crate::session_renewal::renewals() == renewals_before {
+                    crate::session_renewal::renew().await
+                } else {
+                    Ok(())
+                };
+                if connection.cancelled.get() {
+                    return;
+                }
+                match renewed {
+                    Ok(()) => continue,
+                    Err(AppError::Unauthorized) => {
+                        updates.set_state(ConnectionState::Unauthorized);
+                        return;
+                    }
+                    // The server is out of reach: retry later, renewing again then.
+                    Err(_) => renewal_tried = false,
+                }
             }
             Ending::Retry | Ending::RetryAfter(_) => {}
         }
@@ -216,7 +257,8 @@ async fn read_stream(
         return Ending::Retry;
     };
     match response.status() {
-        401 | 403 => return Ending::Unauthorized,
+        401 => return Ending::Expired { was_open: false },
+        403 => return Ending::Unauthorized,
         200..=299 => {}
         429 | 503 => {
             return response
@@ -277,7 +319,7 @@ async fn read_stream(
                 }
                 StreamMessage::Heartbeat(_) => {}
                 StreamMessage::Resync(_) => updates.resynced(),
-                StreamMessage::AuthExpired(_) => return Ending::Unauthorized,
+                StreamMessage::AuthExpired(_) => return Ending::Expired { was_open: true },
                 StreamMessage::Entity { id, event } => {
                     if !id.is_empty() {
                         *last_event_id = Some(id);

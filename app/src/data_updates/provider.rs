@@ -39,7 +39,8 @@ pub enum ConnectionState {
         /// The delay before the next attempt.
         retry_in: Duration,
     },
-    /// The server refused the session (401 or 403, or `auth_expired`): no retry.
+    /// The session is over (the server refused to renew its access token) or the project
+    /// was refused (403): no retry.
     Unauthorized,
     /// No project is active, or this is the server rendering: nothing is open.
     Closed,

@@ -57,7 +57,8 @@ pub fn LoginPage() -> impl IntoView {
             let navigate = navigate.clone();
             leptos::task::spawn_local(async move {
                 match crate::rest::log_in(&credentials).await {
-                    Ok(_) => {
+                    Ok(session) => {
+                        crate::session_renewal::renew_before_expiry(session.expires_in);
                         signed_in.set(true);
                         navigate(&next(), Default::default());
                     }

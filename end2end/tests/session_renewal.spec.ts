@@ -1,0 +1,96 @@
+import { createHmac, randomBytes } from "node:crypto";
+
+import { createAccountIn } from "./fixtures/accounts";
+import { DocumentsPage } from "./fixtures/documents_page";
+import { OwnServer } from "./fixtures/server";
+import { expect, test } from "./fixtures/test";
+
+/** How long the page is watched, and how often an event is published meanwhile. */
+const WATCH_MS = 60_000;
+const PUBLISH_EVERY_MS = 200;
+
+/** An HS256 token of the publisher role for every project, signed with `secret`. */
+function publisherToken(secret: string): string {
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const head = encode({ alg: "HS256", typ: "JWT" });
+  const body = encode({
+    sub: "e2e-publisher",
+    exp: Math.floor(Date.now() / 1000) + 600,
+    projects: ["*"],
+    role: "publisher",
+  });
+  const signature = createHmac("sha256", secret).update(`${head}.${body}`).digest("base64url");
+  return `${head}.${body}.${signature}`;
+}
+
+test("with access tokens of 5 seconds the page stays live for a minute, renewing them, and loses no event", async ({
+  page,
+}) => {
+  test.setTimeout(WATCH_MS + 60_000);
+  const secret = randomBytes(32).toString("hex");
+  const server = await OwnServer.start({ ACCESS_TOKEN_SECS: "5", DEMO_USER: "false", JWT_SECRET: secret });
+  try {
+    const account = createAccountIn(server.dataDir, "Renewals");
+    const project = account.projects[0].id;
+    let renewals = 0;
+    let streams = 0;
+    page.on("response", (response) => {
+      const path = new URL(response.url()).pathname;
+      if (path === "/api/auth/refresh" && response.status() === 200) renewals += 1;
+      if (path === "/api/events/stream" && response.status() === 200) streams += 1;
+    });
+    const documents = new DocumentsPage(page, server.url);
+    await documents.logIn(account);
+
+    // Every change of the indicator, with the time it happened, recorded in the page.
+    await page.evaluate(() => {
+      const indicator = document.querySelector('[data-testid="connection-state"]');
+      const log: { text: string; at: number }[] = [{ text: indicator?.textContent ?? "", at: performance.now() }];
+      (window as unknown as { indicatorLog: typeof log }).indicatorLog = log;
+      new MutationObserver(() => log.push({ text: indicator?.textContent ?? "", at: performance.now() })).observe(
+        indicator as Node,
+        { subtree: true, childList: true, characterData: true },
+      );
+    });
+
+    const token = publisherToken(secret);
+    let published = 0;
+    const started = Date.now();
+    while (Date.now() - started < WATCH_MS) {
+      const response = await page.request.post(`${server.url}/api/events/publish`, {
+        headers: { Authorization: `Bearer ${token}` },
+        data: { type: "entity.created", entity: "notification", id: `ntf_${published}`, projectId: project },
+      });
+      expect(response.status()).toBe(202);
+      published += 1;
+      await page.waitForTimeout(PUBLISH_EVERY_MS);
+    }
+
+    // Every event exactly once: the page counts what it dispatched.
+    await expect
+      .poll(() =>
+        page.evaluate(
+          () => (window as unknown as { docpulseEventsReceived?: Record<string, number> }).docpulseEventsReceived?.notification ?? 0,
+        ),
+      )
+      .toBe(published);
+    expect(published).toBeGreaterThan(200);
+    expect(renewals, "the access token was renewed at least ten times").toBeGreaterThanOrEqual(10);
+    expect(streams, "the stream was resumed with renewed tokens").toBeGreaterThanOrEqual(10);
+
+    const log = await page.evaluate(
+      () => (window as unknown as { indicatorLog: { text: string; at: number }[] }).indicatorLog,
+    );
+    const now = await page.evaluate(() => performance.now());
+    const away = log
+      .map((entry, index) => ({ text: entry.text, lasted: (log[index + 1]?.at ?? now) - entry.at }))
+      .filter((entry) => entry.text !== "Live");
+    expect(
+      away.filter((entry) => entry.lasted > 1_000),
+      "the indicator never left Live for more than a second",
+    ).toEqual([]);
+    await expect(documents.connection).toHaveText("Live");
+  } finally {
+    await server.dispose();
+  }
+});
