@@ -2,6 +2,15 @@
 //! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
 //! sent, which the native `EventSource` cannot.
 //!
+//! One stream per browser and project: the tabs that show a project line up for its Web Lock
+//! ([`crate::data_updates::tabs`]). The tab holding it leads: it streams, and posts every
+//! event, `resync` and change of state to the others on the project's channel. The others
+//! follow: each asks the leader for the events after the point its data was loaded at, then
+//! applies what the leader posts, and shows the leader's state. When the leader goes (closed,
+//! crashed, or showing another project), the next tab in line leads and resumes from the last
+//! event it applied; an event that comes twice around the change is applied once. Where the
+//! browser has no Web Locks or no `BroadcastChannel`, every tab streams alone.
+//!
 //! **Invariant:** at most one connection per provider is live; a connection whose project
 //! changed is aborted and never touches the state or calls a subscriber again.
 //! An expired access token (`auth_expired`, or `401`) is renewed once from the session
@@ -30,6 +39,10 @@ use web_sys::{
 
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
+use crate::data_updates::tab_relay::{
+    RecentIds, RelayedEvent, RelayedState, ReplayBook, TabMessage,
+};
+use crate::data_updates::tabs::{LeadRequest, TabChannel};
 use crate::error::AppError;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
@@ -42,8 +55,29 @@ const MAX_PENDING_EVENTS: usize = 20_000;
 /// benchmarks and tests.
 const EVENTS_RECEIVED_PROPERTY: &str = "docpulseEventsReceived";
 
-/// One connection attempt sequence for one project.
+/// This tab's part in sharing its project's stream.
+enum Role {
+    /// No other tab can share (the browser lacks Web Locks or `BroadcastChannel`).
+    Alone,
+    /// Another tab leads; `joined` once its welcome came.
+    Follower {
+        /// Whether the leader answered this tab's join.
+        joined: bool,
+    },
+    /// This tab streams for all, and keeps the book joining tabs are replayed from.
+    Leader {
+        /// The events relayed lately.
+        book: ReplayBook,
+        /// Whether a tab joined: until one does, events go to the book only, so a tab alone
+        /// spends nothing on posting them.
+        followed: bool,
+    },
+}
+
+/// One project's events in this tab: its own stream, or the leader's.
 struct Connection {
+    /// Names this tab on the project's channel.
+    tab: String,
     /// Set when the project changed or the provider went away.
     cancelled: Cell<bool>,
     /// Aborts the fetch under way.
@@ -52,16 +86,164 @@ struct Connection {
     pending: RefCell<Vec<EntityEvent>>,
     /// True while a frame callback is requested.
     frame_requested: Cell<bool>,
+    /// The id of the last event this tab applied: where its stream resumes, and the point it
+    /// joins a leader at.
+    last_event_id: RefCell<Option<String>>,
+    /// Ids applied lately: an event repeated around a change of leader is applied once.
+    recent: RefCell<RecentIds>,
+    /// Leader, follower or alone.
+    role: RefCell<Role>,
+    /// The channel to the project's other tabs.
+    channel: RefCell<Option<TabChannel>>,
+    /// This tab's place in line to lead.
+    lead: RefCell<Option<LeadRequest>>,
 }
 
 impl Connection {
-    fn new() -> Rc<Self> {
+    fn new(last_event_id: Option<String>) -> Rc<Self> {
         Rc::new(Self {
+            tab: format!("tab_{}", js_sys::Math::random().to_bits()),
             cancelled: Cell::new(false),
             abort: RefCell::new(None),
             pending: RefCell::new(Vec::new()),
             frame_requested: Cell::new(false),
+            last_event_id: RefCell::new(last_event_id),
+            recent: RefCell::new(RecentIds::default()),
+            role: RefCell::new(Role::Alone),
+            channel: RefCell::new(None),
+            lead: RefCell::new(None),
         })
+    }
+
+    /// Whether this tab leads.
+    fn leads(&self) -> bool {
+        matches!(*self.role.borrow(), Role::Leader { .. })
+    }
+
+    /// Posts `message` to the project's other tabs, if there is a channel.
+    fn post(&self, message: &TabMessage) {
+        if let Some(channel) = &*self.channel.borrow() {
+            channel.post(message);
+        }
+    }
+
+    /// Shows `state`, and tells the followers when this tab leads.
+    fn set_state(&self, updates: DataUpdates, state: ConnectionState) {
+        updates.set_state(state);
+        if self.leads()
+            && let Some(state) = RelayedState::of(state)
+        {
+            self.post(&TabMessage::State { state });
+        }
+    }
+
+    /// Subscribers refetch; when this tab leads, the followers' too.
+    fn resync(&self, updates: DataUpdates) {
+        updates.resynced();
+        if let Role::Leader { book, .. } = &mut *self.role.borrow_mut() {
+            book.clear();
+        }
+        if self.leads() {
+            self.post(&TabMessage::Resync);
+        }
+    }
+
+    /// Records that the event `id` arrived; `false` when it was applied already.
+    fn first_sight(&self, id: &str) -> bool {
+        if !self.recent.borrow_mut().first_sight(id) {
+            return false;
+        }
+        *self.last_event_id.borrow_mut() = Some(id.to_owned());
+        true
+    }
+
+    /// Hands `events`, which this tab's stream delivered, to the followers.
+    fn relay(&self, events: Vec<RelayedEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let Role::Leader { book, followed } = &mut *self.role.borrow_mut() else {
+            return;
+        };
+        for event in &events {
+            book.record(event.clone());
+        }
+        if *followed {
+            self.post(&TabMessage::Events { events });
+        }
+    }
+
+    /// Applies `events` another tab relayed, each unless this tab applied it already.
+    fn apply_relayed(self: &Rc<Self>, updates: DataUpdates, events: Vec<RelayedEvent>) {
+        for RelayedEvent { id, data } in events {
+            if !self.first_sight(&id) {
+                continue;
+            }
+            match serde_json::from_str(&data) {
+                Ok(event) => self.queue(updates, event),
+                Err(error) => leptos::logging::warn!("docpulse: skipped a relayed event: {error}"),
+            }
+        }
+    }
+
+    /// This tab now leads: it keeps the book from its own point and says so.
+    fn take_lead(&self) {
+        let start = self.last_event_id.borrow().clone();
+        *self.role.borrow_mut() = Role::Leader {
+            book: ReplayBook::new(start),
+            followed: false,
+        };
+        self.post(&TabMessage::Leader {
+            tab: self.tab.clone(),
+        });
+    }
+
+    /// What another tab of the project said.
+    fn hear(self: &Rc<Self>, updates: DataUpdates, message: TabMessage) {
+        if self.cancelled.get() {
+            return;
+        }
+        let joined = match &mut *self.role.borrow_mut() {
+            Role::Alone => return,
+            Role::Leader { book, followed } => {
+                if let TabMessage::Join { tab, after } = message {
+                    *followed = true;
+                    let state = updates.current_state();
+                    self.post(&TabMessage::Welcome {
+                        tab,
+                        events: book.after(after.as_deref()),
+                        state: RelayedState::of(state).unwrap_or(RelayedState::Connecting),
+                    });
+                }
+                return;
+            }
+            Role::Follower { joined } => *joined,
+        };
+        match message {
+            TabMessage::Welcome { tab, events, state } if tab == self.tab && !joined => {
+                *self.role.borrow_mut() = Role::Follower { joined: true };
+                match events {
+                    Some(events) => self.apply_relayed(updates, events),
+                    // The leader's book does not reach back to this tab's data: refetch.
+                    None => updates.resynced(),
+                }
+                updates.set_state(state.connection_state());
+            }
+            // A new leader learns who follows; a joined tab ignores the welcome it gets back.
+            TabMessage::Leader { .. } => self.join(),
+            TabMessage::Events { events } if joined => self.apply_relayed(updates, events),
+            TabMessage::State { state } => updates.set_state(state.connection_state()),
+            TabMessage::Resync => updates.resynced(),
+            TabMessage::Join { .. } | TabMessage::Welcome { .. } | TabMessage::Events { .. } => {}
+        }
+    }
+
+    /// Asks the leader for the events after this tab's point.
+    fn join(&self) {
+        self.post(&TabMessage::Join {
+            tab: self.tab.clone(),
+            after: self.last_event_id.borrow().clone(),
+        });
     }
 
     /// Queues `event` for the next animation frame.
@@ -102,6 +284,9 @@ impl Connection {
         if let Some(controller) = self.abort.borrow_mut().take() {
             controller.abort();
         }
+        // Releases the lead (the next tab in line takes it) or leaves the line.
+        self.lead.borrow_mut().take();
+        self.channel.borrow_mut().take();
     }
 }
 
@@ -145,10 +330,55 @@ pub(crate) fn start(
             updates.set_state(ConnectionState::Closed);
             return;
         };
-        let connection = Connection::new();
+        let connection = Connection::new(updates.take_resume_point(&project));
         *current.borrow_mut() = Some(connection.clone());
-        leptos::task::spawn_local(run(updates, project, options.clone(), connection));
+        share_or_stream(updates, project, options.clone(), connection);
     });
+}
+
+/// Follows the project's leading tab, and leads when this tab's turn comes; streams alone
+/// where the browser cannot share.
+fn share_or_stream(
+    updates: DataUpdates,
+    project: ProjectId,
+    options: StreamOptions,
+    connection: Rc<Connection>,
+) {
+    updates.set_state(ConnectionState::Connecting);
+    let listener = Rc::downgrade(&connection);
+    let channel = TabChannel::open(&project, move |message| {
+        if let Some(connection) = listener.upgrade() {
+            connection.hear(updates, message);
+        }
+    });
+    let Some(channel) = channel else {
+        leptos::task::spawn_local(run(updates, project, options, connection));
+        return;
+    };
+    *connection.channel.borrow_mut() = Some(channel);
+    *connection.role.borrow_mut() = Role::Follower { joined: false };
+    let candidate = Rc::downgrade(&connection);
+    let leader_project = project.clone();
+    let leader_options = options.clone();
+    let lead = LeadRequest::ask(&project, move || {
+        if let Some(connection) = candidate.upgrade()
+            && !connection.cancelled.get()
+        {
+            connection.take_lead();
+            leptos::task::spawn_local(run(updates, leader_project, leader_options, connection));
+        }
+    });
+    match lead {
+        Some(lead) => {
+            *connection.lead.borrow_mut() = Some(lead);
+            connection.join();
+        }
+        None => {
+            connection.channel.borrow_mut().take();
+            *connection.role.borrow_mut() = Role::Alone;
+            leptos::task::spawn_local(run(updates, project, options, connection));
+        }
+    }
 }
 
 /// Connects, reads, and reconnects until cancelled or refused.
@@ -159,29 +389,20 @@ async fn run(
     connection: Rc<Connection>,
 ) {
     let mut backoff = Backoff::new(DEFAULT_BASE, DEFAULT_CAP);
-    let mut last_event_id = updates.take_resume_point(&project);
     // Whether a renewal was already tried since the stream was last open: a second refusal
     // after it means the session is over.
     let mut renewal_tried = false;
-    updates.set_state(ConnectionState::Connecting);
+    connection.set_state(updates, ConnectionState::Connecting);
     loop {
         let renewals_before = crate::session_renewal::renewals();
-        let ending = read_stream(
-            &updates,
-            &project,
-            &options,
-            &connection,
-            &mut last_event_id,
-            &mut backoff,
-        )
-        .await;
+        let ending = read_stream(&updates, &project, &options, &connection, &mut backoff).await;
         if connection.cancelled.get() {
             return;
         }
         match ending {
             Ending::Cancelled => return,
             Ending::Unauthorized => {
-                updates.set_state(ConnectionState::Unauthorized);
+                connection.set_state(updates, ConnectionState::Unauthorized);
                 return;
             }
             Ending::Expired { was_open } => {
@@ -189,7 +410,7 @@ async fn run(
                     renewal_tried = false;
                 }
                 if renewal_tried {
-                    updates.set_state(ConnectionState::Unauthorized);
+                    connection.set_state(updates, ConnectionState::Unauthorized);
                     return;
                 }
                 renewal_tried = true;
@@ -205,7 +426,7 @@ async fn run(
                 match renewed {
                     Ok(()) => continue,
                     Err(AppError::Unauthorized) => {
-                        updates.set_state(ConnectionState::Unauthorized);
+                        connection.set_state(updates, ConnectionState::Unauthorized);
                         return;
                     }
                     // The server is out of reach: retry later, renewing again then.
@@ -220,10 +441,13 @@ async fn run(
             }
             _ => backoff.next_delay(js_sys::Math::random()),
         };
-        updates.set_state(ConnectionState::Reconnecting {
-            attempt: backoff.attempt(),
-            retry_in: delay,
-        });
+        connection.set_state(
+            updates,
+            ConnectionState::Reconnecting {
+                attempt: backoff.attempt(),
+                retry_in: delay,
+            },
+        );
         sleep(delay).await;
         if connection.cancelled.get() {
             return;
@@ -237,13 +461,13 @@ async fn read_stream(
     project: &ProjectId,
     options: &StreamOptions,
     connection: &Rc<Connection>,
-    last_event_id: &mut Option<String>,
     backoff: &mut Backoff,
 ) -> Ending {
     let Ok(controller) = AbortController::new() else {
         return Ending::Retry;
     };
     *connection.abort.borrow_mut() = Some(controller.clone());
+    let last_event_id = connection.last_event_id.borrow().clone();
     let Ok(request) = stream_request(project, options, last_event_id.as_deref(), &controller)
     else {
         return Ending::Retry;
@@ -303,6 +527,7 @@ async fn read_stream(
         if let Some(retry) = parser.retry() {
             backoff.set_base_millis(retry);
         }
+        let mut relayed = Vec::new();
         for frame in frames {
             let message = match StreamMessage::from_frame(&frame) {
                 Ok(Some(message)) => message,
@@ -315,22 +540,28 @@ async fn read_stream(
             match message {
                 StreamMessage::Connected(_) => {
                     backoff.reset();
-                    updates.set_state(ConnectionState::Open);
+                    connection.set_state(*updates, ConnectionState::Open);
                 }
                 StreamMessage::Heartbeat(_) => {}
-                StreamMessage::Resync(_) => updates.resynced(),
+                StreamMessage::Resync(_) => connection.resync(*updates),
                 StreamMessage::AuthExpired(_) => return Ending::Expired { was_open: true },
                 StreamMessage::Entity { id, event } => {
-                    if !id.is_empty() {
-                        *last_event_id = Some(id);
+                    if id.is_empty() {
+                        connection.queue(*updates, event);
+                    } else if connection.first_sight(&id) {
+                        connection.queue(*updates, event);
+                        relayed.push(RelayedEvent {
+                            id,
+                            data: frame.data,
+                        });
                     }
-                    connection.queue(*updates, event);
                 }
             }
             if connection.cancelled.get() {
                 return Ending::Cancelled;
             }
         }
+        connection.relay(relayed);
     }
 }
 

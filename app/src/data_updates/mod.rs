@@ -4,7 +4,10 @@
 //! [`DataUpdatesProvider`], [`use_data_updates`], [`DataUpdates`], [`Subscription`]) and the
 //! live list every list page is built on ([`live_list`]: [`LiveList`], [`LiveRows`]).
 //!
-//! **Invariant:** [`pattern`], [`registry`] and [`backoff`] are pure (no Leptos, no
+//! The tabs of a browser that show one project share one stream: what they tell each other is
+//! [`tab_relay`], the browser's means of telling it `tabs` (hydrate only).
+//!
+//! **Invariant:** [`pattern`], [`registry`], [`backoff`] and [`tab_relay`] are pure (no
 //! `web_sys`), so `cargo test -p app` checks them natively.
 //!
 //! A live component in full (typed event data, a pattern checked at the call, and a
@@ -36,6 +39,9 @@ pub mod live_list;
 pub mod pattern;
 pub mod provider;
 pub mod registry;
+pub mod tab_relay;
+#[cfg(feature = "hydrate")]
+mod tabs;
 pub mod throttle;
 
 pub use live_list::{Applied, LiveList, LiveRows};

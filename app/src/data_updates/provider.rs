@@ -154,6 +154,14 @@ impl DataUpdates {
             .flatten()
     }
 
+    /// Where the connection stands now, without tracking.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    pub(crate) fn current_state(&self) -> ConnectionState {
+        self.state
+            .try_get_untracked()
+            .unwrap_or(ConnectionState::Closed)
+    }
+
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     pub(crate) fn set_state(&self, state: ConnectionState) {
         if self.state.try_get_untracked() != Some(state) {

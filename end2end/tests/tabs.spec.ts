@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+
+import type { Page } from "@playwright/test";
+
+import { createAccountIn } from "./fixtures/accounts";
+import { DocumentsPage } from "./fixtures/documents_page";
+import { eventsReceived, publisherToken } from "./fixtures/publisher";
+import { OwnServer } from "./fixtures/server";
+import { expect, test } from "./fixtures/test";
+
+/** Tabs of one browser on one project, as the issue counts them. */
+const TABS = 6;
+/** Events published before and during the change of leader. */
+const ROUND = 40;
+
+test("six tabs of one project share one stream, hand it on within a second when the leader closes, and lose nothing", async ({
+  context,
+  page,
+}) => {
+  test.setTimeout(120_000);
+  const secret = randomBytes(32).toString("hex");
+  const server = await OwnServer.start({ DEMO_USER: "false", JWT_SECRET: secret });
+  try {
+    const account = createAccountIn(server.dataDir, "Shared", "Elsewhere");
+    const [shared, elsewhere] = account.projects;
+    const openStreams = async () => {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^docpulse_open_streams (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
+    };
+    const token = publisherToken(secret);
+    let published = 0;
+    const publish = async (count: number) => {
+      for (let index = 0; index < count; index += 1) {
+        const response = await fetch(`${server.url}/api/events/publish`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({
+            type: "entity.created",
+            entity: "notification",
+            id: `ntf_${published}`,
+            projectId: shared.id,
+          }),
+        });
+        expect(response.status).toBe(202);
+        published += 1;
+      }
+    };
+    // Which tab opened a stream, and when the first one after the leader's close came back.
+    const streamsOf = new Map<Page, number>();
+    let streamAfterClose: number | undefined;
+    let closedAt: number | undefined;
+    const watch = (tab: Page) =>
+      tab.on("response", (response) => {
+        if (new URL(response.url()).pathname !== "/api/events/stream" || response.status() !== 200) return;
+        streamsOf.set(tab, (streamsOf.get(tab) ?? 0) + 1);
+        if (closedAt !== undefined && streamAfterClose === undefined) streamAfterClose = Date.now();
+      });
+
+    const first = new DocumentsPage(page, server.url);
+    watch(page);
+    await first.logIn(account);
+    await page.goto(`${server.url}/documents?project=${shared.id}`);
+    await first.waitUntilLive();
+    const tabs = [page];
+    while (tabs.length < TABS) {
+      const tab = await context.newPage();
+      watch(tab);
+      await tab.goto(`${server.url}/documents?project=${shared.id}`);
+      await new DocumentsPage(tab, server.url).waitUntilLive();
+      tabs.push(tab);
+    }
+    await expect.poll(openStreams, { message: "six tabs, one stream" }).toBe(1);
+
+    await publish(ROUND);
+    for (const tab of tabs) {
+      await expect.poll(() => eventsReceived(tab, "notification")).toBe(ROUND);
+    }
+    const leaders = tabs.filter((tab) => (streamsOf.get(tab) ?? 0) > 0);
+    expect(leaders, "one tab holds the stream").toHaveLength(1);
+
+    // The leader goes while events keep coming: another tab takes the stream over within a
+    // second, and every remaining tab ends with every event exactly once.
+    const [leader] = leaders;
+    closedAt = Date.now();
+    await leader.close();
+    await publish(ROUND);
+    const remaining = tabs.filter((tab) => tab !== leader);
+    for (const tab of remaining) {
+      await expect.poll(() => eventsReceived(tab, "notification")).toBe(2 * ROUND);
+      await expect(new DocumentsPage(tab, server.url).connection).toHaveText("Live");
+    }
+    expect(streamAfterClose, "a remaining tab opened the stream").toBeDefined();
+    const takeover = (streamAfterClose ?? Number.POSITIVE_INFINITY) - closedAt;
+    console.log(`tabs: ${TABS} tabs, 1 stream; takeover ${takeover} ms; ${2 * ROUND} events in each remaining tab`);
+    expect(takeover, "takeover within a second").toBeLessThan(1_000);
+    await expect.poll(openStreams).toBe(1);
+
+    // An upload from a follower completes: the tabs no longer hold the browser's connections.
+    const uploader = new DocumentsPage(remaining[remaining.length - 1], server.url);
+    await uploader.upload("from-a-follower.txt", "Uploaded while six tabs watch the project.");
+    await expect(uploader.row("from-a-follower.txt")).toBeVisible();
+    await expect(new DocumentsPage(remaining[0], server.url).row("from-a-follower.txt")).toBeVisible();
+
+    // A tab of another project has its own stream.
+    const other = await context.newPage();
+    await other.goto(`${server.url}/documents?project=${elsewhere.id}`);
+    await new DocumentsPage(other, server.url).waitUntilLive();
+    await expect.poll(openStreams, { message: "one stream per project" }).toBe(2);
+  } finally {
+    // Pages first: a page left open would log the stopped server's refused reconnects.
+    await Promise.all(page.context().pages().map((tab) => tab.close()));
+    await server.dispose();
+  }
+});
