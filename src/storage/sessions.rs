@@ -193,15 +193,21 @@ mod tests {
     use super::*;
     use crate::storage::{self, projects};
 
-    #[tokio::test]
-    async fn a_refresh_generation_rotates_once_and_the_one_before_is_told_apart_from_older() {
-        let (pool, _data_dir) = storage::test_pool().await;
+    /// A database with `user_1` and a session `ses_1` of it.
+    async fn a_users_session() -> (Pool, tempfile::TempDir) {
+        let (pool, data_dir) = storage::test_pool().await;
         projects::create_user(&pool, "user_1", "ada@example.com", "hash")
             .await
             .expect("a user");
         create(&pool, "ses_1", "user_1", 2_000_000_000_000)
             .await
             .expect("a session");
+        (pool, data_dir)
+    }
+
+    #[tokio::test]
+    async fn a_refresh_generation_rotates_once_and_the_one_before_is_told_apart_from_older() {
+        let (pool, _data_dir) = a_users_session().await;
         let rotated = Rotation::Rotated {
             user_id: "user_1".to_owned(),
             expires_at_ms: 2_000_000_000_000,
@@ -253,13 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_lives_until_it_is_ended_and_then_for_ever_ended() {
-        let (pool, _data_dir) = storage::test_pool().await;
-        projects::create_user(&pool, "user_1", "ada@example.com", "hash")
-            .await
-            .expect("a user");
-        create(&pool, "ses_1", "user_1", 2_000_000_000_000)
-            .await
-            .expect("a session");
+        let (pool, _data_dir) = a_users_session().await;
         create(&pool, "ses_2", "user_1", 2_000_000_000_000)
             .await
             .expect("a session");

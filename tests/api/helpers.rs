@@ -538,6 +538,16 @@ pub fn notification(project: &str, id: &str) -> Value {
     })
 }
 
+/// `GET /api/projects` of `app` with `token`.
+pub async fn projects_with(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/api/projects", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers")
+}
+
 /// Asserts `response` is the JSON error envelope with `expected_status` and `code`.
 pub async fn expect_error(response: reqwest::Response, expected_status: u16, code: &str) -> String {
     let (status, body) = error_of(response).await;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use app::protocol::StreamMessage;
 
-use crate::helpers::{TestApp, connected, expect_error, notification, unix_now};
+use crate::helpers::{TestApp, connected, expect_error, notification, projects_with, unix_now};
 
 /// The access cookie, the refresh cookie.
 const ACCESS: &str = "docpulse_session";
@@ -79,11 +79,11 @@ async fn renewed(app: &TestApp, refresh: &str) -> (Value, HashMap<String, SetCoo
     (response.json().await.expect("a session"), cookies)
 }
 
-/// `GET /api/projects` with `token`.
-async fn projects_with(app: &TestApp, token: &str) -> reqwest::Response {
+/// `POST /api/auth/logout` with `cookie` as the whole `Cookie` header.
+async fn log_out(app: &TestApp, cookie: &str) -> reqwest::Response {
     app.client
-        .get(format!("{}/api/projects", app.address))
-        .bearer_auth(token)
+        .post(format!("{}/api/auth/logout", app.address))
+        .header("Cookie", cookie)
         .send()
         .await
         .expect("the server answers")
@@ -231,13 +231,7 @@ async fn logging_out_without_a_live_access_token_ends_the_session_by_its_refresh
     let refresh = cookies[REFRESH].value.clone();
 
     // The browser dropped the access cookie at its Max-Age; the refresh cookie remains.
-    let logout = app
-        .client
-        .post(format!("{}/api/auth/logout", app.address))
-        .header("Cookie", format!("{REFRESH}={refresh}"))
-        .send()
-        .await
-        .expect("the server answers");
+    let logout = log_out(&app, &format!("{REFRESH}={refresh}")).await;
 
     assert_eq!(logout.status(), 204);
     let cleared = set_cookies(&logout);
@@ -287,13 +281,7 @@ async fn a_page_load_without_a_live_access_token_renews_it_from_the_refresh_cook
 
     let signed_out = page("theme=dark".to_owned()).await.expect("answers");
     assert_eq!(signed_out.status(), 303);
-    let logout = app
-        .client
-        .post(format!("{}/api/auth/logout", app.address))
-        .header("Cookie", format!("{REFRESH}={next_refresh}"))
-        .send()
-        .await
-        .expect("answers");
+    let logout = log_out(&app, &format!("{REFRESH}={next_refresh}")).await;
     assert_eq!(logout.status(), 204);
     let ended = page(format!("{REFRESH}={next_refresh}"))
         .await

@@ -11,7 +11,7 @@ use docpulse::config::{Config, Secret};
 
 use crate::helpers::{
     EventReader, TestApp, connected, expect_error, fresh_postgres_database, fresh_redis_database,
-    request_stream,
+    projects_with, request_stream,
 };
 
 /// How soon after a session ends its streams must end, as API.md says.
@@ -23,16 +23,6 @@ async fn token_of_login(app: &TestApp, email: &str, password: &str) -> String {
     assert_eq!(response.status(), 200, "the login succeeds");
     let body: Value = response.json().await.expect("a session");
     body["token"].as_str().expect("a token").to_owned()
-}
-
-/// `GET /api/projects` with `token`.
-async fn projects_with(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(format!("{}/api/projects", app.address))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("the server answers")
 }
 
 /// Reads `stream` until `auth_expired`, which must come within [`WITHIN_A_SECOND`] (past
