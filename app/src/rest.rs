@@ -30,8 +30,9 @@ async fn read<T: DeserializeOwned>(
 
 /// Sends the request `build` makes; when it is answered `401`, renews the access token and,
 /// if that worked, sends it once more.
+/// `build` is a trait object so the eight call sites share one copy of this code in the WASM.
 async fn send(
-    build: impl Fn() -> Result<Request, gloo_net::Error>,
+    build: &dyn Fn() -> Result<Request, gloo_net::Error>,
 ) -> Result<Response, gloo_net::Error> {
     let response = build()?.send().await?;
     if response.status() != 401 || crate::session_renewal::renew().await.is_err() {
@@ -76,18 +77,18 @@ pub async fn log_out() -> Result<(), AppError> {
 
 /// `GET /api/projects`.
 pub async fn list_projects() -> Result<ProjectList, AppError> {
-    read(send(|| Request::get("/api/projects").build()).await).await
+    read(send(&|| Request::get("/api/projects").build()).await).await
 }
 
 /// `GET /api/projects/overview`.
 pub async fn projects_overview() -> Result<ProjectsOverview, AppError> {
-    read(send(|| Request::get("/api/projects/overview").build()).await).await
+    read(send(&|| Request::get("/api/projects/overview").build()).await).await
 }
 
 /// `GET /api/documents` of `project`.
 pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
     read(
-        send(|| {
+        send(&|| {
             Request::get("/api/documents")
                 .header(PROJECT_HEADER, project)
                 .build()
@@ -105,7 +106,7 @@ pub async fn upload_documents(project: &str, files: &[File]) -> Result<CreatedDo
             .map_err(|_| AppError::Unavailable)?;
     }
     read(
-        send(|| {
+        send(&|| {
             Request::post("/api/documents")
                 .header(PROJECT_HEADER, project)
                 .body(form.clone())
@@ -121,7 +122,7 @@ pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Doc
         title: title.to_owned(),
     };
     read(
-        send(|| {
+        send(&|| {
             Request::patch(&format!("/api/documents/{id}"))
                 .header(PROJECT_HEADER, project)
                 .json(&changes)
@@ -134,7 +135,7 @@ pub async fn rename_document(project: &str, id: &str, title: &str) -> Result<Doc
 /// `GET /api/documents/{id}/pipeline` of `project`.
 pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeline, AppError> {
     read(
-        send(|| {
+        send(&|| {
             Request::get(&format!("/api/documents/{id}/pipeline"))
                 .header(PROJECT_HEADER, project)
                 .build()
@@ -147,7 +148,7 @@ pub async fn document_pipeline(project: &str, id: &str) -> Result<DocumentPipeli
 /// `GET /api/search?q=<query>` in `project`.
 pub async fn search(project: &str, query: &str) -> Result<SearchResults, AppError> {
     read(
-        send(|| {
+        send(&|| {
             Request::get("/api/search")
                 .query([("q", query)])
                 .header(PROJECT_HEADER, project)
@@ -161,7 +162,7 @@ pub async fn search(project: &str, query: &str) -> Result<SearchResults, AppErro
 /// `DELETE /api/documents/{id}`.
 pub async fn delete_document(project: &str, id: &str) -> Result<(), AppError> {
     checked(
-        send(|| {
+        send(&|| {
             Request::delete(&format!("/api/documents/{id}"))
                 .header(PROJECT_HEADER, project)
                 .build()

@@ -30,7 +30,7 @@ pub struct RelayedEvent {
 
 /// The leader's connection state, as the other tabs show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum RelayedState {
     /// The leader is connecting.
     Connecting,
@@ -83,7 +83,7 @@ impl RelayedState {
 
 /// A message on the project's channel between the tabs of a browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum TabMessage {
     /// Tab `tab`, which follows, asks for the events after `after` (the id its data was
     /// loaded at; `None`: from now on).
