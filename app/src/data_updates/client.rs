@@ -361,12 +361,15 @@ fn share_or_stream(
     let leader_project = project.clone();
     let leader_options = options.clone();
     let lead = LeadRequest::ask(&project, move || {
-        if let Some(connection) = candidate.upgrade()
-            && !connection.cancelled.get()
-        {
-            connection.take_lead();
-            leptos::task::spawn_local(run(updates, leader_project, leader_options, connection));
-        }
+        let Some(connection) = candidate
+            .upgrade()
+            .filter(|connection| !connection.cancelled.get())
+        else {
+            return false;
+        };
+        connection.take_lead();
+        leptos::task::spawn_local(run(updates, leader_project, leader_options, connection));
+        true
     });
     match lead {
         Some(lead) => {

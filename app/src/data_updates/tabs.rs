@@ -78,9 +78,13 @@ pub(crate) struct LeadRequest {
 }
 
 impl LeadRequest {
-    /// Asks for the lead of `project`: `on_granted` runs once this tab has it. `None` where
-    /// the browser has no Web Locks.
-    pub(crate) fn ask(project: &ProjectId, on_granted: impl FnOnce() + 'static) -> Option<Self> {
+    /// Asks for the lead of `project`: `on_granted` runs once this tab has it, and answers
+    /// whether it takes it (a tab that left the project meanwhile lets it go at once). `None`
+    /// where the browser has no Web Locks.
+    pub(crate) fn ask(
+        project: &ProjectId,
+        on_granted: impl FnOnce() -> bool + 'static,
+    ) -> Option<Self> {
         let navigator = web_sys::window()?.navigator();
         let locks = Reflect::get(&navigator, &JsValue::from_str("locks"))
             .ok()
@@ -96,11 +100,13 @@ impl LeadRequest {
         let holder = release.clone();
         // The lock is held until the promise this returns settles.
         let granted = Closure::once(move |_lock: JsValue| -> JsValue {
-            let held = Promise::new(&mut |resolve, _reject| {
+            if !on_granted() {
+                return Promise::resolve(&JsValue::UNDEFINED).into();
+            }
+            Promise::new(&mut |resolve, _reject| {
                 *holder.borrow_mut() = Some(resolve);
-            });
-            on_granted();
-            held.into()
+            })
+            .into()
         });
         let pending: Promise = request
             .call3(
