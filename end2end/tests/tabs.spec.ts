@@ -13,35 +13,43 @@ const TABS = 6;
 /** Events published before and during the change of leader. */
 const ROUND = 40;
 
+/** A server of the test's own, with a secret the test signs publisher tokens with. */
+async function startServer() {
+  const secret = randomBytes(32).toString("hex");
+  const server = await OwnServer.start({ DEMO_USER: "false", JWT_SECRET: secret });
+  const token = publisherToken(secret);
+  return {
+    server,
+    /** Publishes `event` (without its timestamp) and expects it accepted. */
+    publish: async (event: object) => {
+      const response = await fetch(`${server.url}/api/events/publish`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(event),
+      });
+      expect(response.status).toBe(202);
+    },
+    /** The server's `docpulse_open_streams`. */
+    openStreams: async () => {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^docpulse_open_streams (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
+    },
+  };
+}
+
 test("six tabs of one project share one stream, hand it on within a second when the leader closes, and lose nothing", async ({
   context,
   page,
 }) => {
   test.setTimeout(120_000);
-  const secret = randomBytes(32).toString("hex");
-  const server = await OwnServer.start({ DEMO_USER: "false", JWT_SECRET: secret });
+  const { server, publish: publishEvent, openStreams } = await startServer();
   try {
     const account = createAccountIn(server.dataDir, "Shared", "Elsewhere");
     const [shared, elsewhere] = account.projects;
-    const openStreams = async () => {
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      return Number(/^docpulse_open_streams (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
-    };
-    const token = publisherToken(secret);
     let published = 0;
     const publish = async (count: number) => {
       for (let index = 0; index < count; index += 1) {
-        const response = await fetch(`${server.url}/api/events/publish`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-          body: JSON.stringify({
-            type: "entity.created",
-            entity: "notification",
-            id: `ntf_${published}`,
-            projectId: shared.id,
-          }),
-        });
-        expect(response.status).toBe(202);
+        await publishEvent({ type: "entity.created", entity: "notification", id: `ntf_${published}`, projectId: shared.id });
         published += 1;
       }
     };
@@ -108,6 +116,53 @@ test("six tabs of one project share one stream, hand it on within a second when 
     await expect.poll(openStreams, { message: "one stream per project" }).toBe(2);
   } finally {
     // Pages first: a page left open would log the stopped server's refused reconnects.
+    await Promise.all(page.context().pages().map((tab) => tab.close()));
+    await server.dispose();
+  }
+});
+
+test("a tab that opens while events arrive is replayed those between its page's data and its joining", async ({
+  context,
+  page,
+}) => {
+  const { server, publish, openStreams } = await startServer();
+  try {
+    const account = createAccountIn(server.dataDir, "Replayed");
+    const project = account.projects[0].id;
+    const leader = new DocumentsPage(page, server.url);
+    await leader.logIn(account);
+    const created = await page.request.post(`${server.url}/api/documents`, {
+      headers: { "X-Project-Id": project },
+      data: { title: "draft.txt", content: "A document renamed while a tab opens." },
+    });
+    expect(created.status()).toBe(201);
+    const { id } = await created.json();
+    await expect(leader.row("draft.txt")).toBeVisible();
+
+    // The new tab's page is rendered with "draft.txt"; the rename comes after that and before
+    // its code runs, so only the leader's replay can bring it.
+    const late = await context.newPage();
+    const lateDocuments = new DocumentsPage(late, server.url);
+    let renamed = false;
+    await late.route("**/pkg/*.wasm", async (route) => {
+      if (!renamed) {
+        renamed = true;
+        await publish({ type: "entity.updated", entity: "document", id, projectId: project, data: { title: "final.txt" } });
+        await expect(leader.row("final.txt")).toBeVisible();
+      }
+      await route.continue();
+    });
+    const rendered = await late.goto(`${server.url}/documents?project=${project}`);
+    const html = (await rendered?.text()) ?? "";
+    expect(html, "the page was rendered before the rename").toContain("draft.txt");
+    expect(html).not.toContain("final.txt");
+    await lateDocuments.waitUntilLive();
+
+    await expect(lateDocuments.row("final.txt")).toBeVisible();
+    await expect(lateDocuments.rows).toHaveCount(1);
+    expect(renamed).toBe(true);
+    await expect.poll(openStreams).toBe(1);
+  } finally {
     await Promise.all(page.context().pages().map((tab) => tab.close()));
     await server.dispose();
   }
