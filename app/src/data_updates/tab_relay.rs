@@ -4,8 +4,9 @@
 //! twice around a change of leader is applied once ([`RecentIds`]).
 //!
 //! **Invariant:** event ids stay opaque, as API.md asks: they are compared for equality only.
-//! **Invariant:** the book and the memory of ids are bounded ([`REPLAY_EVENTS`],
-//! [`RECENT_IDS`]); a tab whose point is no longer in the book refetches instead.
+//! **Invariant:** the book and the memory of ids are bounded ([`REPLAY_EVENTS`] events and
+//! [`REPLAY_BYTES`] of their data, [`RECENT_IDS`] ids); a tab whose point is no longer in the
+//! book refetches instead.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -16,6 +17,9 @@ use crate::data_updates::provider::ConnectionState;
 /// Events the leader keeps for tabs that join: a few seconds of a heavy burst, minutes of
 /// ordinary traffic.
 pub const REPLAY_EVENTS: usize = 4_096;
+/// Bytes of event data the leader keeps for tabs that join: events may be up to 64 KiB each,
+/// and 4,096 of those would be a quarter of a gigabyte.
+pub const REPLAY_BYTES: usize = 4 * 1024 * 1024;
 /// Ids each tab remembers: more than the events a new leader can repeat.
 pub const RECENT_IDS: usize = 4_096;
 
@@ -131,37 +135,49 @@ pub struct ReplayBook {
     /// The events after `start`, oldest first; at most `capacity`.
     events: VecDeque<RelayedEvent>,
     capacity: usize,
+    /// The bytes of the events' ids and data, at most `byte_capacity` (but always the newest
+    /// event).
+    bytes: usize,
+    byte_capacity: usize,
 }
 
 impl ReplayBook {
-    /// An empty book of at most [`REPLAY_EVENTS`] events, starting after `start`.
+    /// An empty book of at most [`REPLAY_EVENTS`] events and [`REPLAY_BYTES`], starting
+    /// after `start`.
     pub fn new(start: Option<String>) -> Self {
-        Self::with_capacity(start, REPLAY_EVENTS)
+        Self::with_capacity(start, REPLAY_EVENTS, REPLAY_BYTES)
     }
 
-    /// An empty book of at most `capacity` events (1 or more), starting after `start`.
-    pub fn with_capacity(start: Option<String>, capacity: usize) -> Self {
+    /// An empty book of at most `capacity` events (1 or more) and `byte_capacity` bytes,
+    /// starting after `start`.
+    pub fn with_capacity(start: Option<String>, capacity: usize, byte_capacity: usize) -> Self {
         Self {
             start,
             events: VecDeque::new(),
             capacity: capacity.max(1),
+            bytes: 0,
+            byte_capacity,
         }
     }
 
-    /// Adds `event`, letting the oldest go when the book is full.
+    /// Adds `event`, letting the oldest go while the book is over its bounds.
     pub fn record(&mut self, event: RelayedEvent) {
-        if self.events.len() == self.capacity
+        self.bytes += event.id.len() + event.data.len();
+        self.events.push_back(event);
+        while self.events.len() > 1
+            && (self.events.len() > self.capacity || self.bytes > self.byte_capacity)
             && let Some(oldest) = self.events.pop_front()
         {
+            self.bytes -= oldest.id.len() + oldest.data.len();
             self.start = Some(oldest.id);
         }
-        self.events.push_back(event);
     }
 
     /// Forgets everything: after a `resync` the events before it tell no tab anything.
     pub fn clear(&mut self) {
         self.start = None;
         self.events.clear();
+        self.bytes = 0;
     }
 
     /// The events after `after`: none for `None` (from now on), and `None` when `after` is not
@@ -254,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_full_book_lets_the_oldest_go_and_moves_its_start() {
-        let mut book = ReplayBook::with_capacity(Some("e:0".to_owned()), 2);
+        let mut book = ReplayBook::with_capacity(Some("e:0".to_owned()), 2, usize::MAX);
         for id in ["e:1", "e:2", "e:3"] {
             book.record(event(id));
         }
@@ -265,6 +281,28 @@ mod tests {
         );
         book.clear();
         assert_eq!(ids(book.after(Some("e:3"))), None, "a resync forgets");
+    }
+
+    #[test]
+    fn a_book_keeps_to_its_bytes_but_always_holds_the_newest_event() {
+        // Each event is 3 bytes of id and 12 of data: 15.
+        let mut book = ReplayBook::with_capacity(Some("e:0".to_owned()), 100, 40);
+        for id in ["e:1", "e:2", "e:3"] {
+            book.record(event(id));
+        }
+        assert_eq!(
+            ids(book.after(Some("e:0"))),
+            None,
+            "45 bytes: the oldest let go"
+        );
+        assert_eq!(
+            ids(book.after(Some("e:1"))),
+            Some(vec!["e:2".into(), "e:3".into()])
+        );
+        let mut tiny = ReplayBook::with_capacity(None, 100, 1);
+        tiny.record(event("e:9"));
+        tiny.record(event("e:10"));
+        assert_eq!(ids(tiny.after(Some("e:9"))), Some(vec!["e:10".into()]));
     }
 
     #[test]
