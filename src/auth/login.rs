@@ -228,25 +228,25 @@ impl Sessions {
             .refresh_keys
             .verify_claims(refresh_token)
             .map_err(|_| ApiError::InvalidToken)?;
-        let rotation =
-            sessions::rotate(&self.pool, &claims.sid, claims.generation, unix_millis()).await?;
-        let (user_id, expires_at_ms, generation) =
-            match judge(rotation, claims.generation, unix_millis()) {
-                Verdict::Renew {
-                    user_id,
-                    expires_at_ms,
-                    generation,
-                } => (user_id, expires_at_ms, generation),
-                Verdict::EndSession => {
-                    tracing::warn!(
-                        sid = %claims.sid,
-                        "a replaced refresh cookie came back: the session is ended"
-                    );
-                    self.registry.end(&claims.sid).await?;
-                    return Err(ApiError::SessionEnded);
-                }
-                Verdict::Refuse => return Err(ApiError::SessionEnded),
-            };
+        let now_ms = unix_millis();
+        let rotation = sessions::rotate(&self.pool, &claims.sid, claims.generation, now_ms).await?;
+        let (user_id, expires_at_ms, generation) = match judge(rotation, claims.generation, now_ms)
+        {
+            Verdict::Renew {
+                user_id,
+                expires_at_ms,
+                generation,
+            } => (user_id, expires_at_ms, generation),
+            Verdict::EndSession => {
+                tracing::warn!(
+                    sid = %claims.sid,
+                    "a replaced refresh cookie came back: the session is ended"
+                );
+                self.registry.end(&claims.sid).await?;
+                return Err(ApiError::SessionEnded);
+            }
+            Verdict::Refuse => return Err(ApiError::SessionEnded),
+        };
         let email = projects::user_email(&self.pool, &user_id)
             .await?
             .ok_or(ApiError::SessionEnded)?;
