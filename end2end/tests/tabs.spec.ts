@@ -167,3 +167,49 @@ test("a tab that opens while events arrive is replayed those between its page's 
     await server.dispose();
   }
 });
+
+test("when the session ends under the tabs, a tab signed in again leads the project's stream", async ({
+  context,
+  page,
+  browserErrors,
+}) => {
+  // The leading tab's renewal is refused: the session ended.
+  browserErrors.expectError(/status of 401/);
+  const { server, publish, openStreams } = await startServer();
+  try {
+    const account = createAccountIn(server.dataDir, "Again", "Other");
+    const [, again] = account.projects;
+    const address = `${server.url}/documents?project=${again.id}`;
+    const first = new DocumentsPage(page, server.url);
+    await first.logIn(account);
+    await page.goto(address);
+    await first.waitUntilLive();
+    const second = await context.newPage();
+    const secondDocuments = new DocumentsPage(second, server.url);
+    await second.goto(address);
+    await secondDocuments.waitUntilLive();
+
+    // A third tab, on another project, logs out: the two tabs' session is over.
+    const third = await context.newPage();
+    const thirdDocuments = new DocumentsPage(third, server.url);
+    await third.goto(`${server.url}/documents?project=${account.projects[0].id}`);
+    await thirdDocuments.waitUntilLive();
+    await thirdDocuments.logOutButton.click();
+    await expect(third).toHaveURL(/\/login$/);
+    for (const documents of [first, secondDocuments]) {
+      await expect(documents.connection).toHaveText("Updates stopped · sign in again");
+    }
+
+    // Signed in again, the third tab shows the project live: no tab of the ended session
+    // holds its stream.
+    await thirdDocuments.logIn(account);
+    await third.goto(address);
+    await thirdDocuments.waitUntilLive();
+    await publish({ type: "entity.created", entity: "notification", id: "ntf_again", projectId: again.id });
+    await expect.poll(() => eventsReceived(third, "notification")).toBe(1);
+    await expect.poll(openStreams).toBe(1);
+  } finally {
+    await Promise.all(page.context().pages().map((tab) => tab.close()));
+    await server.dispose();
+  }
+});

@@ -238,6 +238,15 @@ impl Connection {
         }
     }
 
+    /// The session is over, or the project refused: shows it (to the followers too), and
+    /// stops leading, so that a tab of a session signed in since can lead in this one's place.
+    fn refused(&self, updates: DataUpdates) {
+        self.set_state(updates, ConnectionState::Unauthorized);
+        self.lead.borrow_mut().take();
+        self.channel.borrow_mut().take();
+        *self.role.borrow_mut() = Role::Alone;
+    }
+
     /// Asks the leader for the events after this tab's point.
     fn join(&self) {
         self.post(&TabMessage::Join {
@@ -405,7 +414,7 @@ async fn run(
         match ending {
             Ending::Cancelled => return,
             Ending::Unauthorized => {
-                connection.set_state(updates, ConnectionState::Unauthorized);
+                connection.refused(updates);
                 return;
             }
             Ending::Expired { was_open } => {
@@ -413,7 +422,7 @@ async fn run(
                     renewal_tried = false;
                 }
                 if renewal_tried {
-                    connection.set_state(updates, ConnectionState::Unauthorized);
+                    connection.refused(updates);
                     return;
                 }
                 renewal_tried = true;
@@ -429,7 +438,7 @@ async fn run(
                 match renewed {
                     Ok(()) => continue,
                     Err(AppError::Unauthorized) => {
-                        connection.set_state(updates, ConnectionState::Unauthorized);
+                        connection.refused(updates);
                         return;
                     }
                     // The server is out of reach: retry later, renewing again then.
