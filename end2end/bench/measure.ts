@@ -1,17 +1,15 @@
 // What both benchmarks measure and how they publish: the main thread's busy share and its
 // long frames over the burst (Chromium's own counters), and events published at a steady rate
 // through POST /api/events/publish with a publisher token signed by the server's secret.
-import { createHmac } from "node:crypto";
 import { writeFileSync } from "node:fs";
 
 import type { Locator, Page } from "@playwright/test";
 
+import { signedToken } from "../tests/fixtures/publisher";
+
 /** An HS256 token signed with the server's secret. */
 export function token(claims: Record<string, unknown>): string {
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
-  const signature = createHmac("sha256", process.env.JWT_SECRET ?? "").update(unsigned).digest("base64url");
-  return `${unsigned}.${signature}`;
+  return signedToken(claims, process.env.JWT_SECRET ?? "");
 }
 
 /** A publisher token for `project`, valid an hour. */
