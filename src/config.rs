@@ -339,7 +339,7 @@ pub const MAX_CONNECTIONS: Var<usize> = Var::new(
     "MAX_CONNECTIONS",
     "open connections (event streams included); more are answered `503 overloaded` \
      (1 or more)",
-    Default::Computed("the open-file limit minus 256"),
+    Default::Computed("the open-file limit minus 512"),
     count,
 );
 /// `MAX_STREAMS_PER_USER`.

@@ -53,9 +53,12 @@ use crate::workers::embedder::{Embedder, LocalEmbedder};
 
 /// File in the data folder that keeps the generated development JWT secret.
 const DEV_SECRET_FILE: &str = "jwt-secret.dev";
-/// Open files kept for other uses than connections (the database, logs, Redis) when
-/// `MAX_CONNECTIONS` is derived from the open-file limit.
-const RESERVED_FILES: u64 = 256;
+/// Open files kept for other uses than served connections when `MAX_CONNECTIONS` is derived
+/// from the open-file limit: the connections refused at the limit that still linger, and 256
+/// for the database, logs and Redis. With 256 in all, a flood of new connections at the limit
+/// ran the process out of files (the lingering refusals alone took them), and it could no
+/// longer accept any.
+const RESERVED_FILES: u64 = serve::MAX_LINGERING_REFUSALS as u64 + 256;
 
 /// A built server, bound to its address, not yet serving.
 pub struct Application {
@@ -419,4 +422,21 @@ fn load_or_create_dev_secret(data_dir: &Path) -> anyhow::Result<Secret> {
         path.display()
     );
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_derived_connection_limit_leaves_files_for_lingering_refusals_and_the_process() {
+        let config = Config::from_lookup(|_| None).expect("the defaults are valid");
+        let limits = connection_limits(&config.http, config.stream.heartbeat, Some(20_000));
+        assert_eq!(
+            limits.max_connections + serve::MAX_LINGERING_REFUSALS + 256,
+            20_000
+        );
+        let tiny = connection_limits(&config.http, config.stream.heartbeat, Some(100));
+        assert_eq!(tiny.max_connections, 1, "always at least one");
+    }
 }

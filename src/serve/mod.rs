@@ -56,7 +56,7 @@ const MAX_HYPER_BUFFER: usize = 64 * 1024;
 /// How long a refused connection is given to read its `503` before it is closed.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Refused connections lingering at once; past this, a refused connection is closed at once.
-const MAX_LINGERING_REFUSALS: usize = 256;
+pub(crate) const MAX_LINGERING_REFUSALS: usize = 256;
 /// How long a client refused for the connection limit is told to wait.
 const CONNECTIONS_RETRY_AFTER: Duration = Duration::from_secs(1);
 
