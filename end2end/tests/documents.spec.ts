@@ -1,15 +1,7 @@
-import type { APIRequestContext } from "@playwright/test";
-
 import { createAccount, longText } from "./fixtures/accounts";
 import { DocumentsPage } from "./fixtures/documents_page";
+import { openStreams } from "./fixtures/publisher";
 import { expect, test } from "./fixtures/test";
-
-/** The server's count of open event streams, from `GET /metrics`. */
-async function openStreams(request: APIRequestContext): Promise<number> {
-  const metrics = await (await request.get("/metrics")).text();
-  const match = metrics.match(/^docpulse_open_streams (\d+)$/m);
-  return match ? Number(match[1]) : Number.NaN;
-}
 
 test("an upload shows its progress live until ready, in every tab of its project and nowhere else", async ({
   page,
@@ -116,17 +108,17 @@ test("switching projects swaps the table and its live updates", async ({ page })
   await expect(documents.row("second.txt")).toHaveCount(0);
 });
 
-test("logging out ends the stream and closes the documents page", async ({ page, request }) => {
+test("logging out ends the stream and closes the documents page", async ({ page, baseURL }) => {
   const account = createAccount("Leaving");
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
-  await expect.poll(() => openStreams(request)).toBe(1);
+  await expect.poll(() => openStreams(baseURL ?? "")).toBe(1);
 
   await documents.logOutButton.click();
 
   await expect(page).toHaveURL(/\/login$/);
   await expect(documents.connection).toHaveText("");
-  await expect.poll(() => openStreams(request)).toBe(0);
+  await expect.poll(() => openStreams(baseURL ?? "")).toBe(0);
   await page.goto("/documents");
   await expect(page).toHaveURL(/\/login\?next=\/documents$/);
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();

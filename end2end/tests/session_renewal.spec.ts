@@ -1,9 +1,6 @@
-import { randomBytes } from "node:crypto";
-
 import { createAccountIn } from "./fixtures/accounts";
 import { DocumentsPage } from "./fixtures/documents_page";
-import { eventsReceived, publisherToken } from "./fixtures/publisher";
-import { OwnServer } from "./fixtures/server";
+import { eventsReceived, startPublishingServer } from "./fixtures/publisher";
 import { expect, test } from "./fixtures/test";
 
 /** How long the page is watched, and how often an event is published meanwhile. */
@@ -11,11 +8,11 @@ const WATCH_MS = 60_000;
 const PUBLISH_EVERY_MS = 200;
 
 test("with access tokens of 5 seconds the page stays live for a minute, renewing them, and loses no event", async ({
+  context,
   page,
 }) => {
   test.setTimeout(WATCH_MS + 60_000);
-  const secret = randomBytes(32).toString("hex");
-  const server = await OwnServer.start({ ACCESS_TOKEN_SECS: "5", DEMO_USER: "false", JWT_SECRET: secret });
+  const { server, publish, dispose } = await startPublishingServer({ ACCESS_TOKEN_SECS: "5" });
   try {
     const account = createAccountIn(server.dataDir, "Renewals");
     const project = account.projects[0].id;
@@ -40,15 +37,10 @@ test("with access tokens of 5 seconds the page stays live for a minute, renewing
       );
     });
 
-    const token = publisherToken(secret);
     let published = 0;
     const started = Date.now();
     while (Date.now() - started < WATCH_MS) {
-      const response = await page.request.post(`${server.url}/api/events/publish`, {
-        headers: { Authorization: `Bearer ${token}` },
-        data: { type: "entity.created", entity: "notification", id: `ntf_${published}`, projectId: project },
-      });
-      expect(response.status()).toBe(202);
+      await publish({ type: "entity.created", entity: "notification", id: `ntf_${published}`, projectId: project });
       published += 1;
       await page.waitForTimeout(PUBLISH_EVERY_MS);
     }
@@ -77,8 +69,6 @@ test("with access tokens of 5 seconds the page stays live for a minute, renewing
     ).toEqual([]);
     await expect(documents.connection).toHaveText("Live");
   } finally {
-    // Pages first: a page left open would log the stopped server's refused reconnects.
-    await Promise.all(page.context().pages().map((tab) => tab.close()));
-    await server.dispose();
+    await dispose(context);
   }
 });

@@ -1,11 +1,8 @@
-import { randomBytes } from "node:crypto";
-
 import type { Page } from "@playwright/test";
 
 import { createAccountIn } from "./fixtures/accounts";
 import { DocumentsPage } from "./fixtures/documents_page";
-import { eventsReceived, publisherToken } from "./fixtures/publisher";
-import { OwnServer } from "./fixtures/server";
+import { eventsReceived, startPublishingServer } from "./fixtures/publisher";
 import { expect, test } from "./fixtures/test";
 
 /** Tabs of one browser on one project, as the issue counts them. */
@@ -13,36 +10,12 @@ const TABS = 6;
 /** Events published before and during the change of leader. */
 const ROUND = 40;
 
-/** A server of the test's own, with a secret the test signs publisher tokens with. */
-async function startServer() {
-  const secret = randomBytes(32).toString("hex");
-  const server = await OwnServer.start({ DEMO_USER: "false", JWT_SECRET: secret });
-  const token = publisherToken(secret);
-  return {
-    server,
-    /** Publishes `event` (without its timestamp) and expects it accepted. */
-    publish: async (event: object) => {
-      const response = await fetch(`${server.url}/api/events/publish`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(event),
-      });
-      expect(response.status).toBe(202);
-    },
-    /** The server's `docpulse_open_streams`. */
-    openStreams: async () => {
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      return Number(/^docpulse_open_streams (\d+)$/m.exec(metrics)?.[1] ?? Number.NaN);
-    },
-  };
-}
-
 test("six tabs of one project share one stream, hand it on within a second when the leader closes, and lose nothing", async ({
   context,
   page,
 }) => {
   test.setTimeout(120_000);
-  const { server, publish: publishEvent, openStreams } = await startServer();
+  const { server, publish: publishEvent, openStreams, dispose } = await startPublishingServer();
   try {
     const account = createAccountIn(server.dataDir, "Shared", "Elsewhere");
     const [shared, elsewhere] = account.projects;
@@ -115,9 +88,7 @@ test("six tabs of one project share one stream, hand it on within a second when 
     await new DocumentsPage(other, server.url).waitUntilLive();
     await expect.poll(openStreams, { message: "one stream per project" }).toBe(2);
   } finally {
-    // Pages first: a page left open would log the stopped server's refused reconnects.
-    await Promise.all(page.context().pages().map((tab) => tab.close()));
-    await server.dispose();
+    await dispose(context);
   }
 });
 
@@ -125,7 +96,7 @@ test("a tab that opens while events arrive is replayed those between its page's 
   context,
   page,
 }) => {
-  const { server, publish, openStreams } = await startServer();
+  const { server, publish, openStreams, dispose } = await startPublishingServer();
   try {
     const account = createAccountIn(server.dataDir, "Replayed");
     const project = account.projects[0].id;
@@ -163,8 +134,7 @@ test("a tab that opens while events arrive is replayed those between its page's 
     expect(renamed).toBe(true);
     await expect.poll(openStreams).toBe(1);
   } finally {
-    await Promise.all(page.context().pages().map((tab) => tab.close()));
-    await server.dispose();
+    await dispose(context);
   }
 });
 
@@ -175,7 +145,7 @@ test("when the session ends under the tabs, a tab signed in again leads the proj
 }) => {
   // The leading tab's renewal is refused: the session ended.
   browserErrors.expectError(/status of 401/);
-  const { server, publish, openStreams } = await startServer();
+  const { server, publish, openStreams, dispose } = await startPublishingServer();
   try {
     const account = createAccountIn(server.dataDir, "Again", "Other");
     const [, again] = account.projects;
@@ -209,7 +179,6 @@ test("when the session ends under the tabs, a tab signed in again leads the proj
     await expect.poll(() => eventsReceived(third, "notification")).toBe(1);
     await expect.poll(openStreams).toBe(1);
   } finally {
-    await Promise.all(page.context().pages().map((tab) => tab.close()));
-    await server.dispose();
+    await dispose(context);
   }
 });

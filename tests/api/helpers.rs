@@ -538,6 +538,27 @@ pub fn notification(project: &str, id: &str) -> Value {
     })
 }
 
+/// How soon after a session ends its streams must end, as API.md says.
+const WITHIN_A_SECOND: Duration = Duration::from_secs(1);
+
+/// Reads `stream` until `auth_expired`, which must come within [`WITHIN_A_SECOND`] (past
+/// heartbeats and events), and then the stream's end.
+pub async fn expect_auth_expired(stream: &mut EventReader) {
+    let expired = tokio::time::timeout(WITHIN_A_SECOND, async {
+        loop {
+            match stream.next().await {
+                StreamMessage::AuthExpired(notice) => return notice.reason,
+                StreamMessage::Heartbeat(_) | StreamMessage::Entity { .. } => {}
+                other => panic!("expected auth_expired, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("auth_expired within a second of the session's end");
+    assert_eq!(expired, "the session ended");
+    assert!(stream.try_next().await.is_none(), "the stream ends");
+}
+
 /// `GET /api/projects` of `app` with `token`.
 pub async fn projects_with(app: &TestApp, token: &str) -> reqwest::Response {
     app.client

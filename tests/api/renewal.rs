@@ -4,13 +4,14 @@
 //! outlives its token.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use app::protocol::StreamMessage;
 
-use crate::helpers::{TestApp, connected, expect_error, notification, projects_with, unix_now};
+use crate::helpers::{
+    TestApp, connected, expect_auth_expired, expect_error, notification, projects_with, unix_now,
+};
 
 /// The access cookie, the refresh cookie.
 const ACCESS: &str = "docpulse_session";
@@ -61,14 +62,19 @@ async fn log_in(app: &TestApp) -> (Value, HashMap<String, SetCookie>) {
     (response.json().await.expect("a session"), cookies)
 }
 
-/// `POST /api/auth/refresh` with `cookie` as the whole `Cookie` header.
-async fn renew(app: &TestApp, cookie: &str) -> reqwest::Response {
+/// `POST <path>` with `cookie` as the whole `Cookie` header.
+async fn post_with_cookie(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     app.client
-        .post(format!("{}/api/auth/refresh", app.address))
+        .post(format!("{}{path}", app.address))
         .header("Cookie", cookie)
         .send()
         .await
         .expect("the server answers")
+}
+
+/// `POST /api/auth/refresh` with `cookie` as the whole `Cookie` header.
+async fn renew(app: &TestApp, cookie: &str) -> reqwest::Response {
+    post_with_cookie(app, "/api/auth/refresh", cookie).await
 }
 
 /// A renewal with refresh token `refresh` that must succeed: its body and cookies.
@@ -81,12 +87,7 @@ async fn renewed(app: &TestApp, refresh: &str) -> (Value, HashMap<String, SetCoo
 
 /// `POST /api/auth/logout` with `cookie` as the whole `Cookie` header.
 async fn log_out(app: &TestApp, cookie: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/auth/logout", app.address))
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .expect("the server answers")
+    post_with_cookie(app, "/api/auth/logout", cookie).await
 }
 
 #[tokio::test]
@@ -173,18 +174,7 @@ async fn a_renewal_rotates_the_cookie_lets_a_racing_tab_through_and_ends_a_sessi
     // The first cookie is two rotations old: a copy. The session ends, with its stream.
     let copied = renew(&app, &format!("{REFRESH}={first_refresh}")).await;
     expect_error(copied, 401, "session_ended").await;
-    let ended = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match stream.next().await {
-                StreamMessage::AuthExpired(notice) => return notice.reason,
-                StreamMessage::Heartbeat(_) => {}
-                other => panic!("expected auth_expired, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the stream ends within a second");
-    assert_eq!(ended, "the session ended");
+    expect_auth_expired(&mut stream).await;
     expect_error(
         projects_with(&app, &second_token).await,
         401,

@@ -2,20 +2,14 @@
 //! sites, and project ids: against the real server, on the in-memory bus and (with
 //! `TEST_BUS=redis`) on Redis, and across two instances on one Redis and one database.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use app::protocol::StreamMessage;
 use docpulse::config::{Config, Secret};
 
 use crate::helpers::{
-    EventReader, TestApp, connected, expect_error, fresh_postgres_database, fresh_redis_database,
-    projects_with, request_stream,
+    TestApp, connected, expect_auth_expired, expect_error, fresh_postgres_database,
+    fresh_redis_database, projects_with, request_stream,
 };
-
-/// How soon after a session ends its streams must end, as API.md says.
-const WITHIN_A_SECOND: Duration = Duration::from_secs(1);
 
 /// Logs `email` in with `password` and returns the token of the session.
 async fn token_of_login(app: &TestApp, email: &str, password: &str) -> String {
@@ -23,24 +17,6 @@ async fn token_of_login(app: &TestApp, email: &str, password: &str) -> String {
     assert_eq!(response.status(), 200, "the login succeeds");
     let body: Value = response.json().await.expect("a session");
     body["token"].as_str().expect("a token").to_owned()
-}
-
-/// Reads `stream` until `auth_expired`, which must come within [`WITHIN_A_SECOND`] (past
-/// heartbeats and events), and then the stream's end.
-async fn expect_auth_expired(stream: &mut EventReader) {
-    let expired = tokio::time::timeout(WITHIN_A_SECOND, async {
-        loop {
-            match stream.next().await {
-                StreamMessage::AuthExpired(notice) => return notice.reason,
-                StreamMessage::Heartbeat(_) | StreamMessage::Entity { .. } => {}
-                other => panic!("expected auth_expired, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("auth_expired within a second of the session's end");
-    assert_eq!(expired, "the session ended");
-    assert!(stream.try_next().await.is_none(), "the stream ends");
 }
 
 /// A user `ada@example.com` (password `analytical`) of `proj_a` on `app`.
