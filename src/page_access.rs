@@ -60,7 +60,6 @@ pub async fn check_page_session(
         return sign_in_first(here);
     }
     parts.extensions.insert(RequestSession {
-        signed_in: caller.is_some(),
         access_expires_in: caller.map(|Authenticated(claims)| seconds_until(claims.exp)),
     });
     let mut response = next.run(Request::from_parts(parts, body)).await;

@@ -28,10 +28,8 @@ pub const DEFAULT_NEXT: &str = "/documents";
 /// (an extension) before the page renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestSession {
-    /// A live session came with the request.
-    pub signed_in: bool,
-    /// Seconds until the request's access token expires, when it has a live one: when the
-    /// browser renews it.
+    /// Seconds until the request's access token expires, when it came with a live session
+    /// (`None`: signed out): when the browser renews it.
     pub access_expires_in: Option<u64>,
 }
 
@@ -43,9 +41,9 @@ impl SignedIn {
     /// Provides the context from what the server found (during SSR) or from what it sent
     /// with the page (at hydration), and in the browser keeps the access token renewed.
     pub fn provide() -> Self {
-        let (initial, access_expires_in) =
-            leptos::server::SharedValue::new(request_session).into_inner();
-        let signed_in = Self(RwSignal::new(initial));
+        let access_expires_in =
+            leptos::server::SharedValue::new(request_access_expires_in).into_inner();
+        let signed_in = Self(RwSignal::new(access_expires_in.is_some()));
         provide_context(signed_in);
         #[cfg(feature = "hydrate")]
         if let Some(expires_in) = access_expires_in {
@@ -76,19 +74,17 @@ pub fn use_signed_in() -> SignedIn {
     expect_context::<SignedIn>()
 }
 
-/// Whether the request came signed in, and the seconds until its access token expires.
+/// Seconds until the request's access token expires; `None` when it came signed out.
 #[cfg(feature = "ssr")]
-fn request_session() -> (bool, Option<u64>) {
+fn request_access_expires_in() -> Option<u64> {
     use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<RequestSession>().copied())
-        .map_or((false, None), |session| {
-            (session.signed_in, session.access_expires_in)
-        })
+        .and_then(|session| session.access_expires_in)
 }
 
 #[cfg(not(feature = "ssr"))]
-fn request_session() -> (bool, Option<u64>) {
-    (false, None)
+fn request_access_expires_in() -> Option<u64> {
+    None
 }
 
 /// For a page that needs a session: sends a reader who has none to sign in, and back.
