@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::storage::Pool;
 use anyhow::Context;
@@ -16,7 +16,7 @@ use axum::Router;
 use axum::middleware;
 use leptos::config::get_configuration;
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, file_and_error_handler, generate_route_list};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -350,10 +350,17 @@ fn connection_limits(
     }
 }
 
+/// The pages' routes, listed once per process. Listing them runs the app with resource loads
+/// suppressed by a flag global to the process (`leptos_server`'s `SuppressResourceLoad`), and
+/// a resource that starts loading meanwhile never loads (leptos issue #4773). A server built
+/// while another in this process serves pages (the API tests run dozens) hung a page that way.
+static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> =
+    LazyLock::new(|| generate_route_list(app::App));
+
 /// The whole HTTP surface: the API, the Leptos pages and server functions, static files,
 /// each request within `http`'s body and request timeouts.
 fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = PAGE_ROUTES.clone();
     let leptos_options = state.leptos_options.clone();
     // Pages load their first data while they render, through the same services as the API.
     let page_data = ServerPageData::context(state.clone());

@@ -1,5 +1,9 @@
 //! Server-rendered pages: the start page, the 404 page, and the pages that need a session.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
@@ -120,5 +124,54 @@ async fn a_document_page_names_its_document_only_to_members_of_its_project() {
     let html = outsider.text().await.expect("a body");
     assert!(html.contains("This document is gone"));
     assert!(!html.contains("Secret plans"), "the title stays hidden");
+    app.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_of_the_process_start() {
+    // Leptos suppresses resource loads process-wide while it lists a server's routes; a page
+    // whose data started loading then never rendered (leptos issue #4773). Without the list
+    // made once per process, a page hung within these 300 in each run.
+    const PAGES: usize = 300;
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    let token = app.token_for(&["proj_a"]);
+    let rendering = Arc::new(AtomicBool::new(true));
+    let starting = std::thread::spawn({
+        let rendering = Arc::clone(&rendering);
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let mut started = 0;
+                while rendering.load(Ordering::Relaxed) {
+                    TestApp::spawn().await.stop().await.expect("clean stop");
+                    started += 1;
+                }
+                started
+            })
+        }
+    });
+
+    for _ in 0..PAGES {
+        let page = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.client
+                .get(format!("{}/documents", app.address))
+                .bearer_auth(&token)
+                .send(),
+        )
+        .await
+        .expect("the page renders within 10 s")
+        .expect("the server answers");
+        assert_eq!(page.status(), StatusCode::OK);
+    }
+    rendering.store(false, Ordering::Relaxed);
+    let started = starting
+        .join()
+        .expect("the other servers started and stopped");
+    assert!(started > 1, "servers started while pages rendered");
     app.stop().await.expect("clean stop");
 }
