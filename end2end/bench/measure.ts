@@ -110,6 +110,14 @@ export async function recordMainThread(page: Page): Promise<() => Promise<{ main
 }
 
 /**
+ * Requests `publishAtRate` keeps in flight at most: each holds a connection, and without a
+ * bound a server slower than the rate for a moment gets thousands of them (at 5,000 events a
+ * second the server ran out of file descriptors). Past the bound the publisher falls behind
+ * the rate rather than open more; `publishSeconds` shows it.
+ */
+const MAX_PUBLISHES_IN_FLIGHT = 64;
+
+/**
  * Publishes `total` events at `rate` a second as `publisher`; `event(n)` is the n-th
  * event's body. Resolves once every request is answered.
  */
@@ -127,6 +135,7 @@ export async function publishAtRate(
   for (let sent = 0; sent < total; ) {
     const due = Math.min(total, Math.floor(((Date.now() - started) / 1000) * rate));
     for (; sent < due; sent += 1) {
+      if (inFlight.size >= MAX_PUBLISHES_IN_FLIGHT) await Promise.race(inFlight);
       const request = fetch(`${origin}/api/events/publish`, {
         method: "POST",
         headers: { authorization: `Bearer ${publisher}`, "content-type": "application/json" },
