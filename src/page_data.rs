@@ -113,13 +113,14 @@ impl PageDataSource for ServerPageData {
         &self,
         headers: HeaderMap,
         project: ProjectId,
+        limit: usize,
     ) -> BoxFuture<Result<DocumentList, AppError>> {
         let state = self.state.clone();
         Box::pin(async move {
             let access = project_access(&state, headers, &project).await?;
             state
                 .documents
-                .list(&access.project)
+                .list_page(&access.project, limit, None)
                 .await
                 .map_err(|error| app_error(error.into()))
         })

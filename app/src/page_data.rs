@@ -223,6 +223,7 @@ pub fn search_page_resource(
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 mod browser {
     use super::*;
+    use crate::resources::FIRST_SCREEN_DOCUMENTS;
     use crate::rest;
 
     pub async fn load_documents_page(
@@ -230,7 +231,7 @@ mod browser {
     ) -> Result<DocumentsPageData, AppError> {
         let projects = rest::list_projects().await?.projects;
         let (projects, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
-        let list = rest::list_documents(&project.id).await?;
+        let list = rest::list_documents_page(&project.id, FIRST_SCREEN_DOCUMENTS, None).await?;
         Ok(DocumentsPageData {
             projects,
             project,
@@ -253,7 +254,8 @@ pub mod server {
     use crate::page_data::DocumentsPageData;
     use crate::protocol::ProjectId;
     use crate::resources::{
-        DocumentList, DocumentPipeline, ProjectList, ProjectsOverview, SearchResults,
+        DocumentList, DocumentPipeline, FIRST_SCREEN_DOCUMENTS, ProjectList, ProjectsOverview,
+        SearchResults,
     };
 
     /// A boxed, sendable future, as the trait's methods return.
@@ -288,11 +290,13 @@ pub mod server {
             query: String,
         ) -> BoxFuture<Result<SearchResults, AppError>>;
 
-        /// `GET /api/documents` of `project` for the caller the headers name.
+        /// `GET /api/documents?limit=<limit>` of `project` for the caller the headers name:
+        /// the first page.
         fn list_documents(
             &self,
             headers: HeaderMap,
             project: ProjectId,
+            limit: usize,
         ) -> BoxFuture<Result<DocumentList, AppError>>;
     }
 
@@ -315,7 +319,11 @@ pub mod server {
         let projects = source.0.list_projects(headers.clone()).await?.projects;
         let (projects, project) = DocumentsPageData::pick(projects, requested.as_deref())?;
         let project_id: ProjectId = project.id.parse().map_err(|_| AppError::Forbidden)?;
-        let list = source.0.list_documents(headers, project_id).await?;
+        // A screenful renders at once; the page loads the rest once it is live.
+        let list = source
+            .0
+            .list_documents(headers, project_id, FIRST_SCREEN_DOCUMENTS)
+            .await?;
         Ok(DocumentsPageData {
             projects,
             project,

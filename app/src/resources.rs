@@ -160,7 +160,22 @@ pub struct DocumentList {
     /// The project's last event id when the list was read: connect the stream with it as
     /// `Last-Event-ID` and no change made after the read is missed.
     pub last_event_id: String,
+    /// Where the rest of the list starts, when a page was asked (`?limit=`) and more
+    /// documents follow: `?after=<next>` reads the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
+
+/// The documents the server renders with the documents page: a screenful and then some. The
+/// rest loads in pages of [`DOCUMENTS_PAGE`] once the page is live.
+pub const FIRST_SCREEN_DOCUMENTS: usize = 100;
+
+/// The documents one page of the rest of the list holds: about 1 MB of JSON, which the
+/// browser decodes and adds in a few milliseconds.
+pub const DOCUMENTS_PAGE: usize = 5_000;
+
+/// The most documents `GET /api/documents?limit=` answers in one page.
+pub const MAX_DOCUMENTS_PAGE: usize = 10_000;
 
 /// Documents created by one request: the answer to a multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,6 +98,28 @@ pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
     .await
 }
 
+/// `GET /api/documents?limit=<limit>&after=<after>`: one page of the list, with `next` when
+/// more follow.
+pub async fn list_documents_page(
+    project: &str,
+    limit: usize,
+    after: Option<&str>,
+) -> Result<DocumentList, AppError> {
+    let limit = limit.to_string();
+    read(
+        send(&|| {
+            let mut query = vec![("limit", limit.as_str())];
+            query.extend(after.map(|after| ("after", after)));
+            Request::get("/api/documents")
+                .query(query)
+                .header(PROJECT_HEADER, project)
+                .build()
+        })
+        .await,
+    )
+    .await
+}
+
 /// `POST /api/documents` as a multipart upload of `files`.
 pub async fn upload_documents(project: &str, files: &[File]) -> Result<CreatedDocuments, AppError> {
     let form = FormData::new().map_err(|_| AppError::Unavailable)?;

@@ -4,20 +4,24 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use http_body_util::Limited;
+use serde::Deserialize;
 
 use app::resources::{
-    CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, DocumentPipeline, NewDocument,
+    CreatedDocuments, DocumentChanges, DocumentDetail, DocumentList, DocumentPipeline,
+    MAX_DOCUMENTS_PAGE, NewDocument,
 };
 
 use crate::api::json::{ApiJson, JsonBody, body_error, declared_length, is_json, read_json};
 use crate::auth::ProjectAccess;
 use crate::documents::{DocumentError, DocumentService, MAX_TITLE_CHARS};
 use crate::error::ApiError;
+use crate::storage::documents::ListCursor;
 
 /// Room for JSON syntax and the title around a document's text in a JSON body.
 const JSON_OVERHEAD: usize = 16 * 1024;
@@ -46,12 +50,62 @@ impl JsonBody for NewDocument {
     }
 }
 
-/// The project's documents, newest first, with `lastEventId` to resume the stream from.
+/// `GET /api/documents`' query: both optional.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// The most documents to answer, from 1 to [`MAX_DOCUMENTS_PAGE`]; the answer then has
+    /// `next` when more follow.
+    limit: Option<String>,
+    /// A previous page's `next`: the page starts after it.
+    after: Option<String>,
+}
+
+/// The project's documents, newest first, with `lastEventId` to resume the stream from: all
+/// of them, or one page of at most `limit` (a list of 100,000 documents is 22 MB of JSON,
+/// which a browser decodes in one long task; pages keep each task short).
 pub async fn list_documents(
     access: ProjectAccess,
     State(documents): State<DocumentService>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<DocumentList>, ApiError> {
-    Ok(Json(documents.list(&access.project).await?))
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::InvalidRequest(format!("the query cannot be read: {rejection}"))
+    })?;
+    let after = query
+        .after
+        .as_deref()
+        .map(|after| {
+            ListCursor::parse(after).ok_or_else(|| {
+                ApiError::InvalidRequest("after must be a page's next, as given".to_owned())
+            })
+        })
+        .transpose()?;
+    let limit = query
+        .limit
+        .as_deref()
+        .map(|limit| {
+            limit
+                .parse::<usize>()
+                .ok()
+                .filter(|limit| (1..=MAX_DOCUMENTS_PAGE).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(format!(
+                        "limit must be a whole number from 1 to {MAX_DOCUMENTS_PAGE}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let list = match (limit, after) {
+        (None, None) => documents.list(&access.project).await?,
+        (limit, after) => {
+            // `after` alone reads the rest of the list: a page as long as the list can be.
+            let limit = limit.unwrap_or(usize::MAX);
+            documents
+                .list_page(&access.project, limit, after.as_ref())
+                .await?
+        }
+    };
+    Ok(Json(list))
 }
 
 /// One document of the project, with its text; 404 when the project has no such document.

@@ -12,6 +12,7 @@ use crate::config::DocumentsConfig;
 use crate::error::ApiError;
 use crate::events::{BusError, EventBus};
 use crate::outbox::Outbox;
+use crate::storage::documents::ListCursor;
 use crate::storage::jobs::JobKind;
 use crate::storage::{self, Pool, chunks, documents, graph};
 
@@ -112,6 +113,30 @@ impl DocumentService {
         Ok(DocumentList {
             documents,
             last_event_id: last_event_id.to_string(),
+            next: None,
+        })
+    }
+
+    /// One page of [`DocumentService::list`]: at most `limit` documents from after `after`,
+    /// with `next` when more follow. Each page carries the event id read before it, as the
+    /// whole list does.
+    ///
+    /// # Errors
+    ///
+    /// The database or the bus fails.
+    pub async fn list_page(
+        &self,
+        project: &ProjectId,
+        limit: usize,
+        after: Option<&ListCursor>,
+    ) -> Result<DocumentList, DocumentError> {
+        let last_event_id = self.event_bus.last_event_id(project).await?;
+        let (documents, next) =
+            documents::list_documents_page(&self.pool, project.as_str(), limit, after).await?;
+        Ok(DocumentList {
+            documents,
+            last_event_id: last_event_id.to_string(),
+            next: next.as_ref().map(ListCursor::encode),
         })
     }
 

@@ -96,6 +96,102 @@ pub async fn list_documents(pool: &Pool, project_id: &str) -> sqlx::Result<Vec<D
     Ok(rows.into_iter().map(DocumentRow::into_document).collect())
 }
 
+/// Where a page of the documents list ends: the last row's place in the list's order
+/// (`created_at`, then the insertion order), written into the answer as an opaque `next`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    created_at: String,
+    position: i64,
+}
+
+impl ListCursor {
+    /// Longest `created_at` a cursor may carry: a timestamp is about 30 bytes.
+    const MAX_TIMESTAMP: usize = 64;
+
+    /// The cursor as the answer's `next` gives it.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.position, self.created_at)
+    }
+
+    /// A cursor as a client sends it back; `None` for anything [`ListCursor::encode`] does
+    /// not write.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (position, created_at) = text.split_once('_')?;
+        let valid_timestamp = !created_at.is_empty()
+            && created_at.len() <= Self::MAX_TIMESTAMP
+            && created_at
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-:.+".contains(&byte));
+        valid_timestamp.then_some(())?;
+        Some(Self {
+            created_at: created_at.to_owned(),
+            position: position.parse().ok()?,
+        })
+    }
+}
+
+/// A `documents` row with its place in the list's order.
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    document: DocumentRow,
+    list_position: i64,
+}
+
+/// At most `limit` of the project's documents, newest first, from after `after` (or from the
+/// newest); with the cursor of the next page when more follow. A document created or deleted
+/// between two pages moves no other across the cut: pages are cut at a row's place, not at a
+/// count.
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn list_documents_page(
+    pool: &Pool,
+    project_id: &str,
+    limit: usize,
+    after: Option<&ListCursor>,
+) -> sqlx::Result<(Vec<Document>, Option<ListCursor>)> {
+    let limit = limit.max(1);
+    // One more than asked says whether another page follows.
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let select = format!("SELECT {DOCUMENT_COLUMNS}, rowid AS list_position FROM documents");
+    let order = "ORDER BY created_at DESC, rowid DESC LIMIT";
+    let mut rows: Vec<ListedRow> = match after {
+        None => {
+            sqlx::query_as(&format!("{select} WHERE project_id = $1 {order} $2"))
+                .bind(project_id)
+                .bind(fetch)
+                .fetch_all(pool)
+                .await?
+        }
+        Some(cursor) => {
+            sqlx::query_as(&format!(
+                "{select} WHERE project_id = $1 AND (created_at < $2 \
+                 OR (created_at = $2 AND rowid < $3)) {order} $4"
+            ))
+            .bind(project_id)
+            .bind(&cursor.created_at)
+            .bind(cursor.position)
+            .bind(fetch)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        rows.last().map(|last| ListCursor {
+            created_at: last.document.created_at.clone(),
+            position: last.list_position,
+        })
+    });
+    let documents = rows
+        .into_iter()
+        .map(|row| row.document.into_document())
+        .collect();
+    Ok((documents, next.flatten()))
+}
+
 /// One of the project's documents; `None` when it does not exist in that project.
 ///
 /// # Errors

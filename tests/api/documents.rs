@@ -2,7 +2,7 @@
 //! change publishes, uploads and their limits.
 
 use app::protocol::{EntityKind, EventType, StreamMessage};
-use app::resources::Document;
+use app::resources::{Document, DocumentList};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -264,6 +264,96 @@ async fn the_list_gives_a_last_event_id_from_which_the_stream_replays_later_chan
     }
     let after = app.list_documents("proj_a").await;
     assert_eq!(after.documents[0].title, "Renamed");
+}
+
+/// `GET /api/documents` with `query` in `project`: the page, asserting a `200`.
+async fn list_page(app: &TestApp, project: &str, query: &str) -> DocumentList {
+    let response = app
+        .api(Method::GET, &format!("/api/documents?{query}"), project)
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("a document list")
+}
+
+/// The ids of `documents`, in order.
+fn ids_of(documents: &[Document]) -> Vec<String> {
+    documents
+        .iter()
+        .map(|document| document.id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_comes_in_pages_that_a_creation_or_a_deletion_between_them_does_not_shift() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    for index in 0..7 {
+        app.create_document("proj_a", &format!("Doc {index}"), "Text.")
+            .await;
+    }
+    let whole = ids_of(&app.list_documents("proj_a").await.documents);
+    assert!(
+        app.list_documents("proj_a").await.next.is_none(),
+        "the whole list has no next"
+    );
+
+    let first = list_page(&app, "proj_a", "limit=3").await;
+    assert_eq!(ids_of(&first.documents), whole[..3]);
+    assert!(!first.last_event_id.is_empty());
+    let next = first.next.expect("more follow");
+    // A document created and one of the next page deleted between the two reads: the
+    // next page starts where the first ended all the same.
+    app.create_document("proj_a", "Newer", "Text.").await;
+    let deleted = app.delete_document("proj_a", &whole[4]).await;
+    assert_eq!(deleted.status(), 204);
+
+    let second = list_page(&app, "proj_a", &format!("limit=3&after={next}")).await;
+    assert_eq!(
+        ids_of(&second.documents),
+        [whole[3].clone(), whole[5].clone(), whole[6].clone()]
+    );
+    assert!(second.next.is_none(), "the last page says so");
+
+    // `after` alone reads the rest of the list (the newer document is first now).
+    let first = list_page(&app, "proj_a", "limit=4").await;
+    assert_eq!(ids_of(&first.documents[1..]), whole[..3]);
+    let next = first.next.expect("more follow");
+    let rest = list_page(&app, "proj_a", &format!("after={next}")).await;
+    assert_eq!(
+        ids_of(&rest.documents),
+        [whole[3].clone(), whole[5].clone(), whole[6].clone()]
+    );
+    assert!(rest.next.is_none());
+}
+
+#[tokio::test]
+async fn a_page_asked_wrongly_is_refused_with_a_clear_error() {
+    let app = TestApp::spawn().await;
+    app.create_project("proj_a", "Alpha").await;
+    for query in [
+        "limit=0",
+        "limit=10001",
+        "limit=ten",
+        "limit=-1",
+        "after=nonsense",
+        "after=12_2026-12-07T00:00:00.000Z%3Cscript%3E",
+        "limit=2&after=x_2026-12-07T00:00:00.000Z",
+    ] {
+        let response = app
+            .api(Method::GET, &format!("/api/documents?{query}"), "proj_a")
+            .send()
+            .await
+            .expect("the server answers");
+        let message = expect_error(response, 400, "invalid_request").await;
+        assert!(
+            message.contains("limit") || message.contains("after"),
+            "{query}: {message}"
+        );
+    }
+    let largest = list_page(&app, "proj_a", "limit=10000").await;
+    assert!(largest.documents.is_empty());
 }
 
 #[tokio::test]

@@ -14,8 +14,10 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::components::embedding_progress::{Progress, ProgressBar};
+use crate::components::page_book::PageBook;
 use crate::components::windowing::track_scroll_top;
 use crate::data_updates::{Applied, LiveRows};
+use crate::error::AppError;
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
 use crate::resources::{Document, DocumentList, DocumentStatus, MAX_TITLE_CHARS};
 
@@ -223,6 +225,20 @@ pub struct DocumentRows {
     moves: RwSignal<u64>,
     /// The sort the shown order was made with, and whether a row came or went since.
     shown: StoredValue<(Option<SortOrder>, bool)>,
+    /// The smallest `seq` given: a page of older rows numbers its rows below it.
+    oldest_seq: StoredValue<u64>,
+    /// While the rest of the list loads in pages: the events since it started.
+    pages: StoredValue<Option<PageBook>>,
+    /// The number of the current load of pages: a reload, which replaces every row, ends it.
+    pages_load: StoredValue<u64>,
+    /// Whether pages are still loading (tracked).
+    loading_more: RwSignal<bool>,
+}
+
+/// The `seq` of the newest row of a snapshot of `count` rows: numbers below the snapshot's
+/// are left for older rows that pages bring later.
+fn first_seq(count: u64) -> u64 {
+    (1 << 32) + count
 }
 
 impl DocumentRows {
@@ -233,10 +249,11 @@ impl DocumentRows {
             .map(|document| document.id.clone())
             .collect();
         let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
+        let newest = first_seq(count);
         // Newest first: the first document has the largest `seq`.
         let rows = documents
             .into_iter()
-            .zip((1..=count).rev())
+            .zip((newest - count + 1..=newest).rev())
             .map(|(document, seq)| (document.id.clone(), DocumentRow::new(document, seq)))
             .collect();
         Self {
@@ -244,10 +261,116 @@ impl DocumentRows {
             order: RwSignal::new(order),
             rows: StoredValue::new(rows),
             sort: RwSignal::new(SortOrder::default()),
-            next_seq: StoredValue::new(count + 1),
+            next_seq: StoredValue::new(newest + 1),
             moved: StoredValue::new(Vec::new()),
             moves: RwSignal::new(0),
             shown: StoredValue::new((None, false)),
+            oldest_seq: StoredValue::new(newest - count + 1),
+            pages: StoredValue::new(None),
+            pages_load: StoredValue::new(0),
+            loading_more: RwSignal::new(false),
+        }
+    }
+
+    /// The rows are the first page of a longer list: from now on, events are booked for the
+    /// pages to come ([`DocumentRows::add_page`]) until [`DocumentRows::pages_done`]. Returns
+    /// the load's number.
+    pub fn expect_more(&self) -> u64 {
+        self.pages.set_value(Some(PageBook::default()));
+        self.loading_more.set(true);
+        self.pages_load
+            .try_update_value(|load| {
+                *load += 1;
+                *load
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether load `load` of pages is still the current one.
+    fn loading_pages(&self, load: u64) -> bool {
+        self.pages_load.try_get_value() == Some(load)
+            && self.pages.try_with_value(Option::is_some).unwrap_or(false)
+    }
+
+    /// Adds a page of `documents`, older than every row, to load `load` of pages; then applies
+    /// the events booked about them. Rows already here (created meanwhile) stay as they are.
+    /// `false` when that load ended (a reload replaced the rows, or the table is gone).
+    fn add_page(&self, load: u64, documents: Vec<Document>) -> bool {
+        if !self.loading_pages(load) {
+            return false;
+        }
+        let mut added = Vec::with_capacity(documents.len());
+        self.rows.update_value(|rows| {
+            self.oldest_seq.update_value(|oldest| {
+                for document in documents {
+                    if rows.contains_key(&document.id) {
+                        continue;
+                    }
+                    *oldest -= 1;
+                    added.push(document.id.clone());
+                    rows.insert(document.id.clone(), DocumentRow::new(document, *oldest));
+                }
+            });
+        });
+        let replays = self
+            .pages
+            .with_value(|book| {
+                let ids = added.iter().map(String::as_str).collect();
+                book.as_ref().map(|book| book.replays(&ids))
+            })
+            .unwrap_or_default();
+        self.shown.update_value(|shown| shown.1 = true);
+        self.order.update(|order| order.extend(added));
+        for event in &replays {
+            self.follow(event);
+        }
+        true
+    }
+
+    /// Load `load` of pages is over; `true` when events were dropped meanwhile, so the
+    /// whole list must be read again.
+    fn pages_done(&self, load: u64) -> bool {
+        if self.pages_load.try_get_value() != Some(load) {
+            return false;
+        }
+        self.loading_more.set(false);
+        self.pages
+            .try_update_value(Option::take)
+            .flatten()
+            .is_some_and(|book| book.overflowed())
+    }
+
+    /// Whether older rows are still loading (tracked).
+    pub fn loading_more(&self) -> bool {
+        self.loading_more.get()
+    }
+
+    /// Loads the rest of the list after the first page's `next`, one page at a time from
+    /// `fetch_page(after)` (`GET /api/documents?limit=&after=`: each page a few milliseconds
+    /// of the main thread), for load `load` ([`DocumentRows::expect_more`]). `true` when the
+    /// list must then be read whole: a page failed, or too many events came meanwhile.
+    pub async fn load_rest<F, Page>(&self, load: u64, next: String, fetch_page: F) -> bool
+    where
+        F: Fn(String) -> Page,
+        Page: Future<Output = Result<DocumentList, AppError>>,
+    {
+        let mut after = next;
+        loop {
+            match fetch_page(after).await {
+                Ok(page) => {
+                    if !self.add_page(load, page.documents) {
+                        return false;
+                    }
+                    match page.next {
+                        Some(next) => after = next,
+                        None => return self.pages_done(load),
+                    }
+                }
+                Err(_) => {
+                    self.pages_done(load);
+                    return true;
+                }
+            }
         }
     }
 
@@ -371,14 +494,19 @@ impl DocumentRows {
             .rows
             .try_update_value(std::mem::take)
             .unwrap_or_default();
+        // Every row is here: a load of pages under way ends.
+        self.pages.set_value(None);
+        self.pages_load.update_value(|load| *load += 1);
+        self.loading_more.set(false);
         let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
+        let newest = first_seq(count);
         let order = documents
             .iter()
             .map(|document| document.id.clone())
             .collect();
         let rows = documents
             .into_iter()
-            .zip((1..=count).rev())
+            .zip((newest - count + 1..=newest).rev())
             .map(|(document, seq)| {
                 let row = match old.remove(&document.id) {
                     Some(row) => {
@@ -391,7 +519,8 @@ impl DocumentRows {
             })
             .collect();
         self.rows.set_value(rows);
-        self.next_seq.set_value(count + 1);
+        self.next_seq.set_value(newest + 1);
+        self.oldest_seq.set_value(newest - count + 1);
         self.shown.update_value(|shown| shown.1 = true);
         self.order.set(order);
     }
@@ -424,6 +553,16 @@ impl DocumentRows {
         {
             return Applied::Followed;
         }
+        self.pages.update_value(|book| {
+            if let Some(book) = book {
+                book.record(event);
+            }
+        });
+        self.follow(event)
+    }
+
+    /// Applies one `document` event of the rows' project to the rows it names.
+    fn follow(&self, event: &EntityEvent) -> Applied {
         let change = event.document();
         match event.event_type {
             EventType::Created => match change.and_then(DocumentChange::into_document) {
@@ -474,7 +613,7 @@ impl LiveRows for DocumentRows {
     }
 
     #[cfg(feature = "hydrate")]
-    async fn reload(&self) -> Result<DocumentList, crate::error::AppError> {
+    async fn reload(&self) -> Result<DocumentList, AppError> {
         crate::rest::list_documents(&self.project.get_value()).await
     }
 }
@@ -518,6 +657,7 @@ pub fn DocumentsTable(
                 class="documents"
                 data-testid="documents-table"
                 aria-rowcount=move || rows.len() + 1
+                aria-busy=move || rows.loading_more().then_some("true")
             >
                 <caption class="visually-hidden">{caption}</caption>
                 <thead>
@@ -835,6 +975,143 @@ mod tests {
         });
     }
 
+    /// A page of the list; `next` names the page after it.
+    fn page(documents: Vec<Document>, next: Option<&str>) -> DocumentList {
+        DocumentList {
+            documents,
+            last_event_id: "0-0".to_owned(),
+            next: next.map(str::to_owned),
+        }
+    }
+
+    /// Runs `load_rest` over `pages` by their `after`, to its end (the pages are at hand, so
+    /// it never waits); what it returned and the `after`s it asked for.
+    fn load_pages(
+        rows: DocumentRows,
+        load: u64,
+        pages: HashMap<&'static str, Result<DocumentList, AppError>>,
+    ) -> (bool, Vec<String>) {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let fetch_page = |after: String| {
+            asked.borrow_mut().push(after.clone());
+            std::future::ready(pages[after.as_str()].clone())
+        };
+        let reload = {
+            let loading = std::pin::pin!(rows.load_rest(load, "p2".to_owned(), fetch_page));
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            let std::task::Poll::Ready(reload) = loading.poll(&mut context) else {
+                panic!("the pages were at hand");
+            };
+            reload
+        };
+        (reload, asked.into_inner())
+    }
+
+    #[test]
+    fn pages_after_the_first_screen_come_below_it_with_the_events_made_while_they_loaded() {
+        Owner::new().with(|| {
+            let rows = DocumentRows::new("proj_1", vec![document("doc_e", "e")]);
+            let load = rows.expect_more();
+            assert!(rows.loading_more());
+            // Events for rows of pages not in yet, one for a row on screen, and a document
+            // created meanwhile that a page lists too.
+            let renamed = |title: &str| DocumentChange {
+                title: Some(title.to_owned()),
+                ..DocumentChange::default()
+            };
+            rows.apply(&event(
+                EventType::Updated,
+                "doc_c",
+                Some(renamed("c, renamed")),
+            ));
+            rows.apply(&event(
+                EventType::Updated,
+                "doc_e",
+                Some(renamed("e, renamed")),
+            ));
+            rows.apply(&event(EventType::Deleted, "doc_b", None));
+            let created = DocumentChange::created(&document("doc_f", "f"));
+            rows.apply(&event(EventType::Created, "doc_f", Some(created)));
+
+            let (reload, asked) = load_pages(
+                rows,
+                load,
+                HashMap::from([
+                    (
+                        "p2",
+                        Ok(page(
+                            vec![document("doc_d", "d"), document("doc_c", "c")],
+                            Some("p3"),
+                        )),
+                    ),
+                    (
+                        "p3",
+                        Ok(page(
+                            vec![
+                                document("doc_f", "f, as read"),
+                                document("doc_b", "b"),
+                                document("doc_a", "a"),
+                            ],
+                            None,
+                        )),
+                    ),
+                ]),
+            );
+
+            assert!(!reload, "nothing was dropped");
+            assert_eq!(asked, ["p2", "p3"]);
+            assert!(!rows.loading_more());
+            assert_eq!(
+                rows.displayed(),
+                ["doc_f", "doc_e", "doc_d", "doc_c", "doc_a"],
+                "newest first, the deleted row gone, the created one once"
+            );
+            let title = |id: &str| rows.row(id).expect("listed").title.get_untracked();
+            assert_eq!(title("doc_c"), "c, renamed", "applied when its page came");
+            assert_eq!(title("doc_e"), "e, renamed", "applied at once");
+            assert_eq!(
+                title("doc_f"),
+                "f",
+                "the live row kept, not the page's copy"
+            );
+            // Once the pages are in, events are no longer booked.
+            rows.apply(&event(EventType::Updated, "doc_a", Some(renamed("a2"))));
+            assert!(rows.pages.with_value(Option::is_none));
+        });
+    }
+
+    #[test]
+    fn a_reload_ends_the_pages_under_way_and_a_failed_page_asks_for_one() {
+        Owner::new().with(|| {
+            let rows = DocumentRows::new("proj_1", vec![document("doc_c", "c")]);
+            let load = rows.expect_more();
+            rows.replace(page(
+                vec![document("doc_c", "c"), document("doc_b", "b")],
+                None,
+            ));
+            let (reload, _) = load_pages(
+                rows,
+                load,
+                HashMap::from([("p2", Ok(page(vec![document("doc_a", "a")], None)))]),
+            );
+            assert!(!reload);
+            assert_eq!(
+                rows.displayed(),
+                ["doc_c", "doc_b"],
+                "the stale page was dropped"
+            );
+
+            let load = rows.expect_more();
+            let (reload, _) = load_pages(
+                rows,
+                load,
+                HashMap::from([("p2", Err(AppError::Unavailable))]),
+            );
+            assert!(reload, "the list is read whole instead");
+            assert!(!rows.loading_more());
+        });
+    }
+
     #[test]
     fn a_reload_replaces_the_rows_in_place_keeping_the_signals_of_those_that_stay() {
         Owner::new().with(|| {
@@ -846,10 +1123,7 @@ mod tests {
             let mut renamed = document("doc_a", "a, renamed");
             renamed.status = DocumentStatus::Ready;
 
-            rows.replace(DocumentList {
-                documents: vec![document("doc_c", "c"), renamed],
-                last_event_id: "0-0".to_owned(),
-            });
+            rows.replace(page(vec![document("doc_c", "c"), renamed], None));
 
             assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
             assert!(rows.row("doc_b").is_none());

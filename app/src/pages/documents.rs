@@ -17,6 +17,8 @@ use crate::data_updates::{LiveList, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
 use crate::protocol::ProjectId;
+#[cfg(feature = "hydrate")]
+use crate::resources::DOCUMENTS_PAGE;
 use crate::session::{SessionGate, use_signed_in};
 
 /// The shortest time between two reloads of the list (a `resync`, a partial creation).
@@ -72,7 +74,26 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
     let active = expect_context::<ActiveProject>();
     let updates = use_data_updates();
     let rows = DocumentRows::new(&project.id, documents.documents);
+    // A long list came as its first screen: the rest loads in pages once this is live.
+    let more = documents.next.map(|next| (rows.expect_more(), next));
     list.attach(rows);
+    #[cfg(feature = "hydrate")]
+    if let Some((load, next)) = more {
+        let project = project.id.clone();
+        leptos::task::spawn_local(async move {
+            let fetch_page = |after: String| {
+                let project = project.clone();
+                async move {
+                    crate::rest::list_documents_page(&project, DOCUMENTS_PAGE, Some(&after)).await
+                }
+            };
+            if rows.load_rest(load, next, fetch_page).await {
+                list.reload();
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = more;
 
     // Browser only: follow this project's stream from the id the list was read at.
     let project_id = project.id.parse::<ProjectId>().ok();
@@ -135,9 +156,16 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
         });
     };
 
-    let count = move || match rows.len() {
-        1 => "1 document".to_owned(),
-        count => format!("{count} documents"),
+    let count = move || {
+        let count = match rows.len() {
+            1 => "1 document".to_owned(),
+            count => format!("{count} documents"),
+        };
+        if rows.loading_more() {
+            format!("{count}, loading more…")
+        } else {
+            count
+        }
     };
     let caption = format!("Documents of {}", project.name);
 
