@@ -85,19 +85,6 @@ pub async fn projects_overview() -> Result<ProjectsOverview, AppError> {
     read(send(&|| Request::get("/api/projects/overview").build()).await).await
 }
 
-/// `GET /api/documents` of `project`.
-pub async fn list_documents(project: &str) -> Result<DocumentList, AppError> {
-    read(
-        send(&|| {
-            Request::get("/api/documents")
-                .header(PROJECT_HEADER, project)
-                .build()
-        })
-        .await,
-    )
-    .await
-}
-
 /// `GET /api/documents?limit=<limit>&after=<after>`: one page of the list, with `next` when
 /// more follow.
 pub async fn list_documents_page(
