@@ -73,3 +73,36 @@ test("stopping and restarting the server shows Reconnecting then Live, and no up
     await server.dispose();
   }
 });
+
+test("a stream that falls silent is given up after 75 s of silence, and the page is live again once the server answers", async ({
+  page,
+  browserErrors,
+}) => {
+  test.setTimeout(180_000);
+  browserErrors.allowError(/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to fetch/);
+  const server = await OwnServer.start({ DEMO_USER: "false" });
+  try {
+    const account = createAccountIn(server.dataDir, "Silent");
+    const documents = new DocumentsPage(page, server.url);
+    await documents.logIn(account);
+
+    // A frozen server keeps the connection open and sends nothing, not even heartbeats (every
+    // 30 s): only the page's own count of silence can tell.
+    server.pause();
+    const frozenAt = Date.now();
+    await expect(documents.connection).not.toHaveText("Live", { timeout: 90_000 });
+    const givenUpAfter = Date.now() - frozenAt;
+    // The limit is 2.5 heartbeats: the last read before the freeze was at most one heartbeat
+    // earlier, so the page waited between 45 and 75 s.
+    expect(givenUpAfter).toBeGreaterThanOrEqual(44_000);
+    console.log(`silence: the page gave the frozen stream up after ${(givenUpAfter / 1000).toFixed(1)} s`);
+
+    server.resume();
+    await expect(documents.connection).toHaveText("Live", { timeout: 30_000 });
+    await documents.upload("after-the-freeze.txt", "Uploaded once the server answered again.");
+    await expect(documents.row("after-the-freeze.txt")).toHaveAttribute("data-status", "ready");
+  } finally {
+    server.resume();
+    await server.dispose();
+  }
+});

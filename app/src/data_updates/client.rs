@@ -39,6 +39,7 @@ use web_sys::{
 
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
+use crate::data_updates::silence::{Silence, Verdict};
 use crate::data_updates::tab_relay::{
     RecentIds, RelayedEvent, RelayedState, ReplayBook, TabMessage,
 };
@@ -517,7 +518,7 @@ async fn read_stream(
         return Ending::Retry;
     };
 
-    let mut watchdog = Watchdog::new(controller, options.silence_limit);
+    let watchdog = Watchdog::new(controller, options.silence_limit);
     let mut parser = SseParser::new();
     loop {
         watchdog.arm();
@@ -601,37 +602,58 @@ fn stream_request(
     Request::new_with_str_and_init(EVENT_STREAM_PATH, &init)
 }
 
-/// Aborts the stream when nothing arrived for the silence limit.
+/// Aborts the stream when nothing arrived for the silence limit ([`Silence`]).
 struct Watchdog {
+    state: Rc<WatchdogState>,
+}
+
+/// What the watchdog's timer reads: shared with it, as it may fire after the stream ended.
+struct WatchdogState {
     controller: AbortController,
-    limit: Duration,
-    timer: Option<TimeoutHandle>,
+    silence: Cell<Silence>,
+    /// The stream ended: the timer, when it fires, does nothing (and so frees its callback).
+    ended: Cell<bool>,
 }
 
 impl Watchdog {
     fn new(controller: AbortController, limit: Duration) -> Self {
-        Self {
+        let state = Rc::new(WatchdogState {
             controller,
-            limit,
-            timer: None,
-        }
+            silence: Cell::new(Silence::new(limit, js_sys::Date::now())),
+            ended: Cell::new(false),
+        });
+        watch(Rc::clone(&state), limit);
+        Self { state }
     }
 
-    /// Restarts the countdown; called before every read.
-    fn arm(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            timer.clear();
-        }
-        let controller = self.controller.clone();
-        self.timer = set_timeout_with_handle(move || controller.abort(), self.limit).ok();
+    /// A read begins: the silence counts from now.
+    fn arm(&self) {
+        let mut silence = self.state.silence.get();
+        silence.read_at(js_sys::Date::now());
+        self.state.silence.set(silence);
     }
+}
+
+/// Checks `state`'s silence after `after`: aborts a silent stream, or checks again when its
+/// silence would reach the limit.
+fn watch(state: Rc<WatchdogState>, after: Duration) {
+    set_timeout(
+        move || {
+            if state.ended.get() {
+                return;
+            }
+            match state.silence.get().check(js_sys::Date::now()) {
+                Verdict::Silent => state.controller.abort(),
+                Verdict::WaitMore(rest) => watch(state, rest),
+            }
+        },
+        after,
+    );
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            timer.clear();
-        }
+        self.state.ended.set(true);
     }
 }
 

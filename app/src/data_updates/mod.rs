@@ -39,6 +39,7 @@ pub mod live_list;
 pub mod pattern;
 pub mod provider;
 pub mod registry;
+pub mod silence;
 pub mod tab_relay;
 #[cfg(feature = "hydrate")]
 mod tabs;
