@@ -9,9 +9,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use crate::storage::Pool;
 use anyhow::Context;
+use app::data_updates::ServerHeartbeat;
 use axum::Router;
 use axum::middleware;
 use leptos::config::get_configuration;
@@ -212,7 +214,7 @@ impl Application {
             event_bus: state.event_bus.clone(),
             streams: state.streams.clone(),
         });
-        let router = assemble_router(state, &config.http);
+        let router = assemble_router(state, &config.http, config.stream.heartbeat);
         let limits = connection_limits(&config.http, config.stream.heartbeat, open_files);
         tracing::info!(
             max_connections = limits.max_connections,
@@ -334,7 +336,7 @@ fn raise_open_file_limit() -> Option<u64> {
 /// `MAX_CONNECTIONS` says, as many connections as `open_files` leaves room for.
 fn connection_limits(
     http: &HttpConfig,
-    heartbeat: std::time::Duration,
+    heartbeat: Duration,
     open_files: Option<u64>,
 ) -> ConnectionLimits {
     let derived = open_files
@@ -359,7 +361,7 @@ static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> =
 
 /// The whole HTTP surface: the API, the Leptos pages and server functions, static files,
 /// each request within `http`'s body and request timeouts.
-fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
+fn assemble_router(state: AppState, http: &HttpConfig, heartbeat: Duration) -> Router {
     let routes = PAGE_ROUTES.clone();
     let leptos_options = state.leptos_options.clone();
     // Pages load their first data while they render, through the same services as the API.
@@ -369,7 +371,11 @@ fn assemble_router(state: AppState, http: &HttpConfig) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(page_data.clone()),
+            move || {
+                provide_context(page_data.clone());
+                // The pages' streams wait for 2.5 of this server's heartbeats of silence.
+                provide_context(ServerHeartbeat(heartbeat));
+            },
             move || app::shell(leptos_options.clone()),
         )
         .route_layer(middleware::from_fn_with_state(

@@ -38,7 +38,7 @@ use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::notifications::Notifications;
-use crate::data_updates::DataUpdatesProvider;
+use crate::data_updates::{DataUpdatesProvider, StreamOptions};
 use crate::pages::document::DocumentPage;
 use crate::pages::documents::DocumentsPage;
 use crate::pages::home::HomePage;
@@ -105,7 +105,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="docpulse" />
         <Router>
-            <DataUpdatesProvider project=active_project.0>
+            <DataUpdatesProvider project=active_project.0 options=StreamOptions::of_rendering_server()>
                 <header class="app-header">
                     <A href="/" attr:class="brand">
                         <span class="brand-mark" aria-hidden="true"></span>

@@ -48,7 +48,7 @@ pub mod throttle;
 pub use live_list::{Applied, LiveList, LiveRows};
 pub use pattern::{IntoPattern, Pattern, PatternError};
 pub use provider::{
-    ConnectionState, DataUpdates, DataUpdatesProvider, StreamOptions, Subscription,
-    use_data_updates,
+    ConnectionState, DataUpdates, DataUpdatesProvider, ServerHeartbeat, StreamOptions,
+    Subscription, use_data_updates,
 };
 pub use throttle::{Throttle, throttled};

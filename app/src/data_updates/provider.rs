@@ -25,6 +25,19 @@ type Callback = Arc<dyn Fn(&EntityEvent) + Send + Sync>;
 /// server's default heartbeat of 30 s.
 pub const DEFAULT_SILENCE_LIMIT: Duration = Duration::from_secs(75);
 
+/// The server's heartbeat interval (`HEARTBEAT_SECS`), which the server provides to the pages
+/// it renders, so that their streams wait for 2.5 heartbeats of silence whatever the setting
+/// (with a fixed limit, heartbeats over 75 s apart would end quiet streams that were fine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerHeartbeat(pub Duration);
+
+impl ServerHeartbeat {
+    /// The silence after which a stream of this server is taken for dead.
+    pub fn silence_limit(self) -> Duration {
+        self.0.saturating_mul(5) / 2
+    }
+}
+
 /// Where the connection to the event stream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
@@ -63,6 +76,32 @@ impl Default for StreamOptions {
             silence_limit: DEFAULT_SILENCE_LIMIT,
         }
     }
+}
+
+impl StreamOptions {
+    /// The app's options: the defaults, with the silence limit of the server that rendered
+    /// the page (found during SSR, sent with the page for hydration).
+    pub fn of_rendering_server() -> Self {
+        let silence_limit_ms =
+            leptos::server::SharedValue::new(rendering_server_silence_limit_ms).into_inner();
+        Self {
+            silence_limit: Duration::from_millis(silence_limit_ms),
+            ..Self::default()
+        }
+    }
+}
+
+/// The silence limit of the server rendering this page, in milliseconds.
+#[cfg(feature = "ssr")]
+fn rendering_server_silence_limit_ms() -> u64 {
+    let limit = use_context::<ServerHeartbeat>()
+        .map_or(DEFAULT_SILENCE_LIMIT, ServerHeartbeat::silence_limit);
+    u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(not(feature = "ssr"))]
+fn rendering_server_silence_limit_ms() -> u64 {
+    u64::try_from(DEFAULT_SILENCE_LIMIT.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The handle [`use_data_updates`] returns: subscribe to events, watch the connection, ask
