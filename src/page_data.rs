@@ -120,7 +120,7 @@ impl PageDataSource for ServerPageData {
             let access = project_access(&state, headers, &project).await?;
             state
                 .documents
-                .list_page(&access.project, limit, None)
+                .list(&access.project, Some(limit), None)
                 .await
                 .map_err(|error| app_error(error.into()))
         })

@@ -95,17 +95,12 @@ pub async fn list_documents(
                 })
         })
         .transpose()?;
-    let list = match (limit, after) {
-        (None, None) => documents.list(&access.project).await?,
-        (limit, after) => {
-            // `after` alone reads the rest of the list: a page as long as the list can be.
-            let limit = limit.unwrap_or(usize::MAX);
-            documents
-                .list_page(&access.project, limit, after.as_ref())
-                .await?
-        }
-    };
-    Ok(Json(list))
+    // Without `limit`, the whole list (from after `after`, if given), as API.md has it.
+    Ok(Json(
+        documents
+            .list(&access.project, limit, after.as_ref())
+            .await?,
+    ))
 }
 
 /// One document of the project, with its text; 404 when the project has no such document.

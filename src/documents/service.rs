@@ -99,40 +99,24 @@ impl DocumentService {
         self.max_upload_files
     }
 
-    /// The project's documents, newest first, with the event id to resume its stream from.
+    /// The project's documents, newest first, from after `after`: all of them, or at most
+    /// `limit` with `next` when more follow; with the event id to resume its stream from.
     ///
     /// The id is read before the documents, so an event published between the two is
-    /// replayed to the client rather than missed.
+    /// replayed to the client rather than missed; each page of a list carries its own.
     ///
     /// # Errors
     ///
     /// The database or the bus fails.
-    pub async fn list(&self, project: &ProjectId) -> Result<DocumentList, DocumentError> {
-        let last_event_id = self.event_bus.last_event_id(project).await?;
-        let documents = documents::list_documents(&self.pool, project.as_str()).await?;
-        Ok(DocumentList {
-            documents,
-            last_event_id: last_event_id.to_string(),
-            next: None,
-        })
-    }
-
-    /// One page of [`DocumentService::list`]: at most `limit` documents from after `after`,
-    /// with `next` when more follow. Each page carries the event id read before it, as the
-    /// whole list does.
-    ///
-    /// # Errors
-    ///
-    /// The database or the bus fails.
-    pub async fn list_page(
+    pub async fn list(
         &self,
         project: &ProjectId,
-        limit: usize,
+        limit: Option<usize>,
         after: Option<&ListCursor>,
     ) -> Result<DocumentList, DocumentError> {
         let last_event_id = self.event_bus.last_event_id(project).await?;
         let (documents, next) =
-            documents::list_documents_page(&self.pool, project.as_str(), limit, after).await?;
+            documents::list_documents(&self.pool, project.as_str(), limit, after).await?;
         Ok(DocumentList {
             documents,
             last_event_id: last_event_id.to_string(),

@@ -80,22 +80,6 @@ pub async fn insert_document(
     Ok(row.into_document())
 }
 
-/// The project's documents, newest first.
-///
-/// # Errors
-///
-/// The database fails.
-pub async fn list_documents(pool: &Pool, project_id: &str) -> sqlx::Result<Vec<Document>> {
-    let rows: Vec<DocumentRow> = sqlx::query_as(&format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE project_id = $1 \
-         ORDER BY created_at DESC, rowid DESC"
-    ))
-    .bind(project_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(DocumentRow::into_document).collect())
-}
-
 /// Where a page of the documents list ends: the last row's place in the list's order
 /// (`created_at`, then the insertion order), written into the answer as an opaque `next`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +106,9 @@ impl ListCursor {
             && created_at
                 .bytes()
                 .all(|byte| byte.is_ascii_alphanumeric() || b"-:.+".contains(&byte));
-        valid_timestamp.then_some(())?;
+        if !valid_timestamp {
+            return None;
+        }
         Some(Self {
             created_at: created_at.to_owned(),
             position: position.parse().ok()?,
@@ -138,23 +124,24 @@ struct ListedRow {
     list_position: i64,
 }
 
-/// At most `limit` of the project's documents, newest first, from after `after` (or from the
-/// newest); with the cursor of the next page when more follow. A document created or deleted
-/// between two pages moves no other across the cut: pages are cut at a row's place, not at a
-/// count.
+/// The project's documents, newest first, from after `after` (or from the newest): all of
+/// them, or at most `limit` with the cursor of the next page when more follow. A document
+/// created or deleted between two pages moves no other across the cut: pages are cut at a
+/// row's place, not at a count.
 ///
 /// # Errors
 ///
 /// The database fails.
-pub async fn list_documents_page(
+pub async fn list_documents(
     pool: &Pool,
     project_id: &str,
-    limit: usize,
+    limit: Option<usize>,
     after: Option<&ListCursor>,
 ) -> sqlx::Result<(Vec<Document>, Option<ListCursor>)> {
-    let limit = limit.max(1);
     // One more than asked says whether another page follows.
-    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let fetch = limit.map_or(i64::MAX, |limit| {
+        i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+    });
     let select = format!("SELECT {DOCUMENT_COLUMNS}, rowid AS list_position FROM documents");
     let order = "ORDER BY created_at DESC, rowid DESC LIMIT";
     let mut rows: Vec<ListedRow> = match after {
@@ -178,18 +165,21 @@ pub async fn list_documents_page(
             .await?
         }
     };
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        rows.last().map(|last| ListCursor {
-            created_at: last.document.created_at.clone(),
-            position: last.list_position,
-        })
-    });
+    let next = match limit {
+        Some(limit) if rows.len() > limit => {
+            rows.truncate(limit);
+            rows.last().map(|last| ListCursor {
+                created_at: last.document.created_at.clone(),
+                position: last.list_position,
+            })
+        }
+        _ => None,
+    };
     let documents = rows
         .into_iter()
         .map(|row| row.document.into_document())
         .collect();
-    Ok((documents, next.flatten()))
+    Ok((documents, next))
 }
 
 /// One of the project's documents; `None` when it does not exist in that project.

@@ -127,6 +127,15 @@ async fn a_document_page_names_its_document_only_to_members_of_its_project() {
     app.stop().await.expect("clean stop");
 }
 
+/// Clears its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_while_other_servers_of_the_process_start() {
     // Leptos suppresses resource loads process-wide while it lists a server's routes; a page
@@ -137,6 +146,9 @@ async fn pages_render_while_other_servers_of_the_process_start() {
     app.create_project("proj_a", "Alpha").await;
     let token = app.token_for(&["proj_a"]);
     let rendering = Arc::new(AtomicBool::new(true));
+    // Stops the starting thread however the test ends: a failed test must not leave it
+    // starting servers under the rest of the suite.
+    let _stop_starting = StopOnDrop(Arc::clone(&rendering));
     let starting = std::thread::spawn({
         let rendering = Arc::clone(&rendering);
         move || {
