@@ -112,6 +112,12 @@ export async function recordMainThread(page: Page): Promise<() => Promise<{ main
   };
 }
 
+/** Microseconds of main thread per event: the busy time `recordMainThread` measured over the
+ * `received` events. */
+export function usPerEvent(measured: { mainThreadMs: number }, received: number): number {
+  return Math.round((measured.mainThreadMs * 1000) / Math.max(received, 1));
+}
+
 /**
  * Requests `publishAtRate` keeps in flight at most, each on a kept-alive connection of its
  * own: without a bound a server slower than the rate for a moment gets thousands of them (at

@@ -9,6 +9,7 @@
 //! list, not only the rows in view, and a live change of the sorted field moves its row.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -19,6 +20,8 @@ use crate::components::windowing::track_scroll_top;
 use crate::data_updates::{Applied, LiveRows};
 use crate::error::AppError;
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
+#[cfg(feature = "hydrate")]
+use crate::resources::DOCUMENTS_PAGE;
 use crate::resources::{Document, DocumentList, DocumentStatus, MAX_TITLE_CHARS};
 
 /// The height of every body row, in CSS pixels (the stylesheet sets the same).
@@ -227,18 +230,18 @@ pub struct DocumentRows {
     shown: StoredValue<(Option<SortOrder>, bool)>,
     /// The smallest `seq` given: a page of older rows numbers its rows below it.
     oldest_seq: StoredValue<u64>,
-    /// While the rest of the list loads in pages: the events since it started.
-    pages: StoredValue<Option<PageBook>>,
+    /// While the rest of the list loads in pages: the events since it started. Tracked
+    /// when it comes and goes (the page says it is loading more), not as events are booked.
+    pages: RwSignal<Option<PageBook>>,
     /// The number of the current load of pages: a reload, which replaces every row, ends it.
     pages_load: StoredValue<u64>,
-    /// Whether pages are still loading (tracked).
-    loading_more: RwSignal<bool>,
 }
 
-/// The `seq` of the newest row of a snapshot of `count` rows: numbers below the snapshot's
-/// are left for older rows that pages bring later.
-fn first_seq(count: u64) -> u64 {
-    (1 << 32) + count
+/// The `seq`s of a snapshot of `count` rows, oldest first: they start high enough to leave
+/// numbers below them for the older rows that pages bring later.
+fn snapshot_seqs(count: usize) -> RangeInclusive<u64> {
+    let oldest = (1 << 32) + 1;
+    oldest..=oldest + u64::try_from(count).unwrap_or(u32::MAX.into()) - 1
 }
 
 impl DocumentRows {
@@ -248,12 +251,11 @@ impl DocumentRows {
             .iter()
             .map(|document| document.id.clone())
             .collect();
-        let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
-        let newest = first_seq(count);
+        let seqs = snapshot_seqs(documents.len());
         // Newest first: the first document has the largest `seq`.
         let rows = documents
             .into_iter()
-            .zip((newest - count + 1..=newest).rev())
+            .zip(seqs.clone().rev())
             .map(|(document, seq)| (document.id.clone(), DocumentRow::new(document, seq)))
             .collect();
         Self {
@@ -261,14 +263,13 @@ impl DocumentRows {
             order: RwSignal::new(order),
             rows: StoredValue::new(rows),
             sort: RwSignal::new(SortOrder::default()),
-            next_seq: StoredValue::new(newest + 1),
+            next_seq: StoredValue::new(seqs.end() + 1),
             moved: StoredValue::new(Vec::new()),
             moves: RwSignal::new(0),
             shown: StoredValue::new((None, false)),
-            oldest_seq: StoredValue::new(newest - count + 1),
-            pages: StoredValue::new(None),
+            oldest_seq: StoredValue::new(*seqs.start()),
+            pages: RwSignal::new(None),
             pages_load: StoredValue::new(0),
-            loading_more: RwSignal::new(false),
         }
     }
 
@@ -276,8 +277,7 @@ impl DocumentRows {
     /// pages to come ([`DocumentRows::add_page`]) until [`DocumentRows::pages_done`]. Returns
     /// the load's number.
     pub fn expect_more(&self) -> u64 {
-        self.pages.set_value(Some(PageBook::default()));
-        self.loading_more.set(true);
+        self.pages.set(Some(PageBook::default()));
         self.pages_load
             .try_update_value(|load| {
                 *load += 1;
@@ -289,7 +289,10 @@ impl DocumentRows {
     /// Whether load `load` of pages is still the current one.
     fn loading_pages(&self, load: u64) -> bool {
         self.pages_load.try_get_value() == Some(load)
-            && self.pages.try_with_value(Option::is_some).unwrap_or(false)
+            && self
+                .pages
+                .try_with_untracked(Option::is_some)
+                .unwrap_or(false)
     }
 
     /// Adds a page of `documents`, older than every row, to load `load` of pages; then applies
@@ -314,10 +317,11 @@ impl DocumentRows {
         });
         let replays = self
             .pages
-            .with_value(|book| {
+            .try_with_untracked(|book| {
                 let ids = added.iter().map(String::as_str).collect();
                 book.as_ref().map(|book| book.replays(&ids))
             })
+            .flatten()
             .unwrap_or_default();
         self.shown.update_value(|shown| shown.1 = true);
         self.order.update(|order| order.extend(added));
@@ -333,16 +337,23 @@ impl DocumentRows {
         if self.pages_load.try_get_value() != Some(load) {
             return false;
         }
-        self.loading_more.set(false);
         self.pages
-            .try_update_value(Option::take)
+            .try_update(Option::take)
             .flatten()
             .is_some_and(|book| book.overflowed())
     }
 
+    /// One page of [`DOCUMENTS_PAGE`] rows of the project's list, from after `after` (a
+    /// page's `next`) or from the newest (browser only).
+    #[cfg(feature = "hydrate")]
+    pub async fn fetch_page(self, after: Option<String>) -> Result<DocumentList, AppError> {
+        let project = self.project.get_value();
+        crate::rest::list_documents_page(&project, DOCUMENTS_PAGE, after.as_deref()).await
+    }
+
     /// Whether older rows are still loading (tracked).
     pub fn loading_more(&self) -> bool {
-        self.loading_more.get()
+        self.pages.with(Option::is_some)
     }
 
     /// Loads the rest of the list after the first page's `next`, one page at a time from
@@ -366,9 +377,11 @@ impl DocumentRows {
                         None => return self.pages_done(load),
                     }
                 }
+                // Read the whole list instead, unless a reload already replaced the rows.
                 Err(_) => {
+                    let current = self.loading_pages(load);
                     self.pages_done(load);
-                    return true;
+                    return current;
                 }
             }
         }
@@ -495,18 +508,16 @@ impl DocumentRows {
             .try_update_value(std::mem::take)
             .unwrap_or_default();
         // Every row is here: a load of pages under way ends.
-        self.pages.set_value(None);
+        self.pages.set(None);
         self.pages_load.update_value(|load| *load += 1);
-        self.loading_more.set(false);
-        let count = u64::try_from(documents.len()).unwrap_or(u64::MAX);
-        let newest = first_seq(count);
+        let seqs = snapshot_seqs(documents.len());
         let order = documents
             .iter()
             .map(|document| document.id.clone())
             .collect();
         let rows = documents
             .into_iter()
-            .zip((newest - count + 1..=newest).rev())
+            .zip(seqs.clone().rev())
             .map(|(document, seq)| {
                 let row = match old.remove(&document.id) {
                     Some(row) => {
@@ -519,8 +530,8 @@ impl DocumentRows {
             })
             .collect();
         self.rows.set_value(rows);
-        self.next_seq.set_value(newest + 1);
-        self.oldest_seq.set_value(newest - count + 1);
+        self.next_seq.set_value(seqs.end() + 1);
+        self.oldest_seq.set_value(*seqs.start());
         self.shown.update_value(|shown| shown.1 = true);
         self.order.set(order);
     }
@@ -553,7 +564,7 @@ impl DocumentRows {
         {
             return Applied::Followed;
         }
-        self.pages.update_value(|book| {
+        self.pages.update_untracked(|book| {
             if let Some(book) = book {
                 book.record(event);
             }
@@ -617,13 +628,9 @@ impl LiveRows for DocumentRows {
     /// and the events of the whole read apply on top).
     #[cfg(feature = "hydrate")]
     async fn reload(&self) -> Result<DocumentList, AppError> {
-        use crate::resources::DOCUMENTS_PAGE;
-        use crate::rest::list_documents_page;
-
-        let project = self.project.get_value();
-        let mut list = list_documents_page(&project, DOCUMENTS_PAGE, None).await?;
+        let mut list = self.fetch_page(None).await?;
         while let Some(after) = list.next.take() {
-            let page = list_documents_page(&project, DOCUMENTS_PAGE, Some(&after)).await?;
+            let page = self.fetch_page(Some(after)).await?;
             list.documents.extend(page.documents);
             list.next = page.next;
         }
@@ -1089,7 +1096,7 @@ mod tests {
             );
             // Once the pages are in, events are no longer booked.
             rows.apply(&event(EventType::Updated, "doc_a", Some(renamed("a2"))));
-            assert!(rows.pages.with_value(Option::is_none));
+            assert!(rows.pages.with_untracked(Option::is_none));
         });
     }
 
@@ -1122,6 +1129,16 @@ mod tests {
             );
             assert!(reload, "the list is read whole instead");
             assert!(!rows.loading_more());
+
+            // A page that fails after a reload replaced the rows asks for nothing more.
+            let load = rows.expect_more();
+            rows.replace(page(vec![document("doc_c", "c")], None));
+            let (reload, _) = load_pages(
+                rows,
+                load,
+                HashMap::from([("p2", Err(AppError::Unavailable))]),
+            );
+            assert!(!reload);
         });
     }
 

@@ -17,8 +17,6 @@ use crate::data_updates::{LiveList, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
 use crate::protocol::ProjectId;
-#[cfg(feature = "hydrate")]
-use crate::resources::DOCUMENTS_PAGE;
 use crate::session::{SessionGate, use_signed_in};
 
 /// The shortest time between two reloads of the list (a `resync`, a partial creation).
@@ -79,14 +77,8 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
     list.attach(rows);
     #[cfg(feature = "hydrate")]
     if let Some((load, next)) = more {
-        let project = project.id.clone();
         leptos::task::spawn_local(async move {
-            let fetch_page = |after: String| {
-                let project = project.clone();
-                async move {
-                    crate::rest::list_documents_page(&project, DOCUMENTS_PAGE, Some(&after)).await
-                }
-            };
+            let fetch_page = move |after| rows.fetch_page(Some(after));
             if rows.load_rest(load, next, fetch_page).await {
                 list.reload();
             }
