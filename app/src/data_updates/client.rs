@@ -1,6 +1,7 @@
 //! The browser's connection to `GET /api/events/stream` (hydrate only): `fetch` with a
 //! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
-//! sent, which the native `EventSource` cannot.
+//! sent, which the native `EventSource` cannot. The reads are done off the main thread
+//! ([`crate::data_updates::stream_worker`]), which gets them at most once a frame.
 //!
 //! One stream per browser and project: the tabs that show a project line up for its Web Lock
 //! ([`crate::data_updates::tabs`]). The tab holding it leads: it streams, and posts every
@@ -19,10 +20,10 @@
 //! good ([`ConnectionState::Unauthorized`]). Every other failure, and a silence longer than
 //! the limit, is retried with backoff and jitter, with the last event id seen, for as long as
 //! the page is open.
-//! Entity events are dispatched once per animation frame, all those that arrived since the
-//! last frame in their order, so a burst costs one render per changed cell per frame; the
-//! queue is bounded, and a queue that overflows (a hidden tab gets no frames) is dropped in
-//! favour of a refetch.
+//! Entity events are dispatched in their order as each delivery of the worker (at most one a
+//! frame) or of the leading tab comes, all of it in one task: a burst costs one render per
+//! changed cell per frame, and an event for a row out of view asks for no frame at all. No
+//! event waits in this tab, so nothing here queues, hidden tabs included.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -30,16 +31,13 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Headers, ReadableStreamDefaultReader, ReadableStreamReadResult, Request,
-    RequestCredentials, RequestInit, Response,
-};
 
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
 use crate::data_updates::silence::{Silence, Verdict};
+use crate::data_updates::stream_worker::{Delivery, StreamCloser, StreamWorker};
 use crate::data_updates::tab_relay::{
     RecentIds, RelayedEvent, RelayedState, ReplayBook, TabMessage,
 };
@@ -47,10 +45,6 @@ use crate::data_updates::tabs::{LeadRequest, TabChannel};
 use crate::error::AppError;
 use crate::protocol::sse::SseParser;
 use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
-
-/// Events that may wait for the next animation frame; beyond this the queue is dropped and
-/// subscribers refetch instead.
-const MAX_PENDING_EVENTS: usize = 20_000;
 
 /// The global object that counts the entity events dispatched by entity kind, for
 /// benchmarks and tests.
@@ -81,12 +75,8 @@ struct Connection {
     tab: String,
     /// Set when the project changed or the provider went away.
     cancelled: Cell<bool>,
-    /// Aborts the fetch under way.
-    abort: RefCell<Option<AbortController>>,
-    /// Entity events waiting for the next animation frame, in arrival order.
-    pending: RefCell<Vec<EntityEvent>>,
-    /// True while a frame callback is requested.
-    frame_requested: Cell<bool>,
+    /// Ends the request under way.
+    abort: RefCell<Option<StreamCloser>>,
     /// The id of the last event this tab applied: where its stream resumes, and the point it
     /// joins a leader at.
     last_event_id: RefCell<Option<String>>,
@@ -106,8 +96,6 @@ impl Connection {
             tab: format!("tab_{}", js_sys::Math::random().to_bits()),
             cancelled: Cell::new(false),
             abort: RefCell::new(None),
-            pending: RefCell::new(Vec::new()),
-            frame_requested: Cell::new(false),
             last_event_id: RefCell::new(last_event_id),
             recent: RefCell::new(RecentIds::default()),
             role: RefCell::new(Role::Alone),
@@ -175,16 +163,18 @@ impl Connection {
     }
 
     /// Applies `events` another tab relayed, each unless this tab applied it already.
-    fn apply_relayed(self: &Rc<Self>, updates: DataUpdates, events: Vec<RelayedEvent>) {
+    fn apply_relayed(&self, updates: DataUpdates, events: Vec<RelayedEvent>) {
+        let mut applied = Vec::with_capacity(events.len());
         for RelayedEvent { id, data } in events {
             if !self.first_sight(&id) {
                 continue;
             }
             match serde_json::from_str(&data) {
-                Ok(event) => self.queue(updates, event),
+                Ok(event) => applied.push(event),
                 Err(error) => leptos::logging::warn!("docpulse: skipped a relayed event: {error}"),
             }
         }
+        self.apply(updates, &mut applied);
     }
 
     /// This tab now leads: it keeps the book from its own point and says so.
@@ -256,43 +246,23 @@ impl Connection {
         });
     }
 
-    /// Queues `event` for the next animation frame.
-    fn queue(self: &Rc<Self>, updates: DataUpdates, event: EntityEvent) {
-        {
-            let mut pending = self.pending.borrow_mut();
-            if pending.len() >= MAX_PENDING_EVENTS {
-                // Without frames (a hidden tab) the queue would grow without end; the
-                // refetch brings the same final state.
-                pending.clear();
-                drop(pending);
-                updates.resynced();
-                return;
-            }
-            pending.push(event);
-        }
-        if !self.frame_requested.replace(true) {
-            let connection = self.clone();
-            request_animation_frame(move || connection.flush(updates));
-        }
-    }
-
-    /// Dispatches every queued event, in order.
-    fn flush(&self, updates: DataUpdates) {
-        self.frame_requested.set(false);
-        let events = std::mem::take(&mut *self.pending.borrow_mut());
+    /// Dispatches `events` in order, and empties it.
+    fn apply(&self, updates: DataUpdates, events: &mut Vec<EntityEvent>) {
         if self.cancelled.get() || events.is_empty() {
+            events.clear();
             return;
         }
-        for event in &events {
+        for event in events.iter() {
             updates.dispatch(event);
         }
-        count_received(&events);
+        count_received(events);
+        events.clear();
     }
 
     fn cancel(&self) {
         self.cancelled.set(true);
-        if let Some(controller) = self.abort.borrow_mut().take() {
-            controller.abort();
+        if let Some(stream) = self.abort.borrow_mut().take() {
+            stream.close();
         }
         // Releases the lead (the next tab in line takes it) or leaves the line.
         self.lead.borrow_mut().take();
@@ -476,33 +446,25 @@ async fn read_stream(
     connection: &Rc<Connection>,
     backoff: &mut Backoff,
 ) -> Ending {
-    let Ok(controller) = AbortController::new() else {
-        return Ending::Retry;
-    };
-    *connection.abort.borrow_mut() = Some(controller.clone());
     let last_event_id = connection.last_event_id.borrow().clone();
-    let Ok(request) = stream_request(project, options, last_event_id.as_deref(), &controller)
-    else {
+    let Ok(stream) = open_stream(project, options, last_event_id.as_deref()) else {
         return Ending::Retry;
     };
-    let response = match JsFuture::from(window().fetch_with_request(&request)).await {
-        Ok(response) => response,
-        Err(_) if connection.cancelled.get() => return Ending::Cancelled,
-        Err(_) => return Ending::Retry,
+    *connection.abort.borrow_mut() = Some(stream.closer());
+    let (status, retry_after) = match stream.next().await {
+        Delivery::Head {
+            status,
+            retry_after,
+        } => (status, retry_after),
+        _ if connection.cancelled.get() => return Ending::Cancelled,
+        _ => return Ending::Retry,
     };
-    let Ok(response) = response.dyn_into::<Response>() else {
-        return Ending::Retry;
-    };
-    match response.status() {
+    match status {
         401 => return Ending::Expired { was_open: false },
         403 => return Ending::Unauthorized,
         200..=299 => {}
         429 | 503 => {
-            return response
-                .headers()
-                .get("retry-after")
-                .ok()
-                .flatten()
+            return retry_after
                 .and_then(|seconds| seconds.trim().parse().ok())
                 .map_or(Ending::Retry, |seconds| {
                     Ending::RetryAfter(Duration::from_secs(seconds))
@@ -510,36 +472,27 @@ async fn read_stream(
         }
         _ => return Ending::Retry,
     }
-    let Some(reader) = response.body().and_then(|body| {
-        body.get_reader()
-            .dyn_into::<ReadableStreamDefaultReader>()
-            .ok()
-    }) else {
-        return Ending::Retry;
-    };
 
-    let watchdog = Watchdog::new(controller, options.silence_limit);
+    let watchdog = Watchdog::new(stream.closer(), options.silence_limit);
     let mut parser = SseParser::new();
     loop {
         watchdog.arm();
-        let result = match JsFuture::from(reader.read()).await {
-            Ok(result) => result.unchecked_into::<ReadableStreamReadResult>(),
-            Err(_) if connection.cancelled.get() => return Ending::Cancelled,
-            // The watchdog aborted a silent stream, or the network failed.
-            Err(_) => return Ending::Retry,
+        let chunk = match stream.next().await {
+            Delivery::Bytes(chunk) => chunk,
+            _ if connection.cancelled.get() => return Ending::Cancelled,
+            // The watchdog closed a silent stream, the network failed, or the server ended it.
+            _ => return Ending::Retry,
         };
         if connection.cancelled.get() {
             return Ending::Cancelled;
         }
-        if result.get_done().unwrap_or(true) {
-            return Ending::Retry;
-        }
-        let chunk = js_sys::Uint8Array::new(&result.get_value()).to_vec();
         let frames = parser.push(&chunk);
         // A `retry:` may come alone (a stopping server's last words), dispatching no frame.
         if let Some(retry) = parser.retry() {
             backoff.set_base_millis(retry);
         }
+        // Entity events are applied together, before the next message of another kind.
+        let mut applied = Vec::new();
         let mut relayed = Vec::new();
         for frame in frames {
             let message = match StreamMessage::from_frame(&frame) {
@@ -550,6 +503,9 @@ async fn read_stream(
                     continue;
                 }
             };
+            if !matches!(message, StreamMessage::Entity { .. }) {
+                connection.apply(*updates, &mut applied);
+            }
             match message {
                 StreamMessage::Connected(_) => {
                     backoff.reset();
@@ -560,9 +516,9 @@ async fn read_stream(
                 StreamMessage::AuthExpired(_) => return Ending::Expired { was_open: true },
                 StreamMessage::Entity { id, event } => {
                     if id.is_empty() {
-                        connection.queue(*updates, event);
+                        applied.push(event);
                     } else if connection.first_sight(&id) {
-                        connection.queue(*updates, event);
+                        applied.push(event);
                         relayed.push(RelayedEvent {
                             id,
                             data: frame.data,
@@ -574,51 +530,55 @@ async fn read_stream(
                 return Ending::Cancelled;
             }
         }
+        connection.apply(*updates, &mut applied);
+        if connection.cancelled.get() {
+            return Ending::Cancelled;
+        }
         connection.relay(relayed);
     }
 }
 
-/// The `fetch` request of the stream.
-fn stream_request(
+/// Starts the worker that reads the stream, with the request's headers.
+fn open_stream(
     project: &ProjectId,
     options: &StreamOptions,
     last_event_id: Option<&str>,
-    controller: &AbortController,
-) -> Result<Request, JsValue> {
-    let headers = Headers::new()?;
-    headers.set("Accept", "text/event-stream")?;
-    headers.set(PROJECT_HEADER, project.as_str())?;
+) -> Result<StreamWorker, JsValue> {
+    let url = format!("{}{EVENT_STREAM_PATH}", window().location().origin()?);
+    let authorization = options
+        .bearer_token
+        .as_ref()
+        .map(|token| format!("Bearer {token}"));
+    let mut headers = vec![
+        ("Accept", "text/event-stream"),
+        (PROJECT_HEADER, project.as_str()),
+    ];
     if let Some(last_event_id) = last_event_id {
-        headers.set("Last-Event-ID", last_event_id)?;
+        headers.push(("Last-Event-ID", last_event_id));
     }
-    if let Some(token) = &options.bearer_token {
-        headers.set("Authorization", &format!("Bearer {token}"))?;
+    if let Some(authorization) = &authorization {
+        headers.push(("Authorization", authorization));
     }
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&headers);
-    init.set_credentials(RequestCredentials::SameOrigin);
-    init.set_signal(Some(&controller.signal()));
-    Request::new_with_str_and_init(EVENT_STREAM_PATH, &init)
+    StreamWorker::open(&url, &headers)
 }
 
-/// Aborts the stream when nothing arrived for the silence limit ([`Silence`]).
+/// Closes the stream when nothing arrived for the silence limit ([`Silence`]).
 struct Watchdog {
     state: Rc<WatchdogState>,
 }
 
 /// What the watchdog's timer reads: shared with it, as it may fire after the stream ended.
 struct WatchdogState {
-    controller: AbortController,
+    stream: StreamCloser,
     silence: Cell<Silence>,
     /// The stream ended: the timer, when it fires, does nothing (and so frees its callback).
     ended: Cell<bool>,
 }
 
 impl Watchdog {
-    fn new(controller: AbortController, limit: Duration) -> Self {
+    fn new(stream: StreamCloser, limit: Duration) -> Self {
         let state = Rc::new(WatchdogState {
-            controller,
+            stream,
             silence: Cell::new(Silence::new(limit, js_sys::Date::now())),
             ended: Cell::new(false),
         });
@@ -626,7 +586,7 @@ impl Watchdog {
         Self { state }
     }
 
-    /// A read begins: the silence counts from now.
+    /// A wait for the stream's next bytes begins: the silence counts from now.
     fn arm(&self) {
         let mut silence = self.state.silence.get();
         silence.read_at(js_sys::Date::now());
@@ -634,7 +594,7 @@ impl Watchdog {
     }
 }
 
-/// Checks `state`'s silence after `after`: aborts a silent stream, or checks again when its
+/// Checks `state`'s silence after `after`: closes a silent stream, or checks again when its
 /// silence would reach the limit.
 fn watch(state: Rc<WatchdogState>, after: Duration) {
     set_timeout(
@@ -643,7 +603,7 @@ fn watch(state: Rc<WatchdogState>, after: Duration) {
                 return;
             }
             match state.silence.get().check(js_sys::Date::now()) {
-                Verdict::Silent => state.controller.abort(),
+                Verdict::Silent => state.stream.close(),
                 Verdict::WaitMore(rest) => watch(state, rest),
             }
         },
@@ -669,13 +629,22 @@ fn count_received(events: &[EntityEvent]) {
             let _ = js_sys::Reflect::set(&window, &key, &counts);
             counts
         });
+    // One read and write per kind, not per event. Bound: there are a handful of kinds.
+    let mut by_kind: Vec<(&str, f64)> = Vec::new();
     for event in events {
-        let kind = JsValue::from_str(event.entity.as_str());
+        let kind = event.entity.as_str();
+        match by_kind.iter_mut().find(|(known, _)| *known == kind) {
+            Some((_, count)) => *count += 1.0,
+            None => by_kind.push((kind, 1.0)),
+        }
+    }
+    for (kind, count) in by_kind {
+        let kind = JsValue::from_str(kind);
         let before = js_sys::Reflect::get(&counts, &kind)
             .ok()
             .and_then(|value| value.as_f64())
             .unwrap_or(0.0);
-        let _ = js_sys::Reflect::set(&counts, &kind, &JsValue::from_f64(before + 1.0));
+        let _ = js_sys::Reflect::set(&counts, &kind, &JsValue::from_f64(before + count));
     }
 }
 

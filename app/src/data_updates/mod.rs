@@ -1,6 +1,7 @@
 //! Live data updates in the browser: which events a component wants ([`pattern`]), who gets
 //! each event ([`registry`]), how long to wait before reconnecting ([`backoff`]), the
-//! connection itself (`client`, hydrate only), the Leptos surface ([`provider`]:
+//! connection itself (`client`, hydrate only, which reads the stream in a worker:
+//! `stream_worker`), the Leptos surface ([`provider`]:
 //! [`DataUpdatesProvider`], [`use_data_updates`], [`DataUpdates`], [`Subscription`]) and the
 //! live list every list page is built on ([`live_list`]: [`LiveList`], [`LiveRows`]).
 //!
@@ -40,6 +41,8 @@ pub mod pattern;
 pub mod provider;
 pub mod registry;
 pub mod silence;
+#[cfg(feature = "hydrate")]
+mod stream_worker;
 pub mod tab_relay;
 #[cfg(feature = "hydrate")]
 mod tabs;
