@@ -4,10 +4,10 @@
 //
 // The page posts one message, { url, headers }, and ends the stream by terminating the
 // worker. The worker answers, in this order:
-//   { kind: "head", status, retryAfter }  the answer's status and Retry-After header;
-//   { kind: "bytes", bytes }              body bytes (an ArrayBuffer, transferred), at most
-//                                         one post per POST_INTERVAL_MS, the first at once;
-//   { kind: "ended" }                     the request failed or the body ended.
+//   { status, retryAfter }  the answer's status and Retry-After header;
+//   an ArrayBuffer          body bytes (transferred), at most one post per POST_INTERVAL_MS,
+//                           the first at once; the bytes alone, the cheapest message to read;
+//   null                    the request failed or the body ended.
 // Bound: the worker holds at most the bytes of one interval, and the server's slow-client
 // limit bounds what an interval brings.
 "use strict";
@@ -33,7 +33,7 @@ function postHeld() {
   }
   held = [];
   lastPost = performance.now();
-  self.postMessage({ kind: "bytes", bytes: bytes.buffer }, [bytes.buffer]);
+  self.postMessage(bytes.buffer, [bytes.buffer]);
 }
 
 function hold(chunk) {
@@ -51,7 +51,7 @@ async function stream(url, headers) {
   } catch {
     return;
   }
-  self.postMessage({ kind: "head", status: response.status, retryAfter: response.headers.get("retry-after") });
+  self.postMessage({ status: response.status, retryAfter: response.headers.get("retry-after") });
   if (!response.ok || response.body === null) return;
   const reader = response.body.getReader();
   try {
@@ -69,5 +69,5 @@ async function stream(url, headers) {
 
 self.onmessage = async ({ data }) => {
   await stream(data.url, data.headers);
-  self.postMessage({ kind: "ended" });
+  self.postMessage(null);
 };

@@ -92,7 +92,7 @@ impl StreamWorker {
         let inbox = Rc::new(Inbox::default());
         let to = Rc::clone(&inbox);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            to.put(delivery_of(&event.data()));
+            to.put(delivery_of(event.data()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         // An error the script did not catch ends the stream (to be retried), and is logged,
@@ -146,22 +146,23 @@ impl Drop for StreamWorker {
     }
 }
 
-/// Reads one of the worker's messages; anything unexpected ends the stream.
-fn delivery_of(data: &JsValue) -> Delivery {
-    let field = |name: &str| Reflect::get(data, &name.into()).unwrap_or(JsValue::UNDEFINED);
-    match field("kind").as_string().as_deref() {
-        Some("head") => Delivery::Head {
-            status: field("status")
-                .as_f64()
-                .and_then(|status| u16::try_from(status as i64).ok())
-                .unwrap_or(0),
-            retry_after: field("retryAfter").as_string(),
-        },
-        Some("bytes") => match field("bytes").dyn_into::<ArrayBuffer>() {
-            Ok(buffer) => Delivery::Bytes(Uint8Array::new(&buffer).to_vec()),
-            Err(_) => Delivery::Ended,
-        },
-        _ => Delivery::Ended,
+/// Reads one of the worker's messages (`stream_worker.js` says which); anything unexpected
+/// ends the stream.
+fn delivery_of(data: JsValue) -> Delivery {
+    let data = match data.dyn_into::<ArrayBuffer>() {
+        Ok(buffer) => return Delivery::Bytes(Uint8Array::new(&buffer).to_vec()),
+        Err(data) => data,
+    };
+    if !data.is_object() {
+        return Delivery::Ended;
+    }
+    let field = |name: &str| Reflect::get(&data, &name.into()).unwrap_or(JsValue::UNDEFINED);
+    Delivery::Head {
+        status: field("status")
+            .as_f64()
+            .and_then(|status| u16::try_from(status as i64).ok())
+            .unwrap_or(0),
+        retry_after: field("retryAfter").as_string(),
     }
 }
 

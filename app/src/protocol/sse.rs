@@ -147,10 +147,17 @@ impl SseParser {
                 bytes = &rest[1..];
                 continue;
             }
-            self.line.extend_from_slice(line);
             self.after_cr = rest[0] == b'\r';
-            let line = std::mem::take(&mut self.line);
-            self.process_line(&line, &mut frames);
+            if self.line.is_empty() {
+                // The whole line is in this chunk, as nearly every line is: no copy.
+                self.process_line(line, &mut frames);
+            } else {
+                let mut whole = std::mem::take(&mut self.line);
+                whole.extend_from_slice(line);
+                self.process_line(&whole, &mut frames);
+                whole.clear();
+                self.line = whole;
+            }
             bytes = &rest[1..];
         }
         if !bytes.is_empty() {
