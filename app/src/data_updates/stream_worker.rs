@@ -53,6 +53,15 @@ struct Inbox {
 impl Inbox {
     fn put(&self, delivery: Delivery) {
         self.deliveries.borrow_mut().push_back(delivery);
+        self.wake();
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        self.wake();
+    }
+
+    fn wake(&self) {
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
         }
@@ -77,10 +86,7 @@ impl StreamCloser {
     /// Terminates the worker; the reader's next delivery is [`Delivery::Ended`].
     pub(crate) fn close(&self) {
         self.worker.terminate();
-        self.inbox.closed.set(true);
-        if let Some(waker) = self.inbox.waker.borrow_mut().take() {
-            waker.wake();
-        }
+        self.inbox.close();
     }
 }
 
