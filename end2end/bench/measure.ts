@@ -72,10 +72,10 @@ async function rendererCpuSeconds(page: Page): Promise<number> {
 
 /**
  * Starts recording the page's main thread: busy time (CDP `TaskDuration`), long animation
- * frames, long tasks, style recalculations and layouts; the busy time also in milliseconds, to divide by the
- * events; and the renderer's CPU time over the same span, which counts work moved off the
- * main thread too. `BENCH_PROFILE` names a file for a CPU profile of the same span. The
- * returned function stops and reports.
+ * frames, long tasks, style recalculations and layouts; the busy time also in milliseconds,
+ * to divide by the events; and the renderer's CPU time over the same span, which counts
+ * work moved off the main thread too. `BENCH_PROFILE` names a file for a CPU profile of the
+ * same span. The returned function stops and reports.
  */
 export async function recordMainThread(
   page: Page,

@@ -1,7 +1,8 @@
 //! The browser's connection to `GET /api/events/stream` (hydrate only): `fetch` with a
 //! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
-//! sent, which the native `EventSource` cannot. The reads are done off the main thread
-//! ([`crate::data_updates::stream_worker`]), which gets them at most once a frame.
+//! sent, which the native `EventSource` cannot. A worker does the network reads
+//! ([`crate::data_updates::stream_worker`]) and hands the page what it read at most once a
+//! frame.
 //!
 //! One stream per browser and project: the tabs that show a project line up for its Web Lock
 //! ([`crate::data_updates::tabs`]). The tab holding it leads: it streams, and posts every
@@ -75,8 +76,8 @@ struct Connection {
     tab: String,
     /// Set when the project changed or the provider went away.
     cancelled: Cell<bool>,
-    /// Ends the request under way.
-    abort: RefCell<Option<StreamCloser>>,
+    /// Ends the stream's request under way.
+    stream: RefCell<Option<StreamCloser>>,
     /// The id of the last event this tab applied: where its stream resumes, and the point it
     /// joins a leader at.
     last_event_id: RefCell<Option<String>>,
@@ -95,7 +96,7 @@ impl Connection {
         Rc::new(Self {
             tab: format!("tab_{}", js_sys::Math::random().to_bits()),
             cancelled: Cell::new(false),
-            abort: RefCell::new(None),
+            stream: RefCell::new(None),
             last_event_id: RefCell::new(last_event_id),
             recent: RefCell::new(RecentIds::default()),
             role: RefCell::new(Role::Alone),
@@ -261,7 +262,7 @@ impl Connection {
 
     fn cancel(&self) {
         self.cancelled.set(true);
-        if let Some(stream) = self.abort.borrow_mut().take() {
+        if let Some(stream) = self.stream.borrow_mut().take() {
             stream.close();
         }
         // Releases the lead (the next tab in line takes it) or leaves the line.
@@ -450,7 +451,7 @@ async fn read_stream(
     let Ok(stream) = open_stream(project, options, last_event_id.as_deref()) else {
         return Ending::Retry;
     };
-    *connection.abort.borrow_mut() = Some(stream.closer());
+    *connection.stream.borrow_mut() = Some(stream.closer());
     let (status, retry_after) = match stream.next().await {
         Delivery::Head {
             status,
