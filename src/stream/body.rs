@@ -6,10 +6,12 @@
 //! and ends with `auth_expired` at the token's expiry or when its session ends, or when the
 //! server shuts down: then at a random moment within the shutdown spread, after a `retry:`
 //! drawn at random too, so that the clients of a stopping server do not all come back in
-//! the same second.
+//! the same second. A flooded stream holds its frames and writes them together, at most once
+//! per [`PACE`](crate::stream::pacing::PACE) ([`Pacer`]).
 //!
 //! **Invariant:** dropping it (the client went away) releases the subscription, the timers
-//! and the open-streams gauge at once.
+//! and the open-streams gauge at once. It holds at most [`MAX_HELD_FRAMES`] frames, each at
+//! most [`PACE`](crate::stream::pacing::PACE), and sends every held frame before its last one.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
@@ -30,6 +32,7 @@ use crate::auth::revocation::StreamEnd;
 use crate::events::{Delivery, Subscription};
 use crate::metrics::{Metrics, OpenStreamGuard};
 use crate::random::random_below;
+use crate::stream::pacing::{MAX_HELD_FRAMES, Pacer};
 use crate::stream::per_user::UserStreamSlot;
 
 type Next<T> = ReusableBoxFuture<'static, T>;
@@ -53,6 +56,12 @@ pub struct EventStream {
     /// The `connected` frame, until it is sent.
     connected: Option<Bytes>,
     delivery: Next<(Delivery, Subscription)>,
+    /// Frames taken from the subscription and not sent yet, oldest first, each with when its
+    /// event was published (`None` for a notice); at most [`MAX_HELD_FRAMES`].
+    held: Vec<(Bytes, Option<Instant>)>,
+    pacer: Pacer,
+    /// Fires when the held frames are due; made at the stream's first flood.
+    release: Option<Pin<Box<Sleep>>>,
     heartbeat: Next<(bool, watch::Receiver<Bytes>)>,
     /// Fires at the token's `exp`.
     expiry: Pin<Box<Sleep>>,
@@ -89,6 +98,9 @@ impl EventStream {
         Self {
             connected: Some(connected),
             delivery: ReusableBoxFuture::new(next_delivery(subscription)),
+            held: Vec::new(),
+            pacer: Pacer::new(Instant::now()),
+            release: None,
             heartbeat: ReusableBoxFuture::new(next_heartbeat(heartbeats)),
             expiry: Box::pin(tokio::time::sleep_until(expires_at)),
             shutdown_spread,
@@ -132,6 +144,101 @@ fn notice_frame(event: &str, reason: &str) -> Bytes {
     Bytes::from(SseFrame::new(event, data).encode())
 }
 
+impl EventStream {
+    /// Takes what the subscription has ready, until a frame is due or [`MAX_HELD_FRAMES`] are
+    /// held, and says what to send: `Some(Some(bytes))` the frames due, `Some(None)` the end
+    /// (the bus stopped, nothing held), `None` nothing yet.
+    ///
+    /// A due frame goes at once, without polling the subscription again first: another poll
+    /// would wait on the bus's channel a second time for every delivery.
+    fn poll_deliveries(&mut self, cx: &mut Context<'_>) -> Option<Option<Bytes>> {
+        let mut due = false;
+        let mut closed = false;
+        while !due && self.held.len() < MAX_HELD_FRAMES {
+            let Poll::Ready((delivery, subscription)) = self.delivery.poll(cx) else {
+                break;
+            };
+            self.delivery.set(next_delivery(subscription));
+            match delivery {
+                Delivery::Frame(frame) => {
+                    match self.pacer.hold_until(Instant::now()) {
+                        None => due = true,
+                        Some(until) if self.held.is_empty() => {
+                            let release = self
+                                .release
+                                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+                            release.as_mut().reset(until);
+                        }
+                        Some(_) => {}
+                    }
+                    self.held.push((frame.bytes, Some(frame.published_at)));
+                }
+                Delivery::Resync { reason } => {
+                    self.metrics.resync_sent();
+                    self.held
+                        .push((notice_frame(control::RESYNC, reason), None));
+                    due = true;
+                }
+                Delivery::Lagged { dropped } => {
+                    self.metrics.backlog_dropped(dropped);
+                    self.metrics.resync_sent();
+                    let reason = "the stream fell too far behind and its backlog was dropped";
+                    self.held
+                        .push((notice_frame(control::RESYNC, reason), None));
+                    due = true;
+                }
+                Delivery::Closed => {
+                    self.finished = true;
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if self.held.is_empty() {
+            return closed.then_some(None);
+        }
+        if due
+            || closed
+            || self.held.len() >= MAX_HELD_FRAMES
+            || self
+                .release
+                .as_mut()
+                .is_some_and(|release| release.as_mut().poll(cx).is_ready())
+        {
+            return Some(Some(self.take_held()));
+        }
+        None
+    }
+
+    /// The held frames, then `last`, as one chunk.
+    fn after_held(&mut self, last: Bytes) -> Bytes {
+        if self.held.is_empty() {
+            return last;
+        }
+        self.held.push((last, None));
+        self.take_held()
+    }
+
+    /// Hands every held frame over as one chunk, and counts their events delivered.
+    fn take_held(&mut self) -> Bytes {
+        self.pacer.wrote(Instant::now());
+        for published_at in self.held.iter().filter_map(|(_, published)| *published) {
+            self.metrics.event_delivered(published_at.elapsed());
+        }
+        if let [(bytes, _)] = self.held.as_slice() {
+            let bytes = bytes.clone();
+            self.held.clear();
+            return bytes;
+        }
+        let length = self.held.iter().map(|(bytes, _)| bytes.len()).sum();
+        let mut chunk = BytesMut::with_capacity(length);
+        for (bytes, _) in self.held.drain(..) {
+            chunk.extend_from_slice(&bytes);
+        }
+        chunk.freeze()
+    }
+}
+
 impl Stream for EventStream {
     type Item = Result<Bytes, Infallible>;
 
@@ -146,7 +253,7 @@ impl Stream for EventStream {
         if this.expiry.as_mut().poll(cx).is_ready() {
             this.finished = true;
             let frame = notice_frame(control::AUTH_EXPIRED, "the access token expired");
-            return Poll::Ready(Some(Ok(frame)));
+            return Poll::Ready(Some(Ok(this.after_held(frame))));
         }
         if this
             .session_end
@@ -155,33 +262,10 @@ impl Stream for EventStream {
         {
             this.finished = true;
             let frame = notice_frame(control::AUTH_EXPIRED, "the session ended");
-            return Poll::Ready(Some(Ok(frame)));
+            return Poll::Ready(Some(Ok(this.after_held(frame))));
         }
-        if let Poll::Ready((delivery, subscription)) = this.delivery.poll(cx) {
-            this.delivery.set(next_delivery(subscription));
-            let frame = match delivery {
-                Delivery::Frame(frame) => {
-                    this.metrics.event_delivered(frame.published_at.elapsed());
-                    frame.bytes
-                }
-                Delivery::Resync { reason } => {
-                    this.metrics.resync_sent();
-                    notice_frame(control::RESYNC, reason)
-                }
-                Delivery::Lagged { dropped } => {
-                    this.metrics.backlog_dropped(dropped);
-                    this.metrics.resync_sent();
-                    notice_frame(
-                        control::RESYNC,
-                        "the stream fell too far behind and its backlog was dropped",
-                    )
-                }
-                Delivery::Closed => {
-                    this.finished = true;
-                    return Poll::Ready(None);
-                }
-            };
-            return Poll::Ready(Some(Ok(frame)));
+        if let Some(frames) = this.poll_deliveries(cx) {
+            return Poll::Ready(frames.map(Ok));
         }
         if this.closing.is_none()
             && let Poll::Ready((beat, mut receiver)) = this.heartbeat.poll(cx)
@@ -199,8 +283,139 @@ impl Stream for EventStream {
             && closing.as_mut().poll(cx).is_ready()
         {
             this.finished = true;
-            return Poll::Ready(Some(Ok(shutdown_retry_frame(this.shutdown_spread))));
+            let frame = shutdown_retry_frame(this.shutdown_spread);
+            return Poll::Ready(Some(Ok(this.after_held(frame))));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::events::{Frame, Live};
+    use crate::stream::pacing::{FLOOD_FRAMES, PACE};
+    use crate::stream::per_user::StreamsPerUser;
+
+    fn frame(seq: u64) -> Frame {
+        Frame {
+            seq,
+            published_at: Instant::now(),
+            bytes: Bytes::from(format!("id: {seq}\ndata: {{}}\n\n")),
+        }
+    }
+
+    /// A stream of `live`'s frames, after its `connected` (already taken).
+    async fn stream_of(live: broadcast::Receiver<Live>) -> EventStream {
+        let (_, heartbeats) = watch::channel(Bytes::new());
+        let ends = StreamEnds {
+            expires_at: Instant::now() + Duration::from_secs(3_600),
+            session_end: None,
+            shutdown_spread: Duration::from_secs(1),
+        };
+        let slot = StreamsPerUser::new(1).open("user").expect("a free slot");
+        let subscription = Subscription::new(None, Vec::new(), live, 0);
+        let mut stream = EventStream::new(
+            Bytes::from_static(b"connected\n\n"),
+            subscription,
+            heartbeats,
+            ends,
+            Arc::new(Metrics::new()),
+            slot,
+        );
+        assert_eq!(
+            stream.next().await,
+            Some(Ok(Bytes::from_static(b"connected\n\n")))
+        );
+        stream
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_goes_out_in_order_in_few_chunks_each_held_at_most_the_pace() {
+        let (publisher, live) = broadcast::channel(1_024);
+        let mut stream = stream_of(live).await;
+        let (chunks, collected) = tokio::join!(
+            async {
+                let mut chunks = Vec::new();
+                while let Some(Ok(chunk)) = stream.next().await {
+                    chunks.push((Instant::now(), chunk));
+                }
+                chunks
+            },
+            async {
+                let mut sent = Vec::new();
+                // 200 frames, one a millisecond.
+                for seq in 1..=200 {
+                    sent.push(Instant::now());
+                    publisher
+                        .send(Live::Frame(frame(seq)))
+                        .expect("a subscriber");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                drop(publisher);
+                sent
+            }
+        );
+        let all: Vec<u8> = chunks
+            .iter()
+            .flat_map(|(_, chunk)| chunk.to_vec())
+            .collect();
+        let expected: Vec<u8> = (1..=200)
+            .flat_map(|seq| frame(seq).bytes.to_vec())
+            .collect();
+        assert_eq!(all, expected, "every frame, once, in order");
+        assert!(chunks.len() < 40, "{} chunks for 200 frames", chunks.len());
+        // Each frame went out within the pace of its publication.
+        let mut seq = 0;
+        for (written_at, chunk) in &chunks {
+            let frames = chunk.windows(2).filter(|pair| pair == b"\n\n").count();
+            for _ in 0..frames {
+                assert!(
+                    *written_at - collected[seq] <= PACE,
+                    "frame {} held too long",
+                    seq + 1
+                );
+                seq += 1;
+            }
+        }
+        // The flood's first frames went out alone, at once.
+        let alone = usize::try_from(FLOOD_FRAMES).expect("a small count") - 1;
+        assert!(
+            chunks[..alone]
+                .iter()
+                .all(|(_, chunk)| chunk.starts_with(b"id: "))
+        );
+        assert_eq!(chunks[alone - 1].1, frame(7).bytes);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn held_frames_go_out_before_a_resync() {
+        let (publisher, live) = broadcast::channel(1_024);
+        let mut stream = stream_of(live).await;
+        for seq in 1..=10 {
+            publisher
+                .send(Live::Frame(frame(seq)))
+                .expect("a subscriber");
+            let chunk = stream.next().await.expect("a chunk").expect("infallible");
+            assert_eq!(
+                chunk,
+                frame(seq).bytes,
+                "each frame alone: nothing else was ready"
+            );
+        }
+        // Flooded now: the next frame waits for the pace, and a resync sends it first.
+        publisher
+            .send(Live::Frame(frame(11)))
+            .expect("a subscriber");
+        let waiting = tokio::time::timeout(Duration::from_millis(1), stream.next()).await;
+        assert!(waiting.is_err(), "frame 11 is held");
+        publisher.send(Live::Resync("test")).expect("a subscriber");
+        let chunk = stream.next().await.expect("a chunk").expect("infallible");
+        let text = String::from_utf8(chunk.to_vec()).expect("text");
+        assert!(text.starts_with("id: 11\n"), "{text}");
+        assert!(text.contains("event: resync"), "{text}");
     }
 }
