@@ -75,12 +75,15 @@ async function rendererCpuSeconds(page: Page): Promise<number> {
  * frames, long tasks, style recalculations and layouts; the busy time also in milliseconds,
  * to divide by the events; and the renderer's CPU time over the same span, which counts
  * work moved off the main thread too. `BENCH_PROFILE` names a file for a CPU profile of the
- * same span. The returned function stops and reports.
+ * same span, `BENCH_TRACE` one for a Chromium trace of it (its tasks, by thread, with what
+ * posted them). The returned function stops and reports.
  */
 export async function recordMainThread(
   page: Page,
 ): Promise<() => Promise<{ mainThreadBusy: string; mainThreadMs: number; rendererCpuMs: number; frames: FrameRecord }>> {
   const profilePath = process.env.BENCH_PROFILE;
+  const tracePath = process.env.BENCH_TRACE;
+  const browser = page.context().browser();
   await page.evaluate(() => {
     const record = { longFrames: 0, longTasks: 0, worstFrame: 0, worstTask: 0 };
     (window as unknown as { benchRecord: typeof record }).benchRecord = record;
@@ -116,11 +119,16 @@ export async function recordMainThread(
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
   }
+  if (tracePath && browser) {
+    const categories = ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "mojom", "v8"];
+    await browser.startTracing(page, { path: tracePath, categories });
+  }
   const before = await metric();
   const rendererBefore = await rendererCpuSeconds(page);
   return async () => {
     const after = await metric();
     const rendererAfter = await rendererCpuSeconds(page);
+    if (tracePath && browser) await browser.stopTracing();
     if (profilePath) {
       const { profile } = await cdp.send("Profiler.stop");
       writeFileSync(profilePath, JSON.stringify(profile));
