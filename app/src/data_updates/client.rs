@@ -143,7 +143,12 @@ impl Connection {
         if !self.recent.borrow_mut().first_sight(id) {
             return false;
         }
-        *self.last_event_id.borrow_mut() = Some(id.to_owned());
+        // The last id's buffer is reused: ids are short and of much the same length, so an
+        // event costs no allocation here.
+        let mut last = self.last_event_id.borrow_mut();
+        let last = last.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(id);
         true
     }
 
@@ -155,12 +160,14 @@ impl Connection {
         let Role::Leader { book, followed } = &mut *self.role.borrow_mut() else {
             return;
         };
+        if !*followed {
+            events.into_iter().for_each(|event| book.record(event));
+            return;
+        }
         for event in &events {
             book.record(event.clone());
         }
-        if *followed {
-            self.post(&TabMessage::Events { events });
-        }
+        self.post(&TabMessage::Events { events });
     }
 
     /// Applies `events` another tab relayed, each unless this tab applied it already.

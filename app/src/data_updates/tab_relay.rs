@@ -9,6 +9,7 @@
 //! book refetches instead.
 
 use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -197,8 +198,9 @@ impl ReplayBook {
 /// The ids a tab saw lately, at most a bound of them.
 #[derive(Debug, Clone)]
 pub struct RecentIds {
-    order: VecDeque<String>,
-    seen: HashSet<String>,
+    /// The ids, oldest first; each shared with `seen`, so an id costs one allocation.
+    order: VecDeque<Rc<str>>,
+    seen: HashSet<Rc<str>>,
     capacity: usize,
 }
 
@@ -228,8 +230,9 @@ impl RecentIds {
         {
             self.seen.remove(&oldest);
         }
-        self.order.push_back(id.to_owned());
-        self.seen.insert(id.to_owned());
+        let id: Rc<str> = Rc::from(id);
+        self.seen.insert(Rc::clone(&id));
+        self.order.push_back(id);
         true
     }
 }
