@@ -1,7 +1,8 @@
 //! The stream's network reads, done by a dedicated worker (hydrate only; the script is
 //! `stream_worker.js`, started from a blob of it, so it needs no route or file of its own).
-//! The worker reads the body and posts what it read at most once a frame, so a burst of
-//! events costs the page's main thread one task per frame instead of one per network read.
+//! The worker reads the body and posts what it read at most every 33 ms, so a burst of
+//! events costs the page's main thread one task per two frames instead of one per network
+//! read.
 //! Everything else (parsing, renewal, retries, the silence watchdog, sharing with other tabs)
 //! stays in [`crate::data_updates::client`].
 //!
@@ -40,7 +41,7 @@ pub(crate) enum Delivery {
     Ended,
 }
 
-/// What the worker's messages go to. Bound: the worker posts at most one message a frame,
+/// What the worker's messages go to. Bound: the worker posts at most one message per 33 ms,
 /// and the reading task takes each in the microtask after its message, so the inbox holds
 /// one or two.
 #[derive(Default)]
