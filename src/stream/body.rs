@@ -308,9 +308,10 @@ mod tests {
         }
     }
 
-    /// A stream of `live`'s frames, after its `connected` (already taken).
-    async fn stream_of(live: broadcast::Receiver<Live>) -> EventStream {
-        let (_, heartbeats) = watch::channel(Bytes::new());
+    /// A stream of `live`'s frames, after its `connected` (already taken), and its heartbeat
+    /// ticker: dropping that would start the stream's shutdown.
+    async fn stream_of(live: broadcast::Receiver<Live>) -> (EventStream, watch::Sender<Bytes>) {
+        let (ticker, heartbeats) = watch::channel(Bytes::new());
         let ends = StreamEnds {
             expires_at: Instant::now() + Duration::from_secs(3_600),
             session_end: None,
@@ -330,13 +331,13 @@ mod tests {
             stream.next().await,
             Some(Ok(Bytes::from_static(b"connected\n\n")))
         );
-        stream
+        (stream, ticker)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_flood_goes_out_in_order_in_few_chunks_each_held_at_most_the_pace() {
         let (publisher, live) = broadcast::channel(1_024);
-        let mut stream = stream_of(live).await;
+        let (mut stream, _ticker) = stream_of(live).await;
         let (chunks, collected) = tokio::join!(
             async {
                 let mut chunks = Vec::new();
@@ -394,7 +395,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn held_frames_go_out_before_a_resync() {
         let (publisher, live) = broadcast::channel(1_024);
-        let mut stream = stream_of(live).await;
+        let (mut stream, _ticker) = stream_of(live).await;
         for seq in 1..=10 {
             publisher
                 .send(Live::Frame(frame(seq)))
