@@ -4,7 +4,7 @@
 //! A connection whose first request is `GET /api/events/stream` is the common shape of an
 //! event-stream client (a dedicated connection that stays open for hours). It is served by
 //! [`crate::stream::serve_direct`], which holds a few hundred bytes per stream instead of
-//! hyper's two 8 KiB connection buffers, and writes each frame with one plain write. Every
+//! hyper's two 8 KiB connection buffers, and writes each chunk with one plain write. Every
 //! other connection, including a stream requested on a reused keep-alive connection, goes to
 //! hyper with the bytes already read put back in front.
 //!

@@ -3,7 +3,8 @@
 //! [`crate::serve`] hands over a connection whose first request is `GET /api/events/stream`.
 //! The same extractors and [`super::open_stream`] decide the answer as on the Axum route; the
 //! response is HTTP/1.1 with `Connection: close` and a body delimited by the close, so each
-//! frame goes out as one plain write with no chunk framing.
+//! chunk of the stream body (a frame, or a flooded stream's held frames) goes out as one plain
+//! write with no chunk framing.
 //!
 //! **Invariant:** the connection is watched for the client's close while the stream waits,
 //! so a client that goes away releases its subscription at once; a client that takes no

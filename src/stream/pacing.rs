@@ -24,8 +24,9 @@ pub const FLOOD_SPAN: Duration = Duration::from_millis(100);
 /// traffic (a few events a second) never comes near it, so it never waits.
 pub const FLOOD_FRAMES: u32 = 8;
 
-/// Most frames held for one write; one more goes out with them at once. This bounds what a
-/// stream holds (at [`PACE`], a flood of 4,000 frames a second still waits the whole pace).
+/// Most frames held for one write: the frame that makes this many sends them all at once.
+/// This bounds what a stream holds, about 3 KiB of handles once it has flooded (at [`PACE`],
+/// a flood of 4,000 frames a second still waits the whole pace).
 pub const MAX_HELD_FRAMES: usize = 64;
 
 /// The pacing state of one stream: a few counters, no allocation.

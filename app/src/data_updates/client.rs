@@ -1,8 +1,8 @@
 //! The browser's connection to `GET /api/events/stream` (hydrate only): `fetch` with a
 //! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
 //! sent, which the native `EventSource` cannot. A worker does the network reads
-//! ([`crate::data_updates::stream_worker`]) and hands the page what it read at most once a
-//! frame.
+//! ([`crate::data_updates::stream_worker`]) and hands the page what it read at most every
+//! 33 ms (`POST_INTERVAL_MS` in `stream_worker.js`).
 //!
 //! One stream per browser and project: the tabs that show a project line up for its Web Lock
 //! ([`crate::data_updates::tabs`]). The tab holding it leads: it streams, and posts every
@@ -21,8 +21,8 @@
 //! good ([`ConnectionState::Unauthorized`]). Every other failure, and a silence longer than
 //! the limit, is retried with backoff and jitter, with the last event id seen, for as long as
 //! the page is open.
-//! Entity events are dispatched in their order as each delivery of the worker (at most one a
-//! frame) or of the leading tab comes, all of it in one task: a burst costs one render per
+//! Entity events are dispatched in their order as each delivery of the worker (at most one per
+//! 33 ms) or of the leading tab comes, all of it in one task: a burst costs one render per
 //! changed cell per frame, and an event for a row out of view asks for no frame at all. No
 //! event waits in this tab, so nothing here queues, hidden tabs included.
 

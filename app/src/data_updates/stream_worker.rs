@@ -1,8 +1,8 @@
 //! The stream's network reads, done by a dedicated worker (hydrate only; the script is
 //! `stream_worker.js`, started from a blob of it, so it needs no route or file of its own).
-//! The worker reads the body and posts what it read at most every 33 ms, so a burst of
-//! events costs the page's main thread one task per two frames instead of one per network
-//! read.
+//! The worker reads the body and posts what it read at most every 33 ms (`POST_INTERVAL_MS`
+//! in the script), so a burst of events costs the page's main thread one task per two frames
+//! instead of one per network read.
 //! Everything else (parsing, renewal, retries, the silence watchdog, sharing with other tabs)
 //! stays in [`crate::data_updates::client`].
 //!
