@@ -18,7 +18,7 @@ endif
 ## Builds the release site and serves it at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
 run:
 	scripts/toolchain.sh
-	cargo leptos serve --release --precompress
+	cargo leptos serve --release --precompress --split
 
 ## Formatting, clippy (server and wasm), Rust tests, Playwright in Chromium, then a small
 ## run of the load tool against a debug server.

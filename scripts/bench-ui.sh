@@ -3,17 +3,17 @@
 # benchmark starts the release server on a free port with a fresh data folder and a random
 # JWT_SECRET, fills a project (5,000 documents for the documents table, one 2,000-chunk
 # document for the document page), publishes updates through POST /api/events/publish and
-# prints the browser's figures; then the release WASM size. Environment: BENCH_DOCUMENTS
-# (5000), BENCH_CHUNKS (2000), BENCH_RATE (1000 events/s), BENCH_SECONDS (10). To measure
-# another build in the same sitting, BENCH_SERVER_BIN and BENCH_SITE_ROOT name its server
-# binary and site folder (both default to this checkout's release build). Arguments go to
-# `playwright test` (a file name picks one benchmark).
+# prints the browser's figures; then the code's size on the wire (scripts/site-sizes.sh).
+# Environment: BENCH_DOCUMENTS (5000), BENCH_CHUNKS (2000), BENCH_RATE (1000 events/s),
+# BENCH_SECONDS (10). To measure another build in the same sitting, BENCH_SERVER_BIN and
+# BENCH_SITE_ROOT name its server binary and site folder (both default to this checkout's
+# release build). Arguments go to `playwright test` (a file name picks one benchmark).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo leptos build --release --precompress --cargo-locked
+cargo leptos build --release --precompress --cargo-locked --split
 
 free_port() {
   node -e '
@@ -39,8 +39,4 @@ for benchmark in "${benchmarks[@]}"; do
   (cd end2end && npx playwright test -c playwright.bench.config.ts ${benchmark:+"$benchmark"} "$@")
 done
 
-# The WASM's name carries its content hash in a release build (`hash-files`).
-wasm=$(find "$E2E_SITE_ROOT/pkg" -maxdepth 1 -name 'docpulse*.wasm' | head -n 1)
-brotli_size="none"
-if [[ -f "$wasm.br" ]]; then brotli_size="$(stat -c %s "$wasm.br") bytes"; fi
-echo "release WASM: $(stat -c %s "$wasm") bytes raw, $(gzip -9c "$wasm" | wc -c) bytes gzip -9, brotli as served: $brotli_size"
+scripts/site-sizes.sh "$E2E_SITE_ROOT"

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-cargo leptos build --release --precompress --cargo-locked
+cargo leptos build --release --precompress --cargo-locked --split
 
 E2E_PORT=$(node -e '
   const server = require("net").createServer();

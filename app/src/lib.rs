@@ -34,17 +34,17 @@ mod session_renewal;
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::{ParamSegment, SsrMode, StaticSegment};
+use leptos_router::{Lazy, ParamSegment, SsrMode, StaticSegment};
 
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::notifications::Notifications;
 use crate::data_updates::{DataUpdatesProvider, StreamOptions};
-use crate::pages::document::DocumentPage;
+use crate::pages::document::DocumentRoute;
 use crate::pages::documents::DocumentsPage;
-use crate::pages::home::HomePage;
+use crate::pages::home::HomeRoute;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::search::SearchPage;
+use crate::pages::search::SearchRoute;
 use crate::protocol::ProjectId;
 use crate::session::SignedIn;
 
@@ -127,17 +127,17 @@ pub fn App() -> impl IntoView {
                 </header>
                 <main class="app-main">
                     <Routes fallback=NotFound>
-                        <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async />
+                        <Route path=StaticSegment("") view={Lazy::<HomeRoute>::new()} ssr=SsrMode::Async />
                         <Route path=StaticSegment("login") view=LoginPage />
                         <Route
                             path=StaticSegment("documents")
                             view=DocumentsPage
                             ssr=SsrMode::Async
                         />
-                        <Route path=StaticSegment("search") view=SearchPage ssr=SsrMode::Async />
+                        <Route path=StaticSegment("search") view={Lazy::<SearchRoute>::new()} ssr=SsrMode::Async />
                         <Route
                             path=(StaticSegment("documents"), ParamSegment("id"))
-                            view=DocumentPage
+                            view={Lazy::<DocumentRoute>::new()}
                             ssr=SsrMode::Async
                         />
                     </Routes>

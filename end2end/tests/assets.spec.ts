@@ -1,8 +1,16 @@
+import { createAccount } from "./fixtures/accounts";
+import { DocumentsPage } from "./fixtures/documents_page";
 import { expect, test } from "./fixtures/test";
 
-// The release site (scripts/e2e.sh builds it with --precompress and hashed file names): the
-// page names its code by content hash, each file is sent in the encoding the request accepts,
-// and only the page itself is revalidated.
+// The release site (scripts/e2e.sh builds it with --precompress, --split and hashed file
+// names): the page names its code by content hash, each file is sent in the encoding the
+// request accepts, only the page itself is revalidated, and a page's own code is a module
+// that loads with that page.
+
+/** A file name with its content hash: `docpulse.<hash>.wasm`, `chunk_3.<hash>.wasm`, … */
+const HASHED = /^\/pkg\/\w+\.[\w-]{22}\.(?:wasm|js|css)$/;
+/** The modules of the lazily loaded routes and the code they share. */
+const ROUTE_MODULE = /\/pkg\/(?:split_|chunk_)/;
 
 /** The app's code and style as the start page names them. */
 async function assetPaths(request: import("@playwright/test").APIRequestContext) {
@@ -20,10 +28,15 @@ test("the page names its code and style by content hash and is revalidated", asy
   const paths = await assetPaths(request);
 
   for (const extension of ["wasm", "js", "css"]) {
-    const path = paths.find((candidate) => candidate.endsWith(`.${extension}`));
-    expect(path, `the page names a .${extension} file`).toBeDefined();
-    expect(path, "its name carries a hash").toMatch(/^\/pkg\/docpulse\.[\w-]{8,}\.\w+$/);
+    const path = paths.find((candidate) => candidate.startsWith("/pkg/docpulse.") && candidate.endsWith(`.${extension}`));
+    expect(path, `the page names docpulse's .${extension} file`).toBeDefined();
   }
+  for (const path of paths) {
+    expect(path, "its name carries a hash").toMatch(HASHED);
+  }
+  // The start page's route is loaded lazily: the page names its module, so that it loads
+  // beside the main module rather than after it.
+  expect(paths.some((path) => /\/pkg\/split_home_page\./.test(path)), "the page preloads its route's module").toBe(true);
 });
 
 test("each file goes in the encoding the request accepts, cached for a year", async ({
@@ -82,6 +95,78 @@ test("a first visit fetches the app's code compressed, a repeat visit none of it
 
   const total = (sizes: Map<string, number>) => [...sizes.values()].reduce((a, b) => a + b, 0);
   console.log(`app code on the wire: first visit ${total(first)} bytes, repeat visit ${total(visit)} bytes`);
-  expect(first.size, "the first visit loads the code, the style and the WASM").toBe(3);
+  const names = [...first.keys()].map((url) => new URL(url).pathname.replace(/\.[\w-]{22}\./, "."));
+  expect(names.sort(), "the first visit loads the code, the module loader, the style and the WASM").toEqual([
+    "/pkg/__wasm_split.js",
+    "/pkg/docpulse.css",
+    "/pkg/docpulse.js",
+    "/pkg/docpulse.wasm",
+  ]);
   expect(total(visit), "a repeat visit takes everything from the cache").toBe(0);
+});
+
+test("a page's own code loads when the reader first goes to it", async ({ page }) => {
+  const fetched: string[] = [];
+  page.on("requestfinished", (request) => {
+    if (ROUTE_MODULE.test(request.url())) fetched.push(new URL(request.url()).pathname);
+  });
+  const routes = () => new Set(fetched.flatMap((path) => path.match(/split_(\w+?)_page\./)?.[1] ?? []));
+
+  // Signing in leads to the documents page, whose code is in the main module.
+  const documents = new DocumentsPage(page);
+  await documents.logIn(createAccount("Modules"));
+  expect(routes()).toEqual(new Set());
+
+  // A link to another page fetches that page's module before rendering it.
+  await page.getByRole("link", { name: "Search", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Search");
+  await expect.poll(routes).toEqual(new Set(["search"]));
+
+  // The search page again, after the documents page: its module is not fetched again.
+  const before = fetched.length;
+  await page.getByRole("link", { name: "Documents", exact: true }).click();
+  await documents.waitUntilLive();
+  await page.getByRole("link", { name: "Search", exact: true }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Search");
+  expect(fetched.length, "a module is fetched once per page load").toBe(before);
+});
+
+test("a page whose code cannot be fetched is loaded afresh from the server, not left dead", async ({
+  page,
+  browserErrors,
+}) => {
+  // The module loader reports the failed fetch; Chromium reports the refused request.
+  browserErrors.expectError(/Failed to fetch/);
+  browserErrors.allowError(/Failed to load resource/);
+  const account = createAccount("Refused module");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  const created = await page.request.post("/api/documents", {
+    headers: { "X-Project-Id": account.projects[0].id },
+    data: { title: "refused.txt", content: "A page whose code is refused once." },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
+
+  // The document page's module cannot be fetched by this page, as it would be offline or
+  // after a deploy replaced it; a fresh load of the document's page gets it.
+  let refusing = true;
+  let refused = 0;
+  page.on("request", (request) => {
+    if (request.isNavigationRequest() && new URL(request.url()).pathname === `/documents/${id}`) refusing = false;
+  });
+  await page.route(/\/pkg\/split_document_page\./, (route) => {
+    if (!refusing) return route.continue();
+    refused += 1;
+    return route.abort();
+  });
+  await page.evaluate(() => Object.assign(window, { loadedBefore: true }));
+  await documents.row("refused.txt").getByRole("link", { name: "refused.txt" }).click();
+
+  await expect(page).toHaveURL(`/documents/${id}`);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("refused.txt");
+  // Live: the fresh page's code runs and follows the project's stream.
+  await documents.connection.filter({ hasText: "Live" }).waitFor();
+  expect(await page.evaluate(() => "loadedBefore" in window), "the browser loaded the page afresh").toBe(false);
+  expect(refused, "the module was refused before the page was loaded afresh").toBeGreaterThanOrEqual(1);
 });

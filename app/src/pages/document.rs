@@ -31,9 +31,16 @@ use crate::session::SessionGate;
 /// The shortest time between two reloads of the page's data under a burst of events.
 const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
+lazy_page!(
+    /// The `/documents/{id}` route.
+    DocumentRoute,
+    document_page,
+    DocumentPage
+);
+
 /// `/documents/{id}`.
 #[component]
-pub fn DocumentPage() -> impl IntoView {
+fn DocumentPage() -> impl IntoView {
     let gate = SessionGate::new();
     if let Some(redirect) = gate.signed_out() {
         return redirect;

@@ -21,9 +21,16 @@ use crate::session::use_signed_in;
 /// The shortest time between two reloads of the overview under a burst of events.
 const RELOAD_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
+lazy_page!(
+    /// The `/` route.
+    HomeRoute,
+    home_page,
+    HomePage
+);
+
 /// The start page.
 #[component]
-pub fn HomePage() -> impl IntoView {
+fn HomePage() -> impl IntoView {
     let signed_in = use_signed_in();
     let data = home_page_resource(Signal::derive(move || signed_in.get()));
     view! {

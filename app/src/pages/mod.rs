@@ -1,5 +1,8 @@
 //! One module per route.
 
+#[macro_use]
+mod lazy;
+
 pub mod document;
 pub mod documents;
 pub mod home;

@@ -23,9 +23,16 @@ use crate::session::{SessionGate, query_value};
 /// The shortest time between two repeats of the standing query.
 const REPEAT_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
+lazy_page!(
+    /// The `/search` route.
+    SearchRoute,
+    search_page,
+    SearchPage
+);
+
 /// `/search?q=<query>&project=<id>`.
 #[component]
-pub fn SearchPage() -> impl IntoView {
+fn SearchPage() -> impl IntoView {
     let gate = SessionGate::new();
     if let Some(redirect) = gate.signed_out() {
         return redirect;
