@@ -115,12 +115,12 @@ test("a page's own code loads when the reader first goes to it", async ({ page }
   // Signing in leads to the documents page, whose code is in the main module.
   const documents = new DocumentsPage(page);
   await documents.logIn(createAccount("Modules"));
-  expect(routes()).toEqual(new Set());
+  expect(routes().has("search"), "the documents page did not fetch the search page's module").toBe(false);
 
   // A link to another page fetches that page's module before rendering it.
   await page.getByRole("link", { name: "Search", exact: true }).click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Search");
-  await expect.poll(routes).toEqual(new Set(["search"]));
+  await expect.poll(() => routes().has("search")).toBe(true);
 
   // The search page again, after the documents page: its module is not fetched again.
   const before = fetched.length;
@@ -131,6 +131,33 @@ test("a page's own code loads when the reader first goes to it", async ({ page }
   expect(fetched.length, "a module is fetched once per page load").toBe(before);
 });
 
+test("pointing at a link starts fetching its page's module before the click", async ({ page }) => {
+  const requested = new Set<string>();
+  page.on("request", (request) => {
+    const name = request.url().match(/\/pkg\/split_(\w+?)_page\./)?.[1];
+    if (name) requested.add(name);
+  });
+  const account = createAccount("Prefetch");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  const created = await page.request.post("/api/documents", {
+    headers: { "X-Project-Id": account.projects[0].id },
+    data: { title: "pointed.txt", content: "A document whose page is fetched ahead." },
+  });
+  expect(created.status()).toBe(201);
+
+  const link = documents.row("pointed.txt").getByRole("link", { name: "pointed.txt" });
+  await link.hover();
+  await expect.poll(() => requested.has("document"), "fetched before the click").toBe(true);
+  await link.click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("pointed.txt");
+
+  // The main navigation's search link, reached by the keyboard.
+  expect(requested.has("search")).toBe(false);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Search" }).focus();
+  await expect.poll(() => requested.has("search"), "fetched on focus").toBe(true);
+});
+
 test("a page whose code cannot be fetched is loaded afresh from the server, not left dead", async ({
   page,
   browserErrors,
@@ -138,28 +165,28 @@ test("a page whose code cannot be fetched is loaded afresh from the server, not 
   // The module loader reports the failed fetch; Chromium reports the refused request.
   browserErrors.expectError(/Failed to fetch/);
   browserErrors.allowError(/Failed to load resource/);
-  const account = createAccount("Refused module");
-  const documents = new DocumentsPage(page);
-  await documents.logIn(account);
-  const created = await page.request.post("/api/documents", {
-    headers: { "X-Project-Id": account.projects[0].id },
-    data: { title: "refused.txt", content: "A page whose code is refused once." },
-  });
-  expect(created.status()).toBe(201);
-  const { id } = await created.json();
-
-  // The document page's module cannot be fetched by this page, as it would be offline or
-  // after a deploy replaced it; a fresh load of the document's page gets it.
+  // The document page's module cannot be fetched by the documents page (pointing at the
+  // table would fetch it ahead, so from the start), as it would be offline or after a
+  // deploy replaced it; a fresh load of a document's page gets it.
   let refusing = true;
   let refused = 0;
   page.on("request", (request) => {
-    if (request.isNavigationRequest() && new URL(request.url()).pathname === `/documents/${id}`) refusing = false;
+    if (request.isNavigationRequest() && new URL(request.url()).pathname.startsWith("/documents/doc_")) refusing = false;
   });
   await page.route(/\/pkg\/split_document_page\./, (route) => {
     if (!refusing) return route.continue();
     refused += 1;
     return route.abort();
   });
+  const account = createAccount("Refused module");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  const created = await page.request.post("/api/documents", {
+    headers: { "X-Project-Id": account.projects[0].id },
+    data: { title: "refused.txt", content: "A page whose code is refused." },
+  });
+  expect(created.status()).toBe(201);
+  const { id } = await created.json();
   await page.evaluate(() => Object.assign(window, { loadedBefore: true }));
   await documents.row("refused.txt").getByRole("link", { name: "refused.txt" }).click();
 

@@ -19,6 +19,8 @@ use crate::components::page_book::PageBook;
 use crate::components::windowing::track_scroll_top;
 use crate::data_updates::{Applied, LiveRows};
 use crate::error::AppError;
+use crate::pages::document::DocumentRoute;
+use crate::pages::prefetch;
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
 #[cfg(feature = "hydrate")]
 use crate::resources::DOCUMENTS_PAGE;
@@ -672,7 +674,13 @@ pub fn DocumentsTable(
     let on_scroll = track_scroll_top(scroll_top);
 
     view! {
-        <div class="table-wrap" data-testid="documents-scroller" on:scroll=on_scroll>
+        <div
+            class="table-wrap"
+            data-testid="documents-scroller"
+            on:scroll=on_scroll
+            on:pointerenter=|_| { prefetch::<DocumentRoute>() }
+            on:focusin=|_| { prefetch::<DocumentRoute>() }
+        >
             <table
                 class="documents"
                 data-testid="documents-table"

@@ -6,7 +6,8 @@
 //! wanted on the first visit anyway, and from the main module it goes live sooner (no
 //! second fetch and compile). The server names a page's modules in the HTML it renders
 //! (`<link rel="preload">`), so on a first visit they load beside the main module; a page
-//! reached by a link fetches its modules before it renders.
+//! reached by a link fetches its modules before it renders, and [`prefetch`] starts that
+//! fetch when the reader points at the link.
 //!
 //! **Invariant:** a module that cannot be fetched (the network failed, or a deploy replaced
 //! the files an open tab's code names) never leaves a dead page: the browser loads the
@@ -56,6 +57,15 @@ macro_rules! lazy_page {
             Ok(view! { <$page /> }.into_any())
         }
     };
+}
+
+/// Starts fetching the modules of `R`'s page, for a part of a page whose links lead there
+/// when the reader points at it or moves the focus into it: the fetch overlaps the time to
+/// click, and the page renders without waiting for it. The loader keeps what it fetched, so
+/// a second call is a task that finishes at once; a failed fetch is met again, and handled,
+/// when the page is shown.
+pub fn prefetch<R: leptos_router::LazyRoute>() {
+    leptos::task::spawn_local(R::preload());
 }
 
 /// How long after reloading an address for its code a second failure shows the error

@@ -9,3 +9,5 @@ pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod search;
+
+pub use lazy::prefetch;

@@ -16,6 +16,8 @@ use crate::ActiveProject;
 use crate::data_updates::{Applied, LiveList, LiveRows};
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
+use crate::pages::document::DocumentRoute;
+use crate::pages::prefetch;
 use crate::protocol::{ChunkStatus, EntityEvent, ProjectId};
 use crate::resources::{SearchHit, SearchResults};
 use crate::session::{SessionGate, query_value};
@@ -157,7 +159,12 @@ fn Results(data: SearchPageData, list: LiveList<StandingQuery>) -> impl IntoView
                 </button>
             </Show>
         </div>
-        <ol class="search-results" data-testid="search-results">
+        <ol
+            class="search-results"
+            data-testid="search-results"
+            on:pointerenter=|_| { prefetch::<DocumentRoute>() }
+            on:focusin=|_| { prefetch::<DocumentRoute>() }
+        >
             <For
                 each=move || shown.get()
                 key=|hit| hit.chunk_id.clone()
