@@ -140,11 +140,7 @@ test("pointing at a link starts fetching its page's module before the click", as
   const account = createAccount("Prefetch");
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
-  const created = await page.request.post("/api/documents", {
-    headers: { "X-Project-Id": account.projects[0].id },
-    data: { title: "pointed.txt", content: "A document whose page is fetched ahead." },
-  });
-  expect(created.status()).toBe(201);
+  await documents.create(account.projects[0].id, "pointed.txt", "A document whose page is fetched ahead.");
 
   const link = documents.row("pointed.txt").getByRole("link", { name: "pointed.txt" });
   await link.hover();
@@ -181,12 +177,7 @@ test("a page whose code cannot be fetched is loaded afresh from the server, not 
   const account = createAccount("Refused module");
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
-  const created = await page.request.post("/api/documents", {
-    headers: { "X-Project-Id": account.projects[0].id },
-    data: { title: "refused.txt", content: "A page whose code is refused." },
-  });
-  expect(created.status()).toBe(201);
-  const { id } = await created.json();
+  const id = await documents.create(account.projects[0].id, "refused.txt", "A page whose code is refused.");
   await page.evaluate(() => Object.assign(window, { loadedBefore: true }));
   await documents.row("refused.txt").getByRole("link", { name: "refused.txt" }).click();
 

@@ -20,12 +20,7 @@ test("a document's page shows its chunks, extraction and graph going live, in ev
   const project = account.projects[0];
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
-  const created = await page.request.post("/api/documents", {
-    headers: { "X-Project-Id": project.id },
-    data: { title: "letters.txt", content: story(8) },
-  });
-  expect(created.status()).toBe(201);
-  const { id } = await created.json();
+  const id = await documents.create(project.id, "letters.txt", story(8));
 
   await documents.row("letters.txt").getByRole("link", { name: "letters.txt" }).click();
   await expect(page).toHaveURL(`/documents/${id}`);

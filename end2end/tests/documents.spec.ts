@@ -243,11 +243,7 @@ test("renaming a document in place shows the new title in every tab; Escape keep
   const account = createAccount("Renames");
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
-  const created = await page.request.post("/api/documents", {
-    headers: { "X-Project-Id": account.projects[0].id },
-    data: { title: "notes.txt", content: "Notes of a meeting." },
-  });
-  expect(created.status()).toBe(201);
+  await documents.create(account.projects[0].id, "notes.txt", "Notes of a meeting.");
   const secondTab = new DocumentsPage(await page.context().newPage());
   await secondTab.page.goto("/documents");
   await secondTab.waitUntilLive();
