@@ -9,6 +9,8 @@
 //!   (`book`) and shared counters (`tally`).
 //! - [`publisher`]: the paced publish phase.
 //! - [`report`]: the figures, the text report and the verdict.
+//! - [`stalls`]: how late a sleeping thread wakes, to tell the machine's stalls from the
+//!   server's tail.
 //! - [`attack`]: the hostile modes (`--attack`) and what a legitimate user sees meanwhile.
 //! - helpers: [`connection`] (target, source addresses, HTTP/1.1 connections), [`tokens`],
 //!   [`naming`], [`pacing`], [`clock`], [`proc_stats`], [`open_files`].
@@ -27,6 +29,7 @@ mod proc_stats;
 mod publisher;
 mod report;
 mod run;
+mod stalls;
 mod subscribers;
 mod tokens;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::proc_stats::ProcessSample;
+use crate::stalls::{LONG_STALL, STALL, StallSummary};
 use crate::subscribers::tally::ResumeFigures;
 
 /// Highest latency the histogram tells apart, in microseconds (one hour); longer ones are
@@ -200,6 +201,9 @@ pub struct Report {
     pub deliveries: DeliveryFigures,
     /// Latency percentiles of first deliveries; `None` without any.
     pub latency: Option<LatencySummary>,
+    /// How late a sleeping thread woke up over the publish phase or the hold; `None` when the
+    /// meter could not run.
+    pub stalls: Option<StallSummary>,
     /// The server's memory and CPU.
     pub server: ServerMeasure,
     /// The tool's own CPU time over the whole run, when `/proc/self` could be read.
@@ -338,6 +342,21 @@ impl Report {
                 ),
                 None => line(&mut out, format_args!("latency ms: no deliveries")),
             }
+        }
+        match &self.stalls {
+            Some(stalls) => line(
+                &mut out,
+                format_args!(
+                    "machine stalls: a thread sleeping 1 ms woke {} times, {} of them {} ms late or more, {} of them {} ms or more, the latest {} ms late",
+                    stalls.wakeups,
+                    stalls.stalls,
+                    STALL.as_millis(),
+                    stalls.long_stalls,
+                    LONG_STALL.as_millis(),
+                    milliseconds(stalls.worst_us)
+                ),
+            ),
+            None => line(&mut out, format_args!("machine stalls: not measured")),
         }
         self.render_server(&mut out);
         match self.load_tool_cpu {
@@ -499,6 +518,12 @@ mod tests {
                 ..DeliveryFigures::default()
             },
             latency: LatencySummary::from_histogram(&histogram),
+            stalls: Some(StallSummary {
+                wakeups: 30_000,
+                stalls: 40,
+                long_stalls: 6,
+                worst_us: 12_400,
+            }),
             server: ServerMeasure::Measured(ServerFigures {
                 before_connect: sample(201, 1_000),
                 after_connect: sample(201 + 10_000 * 72 / 1024, 5_000),
@@ -559,6 +584,7 @@ mod tests {
              deliveries: expected 1500000, received 1500000, missing 0, duplicates 0, cross-project leaks 0, resyncs 0\n\
              stream anomalies: 0 unrecognized events, 0 malformed frames\n\
              latency ms: p50 0.50, p99 0.99, p999 1.00, max 1.00\n\
+             machine stalls: a thread sleeping 1 ms woke 30000 times, 40 of them 2 ms late or more, 6 of them 5 ms or more, the latest 12.40 ms late\n\
              server: rss before connect 20.1 MiB, after connect 90.4 MiB (7.2 KiB per connection), after run 95.0 MiB\n\
              server cpu: 2.1 s during publish phase, 1.37 us per delivery\n\
              load tool cpu: 30.1 s\n\
@@ -623,6 +649,7 @@ mod tests {
             ..DeliveryFigures::default()
         };
         report.latency = None;
+        report.stalls = None;
         report.server = ServerMeasure::NotAsked;
         report.errors = ErrorSamples::new();
         assert_eq!(
@@ -633,6 +660,7 @@ mod tests {
              heartbeats: 10000 received\n\
              idle hold: 30.0 s\n\
              stream anomalies: 0 unrecognized events, 0 malformed frames\n\
+             machine stalls: not measured\n\
              server: not measured (no --server-pid)\n\
              load tool cpu: 30.1 s\n\
              result: pass\n"

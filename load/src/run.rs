@@ -1,5 +1,5 @@
-//! One run from start to report: resolve the server, connect every stream, publish (or hold),
-//! drain, sample the server, close.
+//! One run from start to report: resolve the server, connect every stream, publish (or hold)
+//! and drain with the stall meter running, sample the server, close.
 //!
 //! **Invariant:** publishing starts only once every stream has connected or failed, and the
 //! server CPU that the per-delivery figure divides is sampled right before publishing and right
@@ -18,6 +18,7 @@ use crate::options::Options;
 use crate::proc_stats::{self, ProcessRef, ProcessSample, ProcessSampler};
 use crate::publisher::{self, PublishOutcome, PublishPlan};
 use crate::report::{ConnectionFigures, PublishFigures, Report, ServerFigures, ServerMeasure};
+use crate::stalls::StallMeter;
 use crate::subscribers::tally::SubscriberTally;
 use crate::subscribers::{self, ConnectPacing, SubscriberPlan};
 use crate::tokens::TokenMinter;
@@ -92,6 +93,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     .await;
     let after_connect = server_probe.sample("after connect");
 
+    let stall_meter = StallMeter::start()
+        .inspect_err(|error| eprintln!("note: cannot start the stall meter: {error}"))
+        .ok();
     let publish_outcome = if options.is_idle() {
         eprintln!("holding the streams for {} s", options.duration);
         tokio::time::sleep(options.publish_duration()).await;
@@ -120,6 +124,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         .await;
         Some(outcome)
     };
+    let stalls = stall_meter.and_then(StallMeter::stop);
     let after_run = server_probe.sample("after run");
     let snapshot = tally.snapshot();
 
@@ -165,6 +170,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         publishing,
         deliveries,
         latency: snapshot.latency,
+        stalls,
         server: server_probe.into_measure(before_connect, after_connect, after_run),
         load_tool_cpu,
         errors,
