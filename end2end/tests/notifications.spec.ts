@@ -9,6 +9,10 @@ test("a document becoming ready is a toast in the other tab that takes no focus,
   const documents = new DocumentsPage(page);
   await documents.logIn(account);
   const other = new DocumentsPage(await page.context().newPage());
+  let documentModuleFetched = false;
+  other.page.on("request", (request) => {
+    if (/\/pkg\/split_document_page\./.test(request.url())) documentModuleFetched = true;
+  });
   await other.page.goto("/documents");
   await other.waitUntilLive();
   await other.projectSelect.focus();
@@ -34,7 +38,12 @@ test("a document becoming ready is a toast in the other tab that takes no focus,
     "aria-expanded",
     "true",
   );
-  await list.getByRole("listitem").last().getByRole("link", { name: "Open" }).click();
+  // Pointing at the link fetches the document page's module before the click.
+  const open = list.getByRole("listitem").last().getByRole("link", { name: "Open" });
+  expect(documentModuleFetched, "nothing had fetched it yet").toBe(false);
+  await open.hover();
+  await expect.poll(() => documentModuleFetched, "fetched before the click").toBe(true);
+  await open.click();
   await expect(other.page).toHaveURL(/\/documents\/doc_/);
   await expect(other.page.getByRole("heading", { level: 1 })).toHaveText("minutes.txt");
 });

@@ -72,7 +72,8 @@ impl StallMeter {
         Ok(Self { stop, thread })
     }
 
-    /// Stops the meter; `None` if its thread panicked.
+    /// Stops the meter, waiting out its thread's current sleep (one tick, or a stall);
+    /// `None` if its thread panicked.
     pub fn stop(self) -> Option<StallSummary> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
