@@ -107,3 +107,44 @@ test("a stream that falls silent is given up after 2.5 of its server's heartbeat
     await server.dispose();
   }
 });
+
+test("under a policy that forbids workers the page reads its stream itself and stays live", async ({
+  page,
+  browserErrors,
+}) => {
+  const account = createAccount("NoWorkerPolicy");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+
+  // The documents page served with `Content-Security-Policy: worker-src 'none'`: the stream's
+  // worker is refused (Chromium logs that), so the page must read the stream itself.
+  browserErrors.expectError(/Creating a worker from 'blob:.*' violates the following Content Security Policy directive/);
+  await page.route(
+    (url) => url.pathname === "/documents",
+    async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({
+        response,
+        headers: { ...response.headers(), "content-security-policy": "worker-src 'none'" },
+      });
+    },
+  );
+  await page.goto("/documents");
+  await documents.waitUntilLive();
+  await documents.upload("policy.txt", "Read by the page when no worker may start.");
+  await expect(documents.row("policy.txt")).toHaveAttribute("data-status", "ready");
+  await expect(documents.progress("policy.txt")).toHaveAttribute("aria-valuetext", "100 %");
+});
+
+test("in a browser without workers the page reads its stream itself and stays live", async ({ page }) => {
+  await page.addInitScript(() => {
+    delete (window as { Worker?: unknown }).Worker;
+  });
+  const account = createAccount("NoWorkers");
+  const documents = new DocumentsPage(page);
+  await documents.logIn(account);
+  expect(await page.evaluate(() => "Worker" in window), "no Worker constructor").toBe(false);
+  await documents.upload("plain.txt", "Read by the page in a browser without workers.");
+  await expect(documents.row("plain.txt")).toHaveAttribute("data-status", "ready");
+  await expect(documents.progress("plain.txt")).toHaveAttribute("aria-valuetext", "100 %");
+});

@@ -2,7 +2,8 @@
 //! streaming body reader, so that `X-Project-Id`, `Last-Event-ID` and `Authorization` can be
 //! sent, which the native `EventSource` cannot. A worker does the network reads
 //! ([`crate::data_updates::stream_worker`]) and hands the page what it read at most every
-//! 33 ms (`POST_INTERVAL_MS` in `stream_worker.js`).
+//! 33 ms (`POST_INTERVAL_MS` in `stream_worker.js`); where no worker can start, the page
+//! does them itself.
 //!
 //! One stream per browser and project: the tabs that show a project line up for its Web Lock
 //! ([`crate::data_updates::tabs`]). The tab holding it leads: it streams, and posts every
@@ -38,7 +39,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::data_updates::backoff::{Backoff, DEFAULT_BASE, DEFAULT_CAP};
 use crate::data_updates::provider::{ConnectionState, DataUpdates, StreamOptions};
 use crate::data_updates::silence::{Silence, Verdict};
-use crate::data_updates::stream_worker::{Delivery, StreamCloser, StreamWorker};
+use crate::data_updates::stream_worker::{Delivery, StreamCloser, StreamReader};
 use crate::data_updates::tab_relay::{
     RecentIds, RelayedEvent, RelayedState, ReplayBook, TabMessage,
 };
@@ -546,12 +547,12 @@ async fn read_stream(
     }
 }
 
-/// Starts the worker that reads the stream, with the request's headers.
+/// Starts reading the stream (in its worker, or in the page), with the request's headers.
 fn open_stream(
     project: &ProjectId,
     options: &StreamOptions,
     last_event_id: Option<&str>,
-) -> Result<StreamWorker, JsValue> {
+) -> Result<StreamReader, JsValue> {
     let url = format!("{}{EVENT_STREAM_PATH}", window().location().origin()?);
     let authorization = options
         .bearer_token
@@ -567,7 +568,7 @@ fn open_stream(
     if let Some(authorization) = &authorization {
         headers.push(("Authorization", authorization));
     }
-    StreamWorker::open(&url, &headers)
+    StreamReader::open(&url, &headers)
 }
 
 /// Closes the stream when nothing arrived for the silence limit ([`Silence`]).

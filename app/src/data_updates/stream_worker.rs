@@ -3,22 +3,31 @@
 //! The worker reads the body and posts what it read at most every 33 ms (`POST_INTERVAL_MS`
 //! in the script), so a burst of events costs the page's main thread one task per two frames
 //! instead of one per network read.
+//! Where no worker can start (a browser or a policy without them: the constructor throws, or
+//! the worker fails before its first message), the page reads the stream itself, one task per
+//! network read, and every later stream of the page does so at once.
 //! Everything else (parsing, renewal, retries, the silence watchdog, sharing with other tabs)
 //! stays in [`crate::data_updates::client`].
 //!
-//! **Invariant:** once [`StreamCloser::close`] is called or the [`StreamWorker`] dropped, the
-//! worker is terminated (its request with it) and [`StreamWorker::next`] answers
-//! [`Delivery::Ended`].
+//! **Invariant:** once [`StreamCloser::close`] is called or the [`StreamReader`] dropped, the
+//! request is ended (the worker terminated, or the page's fetch aborted) and
+//! [`StreamReader::next`] answers [`Delivery::Ended`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use gloo_net::http::Request;
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Blob, BlobPropertyBag, ErrorEvent, MessageEvent, Url, Worker};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, Blob, BlobPropertyBag, ErrorEvent, Event, MessageEvent,
+    ReadableStreamDefaultReader, ReadableStreamReadResult, RequestCache, RequestCredentials, Url,
+    Worker,
+};
 
 /// The worker's script.
 const SCRIPT: &str = include_str!("stream_worker.js");
@@ -26,6 +35,8 @@ const SCRIPT: &str = include_str!("stream_worker.js");
 thread_local! {
     /// The blob URL of [`SCRIPT`], made once per page and kept for its life.
     static SCRIPT_URL: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Set once a worker could not start: the page then reads its streams itself.
+    static NO_WORKERS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// What the worker delivered.
@@ -41,13 +52,17 @@ pub(crate) enum Delivery {
     Ended,
 }
 
-/// What the worker's messages go to. Bound: the worker posts at most one message per 33 ms,
-/// and the reading task takes each in the microtask after its message, so the inbox holds
-/// one or two.
+/// What the reads go to. Bound: the worker posts at most one message per 33 ms, and the
+/// reading task takes each in the microtask after its message, so the inbox holds one or two;
+/// read by the page, it holds the network reads that came while the page was busy, which
+/// the server's slow-client limit bounds.
 #[derive(Default)]
 struct Inbox {
     deliveries: RefCell<VecDeque<Delivery>>,
     waker: RefCell<Option<Waker>>,
+    /// Something came from the worker: a failure from now on is the stream's, not the
+    /// worker's.
+    heard: Cell<bool>,
     closed: Cell<bool>,
 }
 
@@ -69,59 +84,132 @@ impl Inbox {
     }
 }
 
-/// One request of the stream, read by its own worker.
-pub(crate) struct StreamWorker {
-    closer: StreamCloser,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+/// Who makes the request, and so how it is ended.
+enum Reader {
+    Worker(Worker),
+    Page(AbortController),
 }
 
-/// Ends a [`StreamWorker`]'s request, from wherever it is held (the watchdog, a cancel).
+/// One request of the stream, read by its own worker or by the page.
+pub(crate) struct StreamReader {
+    closer: StreamCloser,
+    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    _on_error: Option<Closure<dyn FnMut(Event)>>,
+}
+
+/// Ends a [`StreamReader`]'s request, from wherever it is held (the watchdog, a cancel).
 #[derive(Clone)]
 pub(crate) struct StreamCloser {
-    worker: Worker,
+    /// The worker, replaced by the page's fetch if the worker fails before its first message.
+    reader: Rc<RefCell<Reader>>,
     inbox: Rc<Inbox>,
 }
 
 impl StreamCloser {
-    /// Terminates the worker; the reader's next delivery is [`Delivery::Ended`].
+    /// Ends the request; the reader's next delivery is [`Delivery::Ended`].
     pub(crate) fn close(&self) {
-        self.worker.terminate();
+        match &*self.reader.borrow() {
+            Reader::Worker(worker) => worker.terminate(),
+            Reader::Page(controller) => controller.abort(),
+        }
         self.inbox.close();
     }
 }
 
-impl StreamWorker {
-    /// Starts a worker that `GET`s `url` (absolute: a blob worker has no base to resolve
-    /// against) with `headers` and the page's cookies.
+/// The request: an absolute URL (a blob worker has no base to resolve against) and headers.
+#[derive(Clone)]
+struct StreamRequest {
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl StreamReader {
+    /// Starts reading `url` (absolute) with `headers` and the page's cookies: in a worker, or
+    /// in the page where workers do not start.
     pub(crate) fn open(url: &str, headers: &[(&str, &str)]) -> Result<Self, JsValue> {
-        let worker = Worker::new(&script_url()?)?;
+        let request = StreamRequest {
+            url: url.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        };
         let inbox = Rc::new(Inbox::default());
+        if !NO_WORKERS.get() {
+            match Worker::new(&script_url()?) {
+                Ok(worker) => return Self::in_worker(worker, request, inbox),
+                Err(error) => give_up_workers(&error.dyn_ref::<js_sys::Error>().map_or_else(
+                    || "no constructor".to_owned(),
+                    |error| error.message().into(),
+                )),
+            }
+        }
+        let controller = read_in_page(&request, Rc::clone(&inbox))?;
+        Ok(Self {
+            closer: StreamCloser {
+                reader: Rc::new(RefCell::new(Reader::Page(controller))),
+                inbox,
+            },
+            _on_message: None,
+            _on_error: None,
+        })
+    }
+
+    fn in_worker(
+        worker: Worker,
+        request: StreamRequest,
+        inbox: Rc<Inbox>,
+    ) -> Result<Self, JsValue> {
         let to = Rc::clone(&inbox);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            to.heard.set(true);
             to.put(delivery_of(event.data()));
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // An error the script did not catch ends the stream (to be retried), and is logged,
+        let header_object = Object::new();
+        for (name, value) in &request.headers {
+            Reflect::set(&header_object, &name.into(), &value.into())?;
+        }
+        let message = Object::new();
+        Reflect::set(&message, &"url".into(), &request.url.as_str().into())?;
+        Reflect::set(&message, &"headers".into(), &header_object)?;
+        worker.post_message(&message)?;
+        let reader = Rc::new(RefCell::new(Reader::Worker(worker.clone())));
+
+        // A failure before the worker's first message is the worker's own (it could not load
+        // or run): the page reads this stream, and every later one, itself. A later failure,
+        // which the script does not catch, ends the stream (to be retried), and is logged,
         // since Chromium shows a worker's uncaught errors to no one.
         let to = Rc::clone(&inbox);
-        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |event: ErrorEvent| {
-            leptos::logging::error!("docpulse: the stream's worker failed: {}", event.message());
-            to.put(Delivery::Ended);
+        let failed_reader = Rc::clone(&reader);
+        let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            let message = event
+                .dyn_ref::<ErrorEvent>()
+                .map_or_else(|| "it could not load".to_owned(), ErrorEvent::message);
+            if to.closed.get() {
+                return;
+            }
+            if to.heard.get() {
+                leptos::logging::error!("docpulse: the stream's worker failed: {message}");
+                to.put(Delivery::Ended);
+                return;
+            }
+            give_up_workers(&message);
+            match read_in_page(&request, Rc::clone(&to)) {
+                Ok(controller) => {
+                    let failed = failed_reader.replace(Reader::Page(controller));
+                    if let Reader::Worker(worker) = failed {
+                        worker.terminate();
+                    }
+                }
+                Err(_) => to.put(Delivery::Ended),
+            }
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let header_object = Object::new();
-        for (name, value) in headers {
-            Reflect::set(&header_object, &(*name).into(), &(*value).into())?;
-        }
-        let request = Object::new();
-        Reflect::set(&request, &"url".into(), &url.into())?;
-        Reflect::set(&request, &"headers".into(), &header_object)?;
-        worker.post_message(&request)?;
         Ok(Self {
-            closer: StreamCloser { worker, inbox },
-            _on_message: on_message,
-            _on_error: on_error,
+            closer: StreamCloser { reader, inbox },
+            _on_message: Some(on_message),
+            _on_error: Some(on_error),
         })
     }
 
@@ -130,7 +218,7 @@ impl StreamWorker {
         self.closer.clone()
     }
 
-    /// The next delivery, in the worker's order.
+    /// The next delivery, in the order read.
     pub(crate) async fn next(&self) -> Delivery {
         let inbox = &self.closer.inbox;
         std::future::poll_fn(|context| {
@@ -147,9 +235,67 @@ impl StreamWorker {
     }
 }
 
-impl Drop for StreamWorker {
+impl Drop for StreamReader {
     fn drop(&mut self) {
         self.closer.close();
+    }
+}
+
+/// Remembers that workers do not start here, saying why once.
+fn give_up_workers(reason: &str) {
+    if !NO_WORKERS.replace(true) {
+        leptos::logging::warn!(
+            "docpulse: the stream's worker cannot start ({reason}); the page reads the stream itself"
+        );
+    }
+}
+
+/// Reads `request` in the page into `inbox`, as the worker would: the head, each network
+/// read, then the end; the controller it answers aborts the request.
+fn read_in_page(request: &StreamRequest, inbox: Rc<Inbox>) -> Result<AbortController, JsValue> {
+    let controller = AbortController::new()?;
+    let mut builder = Request::get(&request.url)
+        .credentials(RequestCredentials::SameOrigin)
+        .cache(RequestCache::NoStore)
+        .abort_signal(Some(&controller.signal()));
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    leptos::task::spawn_local(async move {
+        read_response(builder.send().await.ok(), &inbox).await;
+        inbox.put(Delivery::Ended);
+    });
+    Ok(controller)
+}
+
+/// Puts the head and the body's reads of `response` (none when the request failed).
+async fn read_response(response: Option<gloo_net::http::Response>, inbox: &Inbox) {
+    let Some(response) = response else {
+        return;
+    };
+    inbox.put(Delivery::Head {
+        status: response.status(),
+        retry_after: response.headers().get("retry-after"),
+    });
+    if !response.ok() {
+        return;
+    }
+    let Some(reader) = response.body().and_then(|body| {
+        body.get_reader()
+            .dyn_into::<ReadableStreamDefaultReader>()
+            .ok()
+    }) else {
+        return;
+    };
+    while !inbox.closed.get() {
+        let Ok(read) = JsFuture::from(reader.read()).await else {
+            return;
+        };
+        let read = read.unchecked_into::<ReadableStreamReadResult>();
+        if read.get_done().unwrap_or(true) {
+            return;
+        }
+        inbox.put(Delivery::Bytes(Uint8Array::new(&read.get_value()).to_vec()));
     }
 }
 
