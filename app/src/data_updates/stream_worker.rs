@@ -39,7 +39,7 @@ thread_local! {
     static NO_WORKERS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// What the worker delivered.
+/// What the reader delivered.
 pub(crate) enum Delivery {
     /// The answer's status, and its `Retry-After`.
     Head {
@@ -117,7 +117,6 @@ impl StreamCloser {
 }
 
 /// The request: an absolute URL (a blob worker has no base to resolve against) and headers.
-#[derive(Clone)]
 struct StreamRequest {
     url: String,
     headers: Vec<(String, String)>,
@@ -183,12 +182,12 @@ impl StreamReader {
         let to = Rc::clone(&inbox);
         let failed_reader = Rc::clone(&reader);
         let on_error = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-            let message = event
-                .dyn_ref::<ErrorEvent>()
-                .map_or_else(|| "it could not load".to_owned(), ErrorEvent::message);
             if to.closed.get() {
                 return;
             }
+            let message = event
+                .dyn_ref::<ErrorEvent>()
+                .map_or_else(|| "it could not load".to_owned(), ErrorEvent::message);
             if to.heard.get() {
                 leptos::logging::error!("docpulse: the stream's worker failed: {message}");
                 to.put(Delivery::Ended);
