@@ -1,14 +1,15 @@
 //! [`StallMeter`]: how late a thread that does nothing but sleep [`TICK`] wakes up, over the
 //! publish phase (or the idle hold).
 //!
-//! The tool and the server share the machine's cores. When the machine itself cannot run
-//! them (the kernel's own work, other processes, the hypervisor taking a virtual CPU), every
-//! delivery in flight is late whatever the server does, and the backlog that builds then
-//! takes a while to drain. This meter tells those moments apart from the server's own tail:
-//! the report prints them next to the latency.
+//! The tool and the server share the machine's cores. When a thread that is ready to run
+//! waits for a CPU (behind the tool's and the server's own threads, the kernel's work, other
+//! processes, or a virtual CPU the hypervisor is not running), every delivery in flight is
+//! late whatever the server does, and the backlog that builds then takes a while to drain.
+//! This meter tells those moments apart from the server's own tail: the report prints them
+//! next to the latency (README, Benchmarks, "Where the p999 comes from").
 //!
 //! **Invariant:** one OS thread outside the tool's runtime, woken at most once per [`TICK`]
-//! (about 0.5 % of a core); its memory is one histogram whatever the length of the run.
+//! (about 1 % of a core); its memory is one histogram whatever the length of the run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
