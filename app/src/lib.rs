@@ -41,10 +41,10 @@ use crate::components::notifications::Notifications;
 use crate::data_updates::{DataUpdatesProvider, StreamOptions};
 use crate::pages::document::DocumentRoute;
 use crate::pages::documents::DocumentsPage;
+use crate::pages::fetch_ahead;
 use crate::pages::home::HomeRoute;
 use crate::pages::login::LoginPage;
 use crate::pages::not_found::NotFound;
-use crate::pages::prefetch;
 use crate::pages::search::SearchRoute;
 use crate::protocol::ProjectId;
 use crate::session::SignedIn;
@@ -108,22 +108,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <DataUpdatesProvider project=active_project.0 options=StreamOptions::of_rendering_server()>
                 <header class="app-header">
-                    <A
-                        href="/"
-                        attr:class="brand"
-                        on:pointerenter=|_| { prefetch::<HomeRoute>() }
-                        on:focus=|_| { prefetch::<HomeRoute>() }
-                    >
+                    <A href="/" attr:class="brand" {..fetch_ahead::<HomeRoute>()}>
                         <span class="brand-mark" aria-hidden="true"></span>
                         "docpulse"
                     </A>
                     <nav class="app-nav" aria-label="Main">
                         <A href="/documents">"Documents"</A>
-                        <A
-                            href="/search"
-                            on:pointerenter=|_| { prefetch::<SearchRoute>() }
-                            on:focus=|_| { prefetch::<SearchRoute>() }
-                        >
+                        <A href="/search" {..fetch_ahead::<SearchRoute>()}>
                             "Search"
                         </A>
                         <Show when=move || !signed_in.get()>

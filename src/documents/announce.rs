@@ -5,6 +5,7 @@
 //! **Invariant:** an event is written in the transaction of the change it announces, so it
 //! is published if and only if the change commits.
 
+use app::pages::document::document_address;
 use app::protocol::{
     DocumentChange, EntityData, EntityId, EventType, ExtractionJobChange, ExtractionStatus,
     NewEvent, Notification, NotificationLevel, ProjectId,
@@ -111,7 +112,7 @@ pub(super) fn notification_event(
         level,
         title,
         body,
-        link: Some(format!("/documents/{}", job.document_id)),
+        link: Some(document_address(&job.document_id)),
     };
     Some(NewEvent::about(
         EventType::Created,

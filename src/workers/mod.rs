@@ -218,6 +218,7 @@ impl Workers {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use app::pages::document::document_address;
     use app::protocol::{
         EntityData, EntityKind, NewEvent, Notification, NotificationLevel, ProjectId,
     };
@@ -393,7 +394,7 @@ mod tests {
                 level: NotificationLevel::Error,
                 title: "Embedding of One chunk failed".to_owned(),
                 body: Some(reason.to_owned()),
-                link: Some(format!("/documents/{}", fixture.document_id)),
+                link: Some(document_address(&fixture.document_id)),
             }],
             "the project's people are told, once"
         );

@@ -19,8 +19,8 @@ use crate::components::page_book::PageBook;
 use crate::components::windowing::track_scroll_top;
 use crate::data_updates::{Applied, LiveRows};
 use crate::error::AppError;
-use crate::pages::document::DocumentRoute;
-use crate::pages::prefetch;
+use crate::pages::document::{DocumentRoute, document_address};
+use crate::pages::fetch_ahead;
 use crate::protocol::{DocumentChange, EntityEvent, EventType};
 #[cfg(feature = "hydrate")]
 use crate::resources::DOCUMENTS_PAGE;
@@ -677,9 +677,8 @@ pub fn DocumentsTable(
         <div
             class="table-wrap"
             data-testid="documents-scroller"
+            {..fetch_ahead::<DocumentRoute>()}
             on:scroll=on_scroll
-            on:pointerenter=|_| { prefetch::<DocumentRoute>() }
-            on:focusin=|_| { prefetch::<DocumentRoute>() }
         >
             <table
                 class="documents"
@@ -884,7 +883,7 @@ fn TitleCell(
             when=move || editing.get()
             fallback=move || {
                 view! {
-                    <A href=format!("/documents/{}", id.get_value()) attr:class="title">
+                    <A href=document_address(id.get_value()) attr:class="title">
                         {move || title.get()}
                     </A>
                 }

@@ -7,12 +7,13 @@
 
 use std::collections::VecDeque;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::data_updates::use_data_updates;
-use crate::pages::document::DocumentRoute;
-use crate::pages::prefetch;
+use crate::pages::document::{DocumentRoute, is_document_address};
+use crate::pages::fetch_ahead;
 use crate::protocol::{Notification, NotificationLevel};
 
 /// Notifications the list keeps.
@@ -151,23 +152,14 @@ fn NotificationText(notification: Notification) -> impl IntoView {
         link,
     } = notification;
     // A link to a document's page (the links notifications carry) fetches that page's module
-    // when pointed at or focused, as the documents table's links do.
-    let leads_to_document = link
-        .as_deref()
-        .and_then(|link| link.strip_prefix("/documents/"))
-        .is_some_and(|id| !id.is_empty());
-    let prefetch_page = move || {
-        if leads_to_document {
-            prefetch::<DocumentRoute>();
-        }
+    // ahead, as the documents table's links do.
+    let fetch_page = if link.as_deref().is_some_and(is_document_address) {
+        Either::Left(fetch_ahead::<DocumentRoute>())
+    } else {
+        Either::Right(())
     };
     view! {
-        <div
-            class="notification"
-            data-level=level_name(level)
-            on:pointerenter=move |_| prefetch_page()
-            on:focusin=move |_| prefetch_page()
-        >
+        <div class="notification" data-level=level_name(level) {..fetch_page}>
             <strong>{title}</strong>
             {body.map(|body| view! { <span class="muted">" "{body}</span> })}
             {link.map(|link| view! { " " <A href=link>"Open"</A> })}

@@ -38,6 +38,22 @@ lazy_page!(
     DocumentPage
 );
 
+/// The first segment of a document page's address (`/documents/{id}`, [`DocumentRoute`]).
+const DOCUMENT_PAGES: &str = "/documents/";
+
+/// The address of document `id`'s page: the links of the table, of search hits and of the
+/// server's notifications.
+pub fn document_address(id: impl std::fmt::Display) -> String {
+    format!("{DOCUMENT_PAGES}{id}")
+}
+
+/// Whether `address` is a document's page.
+pub fn is_document_address(address: &str) -> bool {
+    address
+        .strip_prefix(DOCUMENT_PAGES)
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// `/documents/{id}`.
 #[component]
 fn DocumentPage() -> impl IntoView {
@@ -407,6 +423,21 @@ fn status_label(status: DocumentStatus) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_page_address_is_recognised_and_nothing_else() {
+        assert_eq!(document_address("doc_1"), "/documents/doc_1");
+        assert!(is_document_address(&document_address("doc_1")));
+        for other in [
+            "/documents",
+            "/documents/",
+            "/documents/doc_1/more",
+            "/search",
+            "/",
+        ] {
+            assert!(!is_document_address(other), "{other}");
+        }
+    }
 
     #[test]
     fn counts_read_as_words_with_thousands_grouped() {

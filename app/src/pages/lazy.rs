@@ -6,7 +6,7 @@
 //! wanted on the first visit anyway, and from the main module it goes live sooner (no
 //! second fetch and compile). The server names a page's modules in the HTML it renders
 //! (`<link rel="preload">`), so on a first visit they load beside the main module; a page
-//! reached by a link fetches its modules before it renders, and [`prefetch`] starts that
+//! reached by a link fetches its modules before it renders, and [`fetch_ahead`] starts that
 //! fetch when the reader points at the link.
 //!
 //! **Invariant:** a module that cannot be fetched (the network failed, or a deploy replaced
@@ -59,13 +59,18 @@ macro_rules! lazy_page {
     };
 }
 
-/// Starts fetching the modules of `R`'s page, for a part of a page whose links lead there
-/// when the reader points at it or moves the focus into it: the fetch overlaps the time to
-/// click, and the page renders without waiting for it. The loader keeps what it fetched, so
-/// a second call is a task that finishes at once; a failed fetch is met again, and handled,
-/// when the page is shown.
-pub fn prefetch<R: leptos_router::LazyRoute>() {
-    leptos::task::spawn_local(R::preload());
+/// Listeners to spread (`{..fetch_ahead::<R>()}`) onto a part of a page whose links lead to
+/// `R`'s page: the pointer entering it, or the focus moving into it, starts fetching that
+/// page's modules, so the fetch overlaps the time to click and the page renders without
+/// waiting for it. The loader keeps what it fetched, so a second start is a task that
+/// finishes at once; a failed fetch is met again, and handled, when the page is shown.
+pub fn fetch_ahead<R: leptos_router::LazyRoute>() -> impl leptos::attr::Attribute {
+    view! {
+        <{..}
+            on:pointerenter=|_| { leptos::task::spawn_local(R::preload()) }
+            on:focusin=|_| { leptos::task::spawn_local(R::preload()) }
+        />
+    }
 }
 
 /// How long after reloading an address for its code a second failure shows the error

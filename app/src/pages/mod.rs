@@ -10,4 +10,4 @@ pub mod login;
 pub mod not_found;
 pub mod search;
 
-pub use lazy::prefetch;
+pub use lazy::fetch_ahead;

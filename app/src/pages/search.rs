@@ -16,8 +16,8 @@ use crate::ActiveProject;
 use crate::data_updates::{Applied, LiveList, LiveRows};
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
-use crate::pages::document::DocumentRoute;
-use crate::pages::prefetch;
+use crate::pages::document::{DocumentRoute, document_address};
+use crate::pages::fetch_ahead;
 use crate::protocol::{ChunkStatus, EntityEvent, ProjectId};
 use crate::resources::{SearchHit, SearchResults};
 use crate::session::{SessionGate, query_value};
@@ -162,8 +162,7 @@ fn Results(data: SearchPageData, list: LiveList<StandingQuery>) -> impl IntoView
         <ol
             class="search-results"
             data-testid="search-results"
-            on:pointerenter=|_| { prefetch::<DocumentRoute>() }
-            on:focusin=|_| { prefetch::<DocumentRoute>() }
+            {..fetch_ahead::<DocumentRoute>()}
         >
             <For
                 each=move || shown.get()
@@ -191,7 +190,7 @@ fn Hit(hit: SearchHit, words: Vec<String>) -> impl IntoView {
     view! {
         <li class="card search-hit" data-testid="search-hit">
             <div class="search-hit-head">
-                <A href=format!("/documents/{}", hit.document_id)>{hit.document_title}</A>
+                <A href=document_address(&hit.document_id)>{hit.document_title}</A>
                 <span class="muted score" title="Similarity to the query, from -1 to 1">
                     {format!("score {:.2}", hit.score)}
                 </span>
