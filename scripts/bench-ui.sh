@@ -12,15 +12,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+source scripts/common.sh
 
-cargo leptos build --release --precompress --cargo-locked --split
+build_release_site
 
-free_port() {
-  node -e '
-    const server = require("net").createServer();
-    server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
-  '
-}
 data_dirs=()
 trap 'rm -rf "${data_dirs[@]}"' EXIT
 export E2E_SERVER_BIN="${BENCH_SERVER_BIN:-$root/target/release/docpulse}"

@@ -1,4 +1,11 @@
-# Sourced by the scripts that install Debian packages or start private test servers.
+# Sourced by the scripts that install Debian packages, start private test servers or build
+# the release site.
+
+# Builds the release site as `make run` serves it: precompressed, content-hashed names, and
+# each lazily loaded page a module of its own (`--split`: the server's pages name those).
+build_release_site() {
+    cargo leptos build --release --precompress --cargo-locked --split
+}
 
 # Installs Debian packages "$@", with sudo unless root, without asking.
 apt_install() {

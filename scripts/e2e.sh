@@ -6,13 +6,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+source scripts/common.sh
 
-cargo leptos build --release --precompress --cargo-locked --split
+build_release_site
 
-E2E_PORT=$(node -e '
-  const server = require("net").createServer();
-  server.listen(0, "127.0.0.1", () => { console.log(server.address().port); server.close(); });
-')
+E2E_PORT=$(free_port)
 E2E_DATA_DIR=$(mktemp -d -t docpulse-e2e.XXXXXX)
 trap 'rm -rf "$E2E_DATA_DIR"' EXIT
 export E2E_PORT E2E_DATA_DIR
