@@ -4,8 +4,9 @@
 //! whose fields it carries (each cell reads its own signal); the list itself changes only
 //! when a document is created or deleted, and then `<For>` inserts or removes that one row.
 //! Only the rows in view (plus a margin) are in the DOM, each [`ROW_HEIGHT_PX`] high, so the
-//! cost of a frame does not grow with the number of documents; rows out of view keep their
-//! state in signals and show it when they scroll in. Sorting by a column orders the whole
+//! cost of a frame does not grow with the number of documents; only those rows have signals.
+//! A row out of view keeps its values as plain fields, which an event for it writes, and
+//! shows them when it scrolls in. Sorting by a column orders the whole
 //! list, not only the rows in view, and a live change of the sorted field moves its row.
 
 use std::collections::HashMap;
@@ -137,13 +138,30 @@ fn status_rank(status: DocumentStatus) -> u64 {
     }
 }
 
-/// One row's live cells.
+/// One row: its values, and while a view shows it, the signals its cells read.
+///
+/// The values are plain fields, so an event for a row out of view (almost every event of a
+/// long list) costs a map lookup and a few field writes: no signal, no reactive graph. The
+/// signals exist only while the row is rendered ([`DocumentRows::show`]).
 #[derive(Clone)]
 struct DocumentRow {
     id: String,
     /// Larger for newer rows: the tie-break of every sort (newest first).
     seq: u64,
     size_bytes: u64,
+    title: String,
+    status: DocumentStatus,
+    progress: Progress,
+    error: Option<String>,
+    updated_at: String,
+    /// The signals of the row's cells while a view shows it; `None` out of view.
+    cells: Option<RowCells>,
+}
+
+/// The signals a rendered row's cells read, made from the row's values when it comes into
+/// view and owned by its view, which drops them when the row leaves the window.
+#[derive(Clone, Copy, PartialEq)]
+struct RowCells {
     title: RwSignal<String>,
     status: RwSignal<DocumentStatus>,
     progress: RwSignal<Progress>,
@@ -151,56 +169,85 @@ struct DocumentRow {
     updated_at: RwSignal<String>,
 }
 
+impl RowCells {
+    /// Cells showing `row`'s values, owned by the current owner (the row's view).
+    fn new(row: &DocumentRow) -> Self {
+        Self {
+            title: RwSignal::new(row.title.clone()),
+            status: RwSignal::new(row.status),
+            progress: RwSignal::new(row.progress),
+            error: RwSignal::new(row.error.clone()),
+            updated_at: RwSignal::new(row.updated_at.clone()),
+        }
+    }
+
+    /// Shows `row`'s values, setting only the cells whose value changed.
+    fn show(&self, row: &DocumentRow) {
+        fn set_if_changed<T: Clone + PartialEq + Send + Sync + 'static>(
+            signal: RwSignal<T>,
+            value: &T,
+        ) {
+            // One write access, and the old value's buffer reused (`clone_from`).
+            signal.maybe_update(|current| {
+                let changed = current != value;
+                if changed {
+                    current.clone_from(value);
+                }
+                changed
+            });
+        }
+        set_if_changed(self.title, &row.title);
+        set_if_changed(self.status, &row.status);
+        set_if_changed(self.progress, &row.progress);
+        set_if_changed(self.error, &row.error);
+        set_if_changed(self.updated_at, &row.updated_at);
+    }
+}
+
 impl DocumentRow {
-    /// The row's value in `key`'s column (untracked: [`DocumentRows`] tells the table which
-    /// rows moved).
+    /// The row's value in `key`'s column.
     fn sort_value(&self, key: SortKey) -> Option<SortValue> {
         match key {
             SortKey::Added => None,
-            SortKey::Title => Some(SortValue::Text(
-                self.title.with_untracked(|title| title.to_lowercase()),
-            )),
-            SortKey::Status => Some(SortValue::Number(status_rank(self.status.get_untracked()))),
+            SortKey::Title => Some(SortValue::Text(self.title.to_lowercase())),
+            SortKey::Status => Some(SortValue::Number(status_rank(self.status))),
             SortKey::Size => Some(SortValue::Number(self.size_bytes)),
-            SortKey::Updated => Some(SortValue::Text(self.updated_at.get_untracked())),
+            SortKey::Updated => Some(SortValue::Text(self.updated_at.clone())),
         }
     }
 
     fn new(document: Document, seq: u64) -> Self {
         Self {
             seq,
-            progress: RwSignal::new(Progress::of(&document)),
-            title: RwSignal::new(document.title),
-            status: RwSignal::new(document.status),
-            error: RwSignal::new(document.error),
-            updated_at: RwSignal::new(document.updated_at),
+            progress: Progress::of(&document),
+            title: document.title,
+            status: document.status,
+            error: document.error,
+            updated_at: document.updated_at,
             id: document.id,
             size_bytes: document.size_bytes,
+            cells: None,
         }
     }
 
-    /// Sets the cells `change` names, each only if its value changed.
-    fn apply(&self, change: &DocumentChange) {
-        fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
-            if signal.with_untracked(|current| *current != value) {
-                signal.set(value);
-            }
-        }
+    /// Takes the fields `change` carries, and shows them when the row is in view.
+    fn apply(&mut self, change: &DocumentChange) {
         if let Some(title) = &change.title {
-            set_if_changed(self.title, title.clone());
+            self.title.clone_from(title);
         }
         if let Some(status) = change.status {
-            set_if_changed(self.status, status);
+            self.status = status;
         }
         if let Some(error) = &change.error {
-            set_if_changed(self.error, error.clone());
+            self.error.clone_from(error);
         }
         if let Some(updated_at) = &change.updated_at {
-            set_if_changed(self.updated_at, updated_at.clone());
+            self.updated_at.clone_from(updated_at);
         }
-        let mut progress = self.progress.get_untracked();
-        progress.apply(change);
-        set_if_changed(self.progress, progress);
+        self.progress.apply(change);
+        if let Some(cells) = &self.cells {
+            cells.show(self);
+        }
     }
 }
 
@@ -395,7 +442,7 @@ impl DocumentRows {
         let sort = self.sort.get();
         self.order.with(|order| {
             sorted_ids(order, sort, |id| {
-                self.row(id).and_then(|row| row.sort_value(sort.key))
+                self.with_row(id, |row| row.sort_value(sort.key)).flatten()
             })
         })
     }
@@ -434,7 +481,7 @@ impl DocumentRows {
             return false;
         };
         let id = ids.remove(from);
-        let key_of = |id: &str| self.row(id).map(|row| (row.sort_value(sort.key), row.seq));
+        let key_of = |id: &str| self.with_row(id, |row| (row.sort_value(sort.key), row.seq));
         let Some((value, seq)) = key_of(&id) else {
             return true;
         };
@@ -454,22 +501,35 @@ impl DocumentRows {
         to != from
     }
 
-    /// Applies `change` to `row`, noting the row as moved when its sorted value changed.
-    fn apply_to(&self, row: &DocumentRow, change: &DocumentChange) {
+    /// Applies `change` to the row of `id`, if there is one, noting the row as moved when its
+    /// value in the sorted column changed.
+    fn update(&self, id: &str, change: &DocumentChange) {
         let key = self.sort.with_untracked(|sort| sort.key);
-        if matches!(key, SortKey::Added | SortKey::Size) {
-            row.apply(change);
-            return;
+        let moved = self
+            .rows
+            .try_update_value(|rows| {
+                let row = rows.get_mut(id)?;
+                if matches!(key, SortKey::Added | SortKey::Size) {
+                    row.apply(change);
+                    return Some(false);
+                }
+                let before = row.sort_value(key);
+                row.apply(change);
+                Some(row.sort_value(key) != before)
+            })
+            .flatten()
+            .unwrap_or(false);
+        if moved {
+            self.note_moved(id);
         }
-        let before = row.sort_value(key);
-        row.apply(change);
-        if row.sort_value(key) == before {
-            return;
-        }
+    }
+
+    /// Notes that the row of `id` changed its value in the sorted column.
+    fn note_moved(&self, id: &str) {
         let rows = self.rows.with_value(HashMap::len);
         self.moved.update_value(|moved| {
-            if !moved.contains(&row.id) {
-                moved.push(row.id.clone());
+            if !moved.iter().any(|known| known == id) {
+                moved.push(id.to_owned());
             }
             if moved.len() > rows {
                 moved.clear();
@@ -482,9 +542,8 @@ impl DocumentRows {
     /// Adds `document` at the top, or updates its row when it is there already (the upload's
     /// answer and the `entity.created` event may come in either order).
     pub fn insert(&self, document: Document) {
-        let existing = self.rows.with_value(|rows| rows.get(&document.id).cloned());
-        if let Some(row) = existing {
-            self.apply_to(&row, &DocumentChange::created(&document));
+        if self.rows.with_value(|rows| rows.contains_key(&document.id)) {
+            self.update(&document.id.clone(), &DocumentChange::created(&document));
             return;
         }
         let id = document.id.clone();
@@ -502,7 +561,7 @@ impl DocumentRows {
         self.order.update(|order| order.insert(0, id));
     }
 
-    /// Replaces the rows with `documents` (a reload): rows that stay keep their signals and
+    /// Replaces the rows with `documents` (a reload): rows that stay keep their cells and
     /// take the new values, so only what changed is drawn again.
     fn replace_all(&self, documents: Vec<Document>) {
         let mut old = self
@@ -522,7 +581,7 @@ impl DocumentRows {
             .zip(seqs.clone().rev())
             .map(|(document, seq)| {
                 let row = match old.remove(&document.id) {
-                    Some(row) => {
+                    Some(mut row) => {
                         row.apply(&DocumentChange::created(&document));
                         DocumentRow { seq, ..row }
                     }
@@ -603,14 +662,37 @@ impl DocumentRows {
         Applied::Followed
     }
 
-    fn update(&self, id: &str, change: &DocumentChange) {
-        if let Some(row) = self.row(id) {
-            self.apply_to(&row, change);
-        }
+    /// `f` of the row of `id`, if there is one.
+    fn with_row<T>(&self, id: &str, f: impl FnOnce(&DocumentRow) -> T) -> Option<T> {
+        self.rows.with_value(|rows| rows.get(id).map(f))
     }
 
-    fn row(&self, id: &str) -> Option<DocumentRow> {
-        self.rows.with_value(|rows| rows.get(id).cloned())
+    /// The row of `id` for a view that shows it: its size, and the signals of its cells, made
+    /// now and owned by the current owner (the view), which lets them go on cleanup. One view
+    /// per row at a time: a second view of the same row would take over its cells.
+    fn show(&self, id: &str) -> Option<(u64, RowCells)> {
+        let shown = self
+            .rows
+            .try_update_value(|rows| {
+                let row = rows.get_mut(id)?;
+                let cells = RowCells::new(row);
+                row.cells = Some(cells);
+                Some((row.size_bytes, cells))
+            })
+            .flatten()?;
+        let rows = *self;
+        let id = id.to_owned();
+        let cells = shown.1;
+        on_cleanup(move || {
+            rows.rows.try_update_value(|rows| {
+                if let Some(row) = rows.get_mut(&id)
+                    && row.cells == Some(cells)
+                {
+                    row.cells = None;
+                }
+            });
+        });
+        Some(shown)
     }
 }
 
@@ -712,9 +794,11 @@ pub fn DocumentsTable(
                         each=move || window.get().2
                         key=|id| id.clone()
                         children=move |id| {
-                            rows.row(&id)
-                                .map(|row| {
-                                    view! { <DocumentRowView row displayed on_delete on_rename /> }
+                            rows.show(&id)
+                                .map(|(size_bytes, cells)| {
+                                    view! {
+                                        <DocumentRowView id size_bytes cells displayed on_delete on_rename />
+                                    }
                                         .into_any()
                                 })
                         }
@@ -762,21 +846,20 @@ fn SortableHeader(
 
 #[component]
 fn DocumentRowView(
-    row: DocumentRow,
+    id: String,
+    size_bytes: u64,
+    cells: RowCells,
     displayed: Memo<Vec<String>>,
     on_delete: Callback<String>,
     on_rename: Callback<(String, String)>,
 ) -> impl IntoView {
-    let DocumentRow {
-        id,
-        seq: _,
-        size_bytes,
+    let RowCells {
         title,
         status,
         progress,
         error,
         updated_at,
-    } = row;
+    } = cells;
     let size = format_size(size_bytes);
     let status_name = move || status.get().as_str();
     let status_label = move || match status.get() {
@@ -960,6 +1043,11 @@ mod tests {
             .into_event("2026-11-27T00:00:01.000Z".to_owned())
     }
 
+    /// A copy of the row of `id`, if there is one.
+    fn row(rows: DocumentRows, id: &str) -> Option<DocumentRow> {
+        rows.with_row(id, DocumentRow::clone)
+    }
+
     #[test]
     fn events_create_update_and_delete_only_the_rows_they_name() {
         // With the `ssr` feature, signals live in the arena of an owner.
@@ -993,12 +1081,12 @@ mod tests {
             ));
 
             assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
-            let row = rows.row("doc_a").expect("still listed");
-            assert_eq!(row.status.get_untracked(), DocumentStatus::Embedding);
-            assert_eq!(row.progress.get_untracked().percent(), 50);
-            assert_eq!(row.title.get_untracked(), "a");
+            let a = row(rows, "doc_a").expect("still listed");
+            assert_eq!(a.status, DocumentStatus::Embedding);
+            assert_eq!(a.progress.percent(), 50);
+            assert_eq!(a.title, "a");
             assert_eq!(rows.displayed(), ["doc_c", "doc_a"]);
-            assert!(rows.row("doc_b").is_none());
+            assert!(row(rows, "doc_b").is_none());
         });
     }
 
@@ -1093,7 +1181,7 @@ mod tests {
                 ["doc_f", "doc_e", "doc_d", "doc_c", "doc_a"],
                 "newest first, the deleted row gone, the created one once"
             );
-            let title = |id: &str| rows.row(id).expect("listed").title.get_untracked();
+            let title = |id: &str| row(rows, id).expect("listed").title;
             assert_eq!(title("doc_c"), "c, renamed", "applied when its page came");
             assert_eq!(title("doc_e"), "e, renamed", "applied at once");
             assert_eq!(
@@ -1150,25 +1238,66 @@ mod tests {
     }
 
     #[test]
-    fn a_reload_replaces_the_rows_in_place_keeping_the_signals_of_those_that_stay() {
+    fn a_reload_replaces_the_rows_in_place_keeping_the_cells_of_those_in_view() {
         Owner::new().with(|| {
             let rows = DocumentRows::new(
                 "proj_1",
                 vec![document("doc_b", "b"), document("doc_a", "a")],
             );
-            let title_of_a = rows.row("doc_a").expect("listed").title;
+            let (_, cells) = rows.show("doc_a").expect("listed");
             let mut renamed = document("doc_a", "a, renamed");
             renamed.status = DocumentStatus::Ready;
 
             rows.replace(page(vec![document("doc_c", "c"), renamed], None));
 
             assert_eq!(rows.order.get_untracked(), ["doc_c", "doc_a"]);
-            assert!(rows.row("doc_b").is_none());
-            let row = rows.row("doc_a").expect("still listed");
-            assert_eq!(row.title, title_of_a, "the same signal, not a new row");
-            assert_eq!(title_of_a.get_untracked(), "a, renamed");
-            assert_eq!(row.status.get_untracked(), DocumentStatus::Ready);
-            assert!(row.seq < rows.row("doc_c").expect("added").seq);
+            assert!(row(rows, "doc_b").is_none());
+            let a = row(rows, "doc_a").expect("still listed");
+            assert!(a.cells == Some(cells), "the same cells, not a new row");
+            assert_eq!(cells.title.get_untracked(), "a, renamed");
+            assert_eq!(cells.status.get_untracked(), DocumentStatus::Ready);
+            assert!(a.seq < row(rows, "doc_c").expect("added").seq);
+        });
+    }
+
+    #[test]
+    fn a_row_has_cells_only_while_a_view_shows_it_and_they_follow_its_events() {
+        Owner::new().with(|| {
+            let rows = DocumentRows::new(
+                "proj_1",
+                vec![document("doc_b", "b"), document("doc_a", "a")],
+            );
+            let titled = |title: &str, embedded: u32| {
+                let change = DocumentChange {
+                    title: Some(title.to_owned()),
+                    chunks: Some(4),
+                    embedded_chunks: Some(embedded),
+                    ..DocumentChange::default()
+                };
+                event(EventType::Updated, "doc_a", Some(change))
+            };
+
+            // Out of view: the values change, and there are no cells.
+            rows.apply_event(&titled("a1", 1));
+            let a = row(rows, "doc_a").expect("listed");
+            assert_eq!((a.title.as_str(), a.progress.percent()), ("a1", 25));
+            assert!(a.cells.is_none());
+
+            // In view: cells made from the values, and the next event reaches them.
+            let view = Owner::new();
+            let (size, cells) = view.with(|| rows.show("doc_a")).expect("listed");
+            assert_eq!(size, 10);
+            assert_eq!(cells.title.get_untracked(), "a1");
+            rows.apply_event(&titled("a2", 2));
+            assert_eq!(cells.title.get_untracked(), "a2");
+            assert_eq!(cells.progress.get_untracked().percent(), 50);
+            assert!(row(rows, "doc_b").expect("listed").cells.is_none());
+
+            // Out of view again: the view's cleanup lets the cells go; the values stay live.
+            view.cleanup();
+            assert!(row(rows, "doc_a").expect("listed").cells.is_none());
+            rows.apply_event(&titled("a3", 3));
+            assert_eq!(row(rows, "doc_a").expect("listed").title, "a3");
         });
     }
 
@@ -1205,9 +1334,9 @@ mod tests {
             rows.insert(newer);
 
             assert_eq!(rows.order.get_untracked(), ["doc_a"]);
-            let row = rows.row("doc_a").expect("listed");
-            assert_eq!(row.title.get_untracked(), "a, renamed");
-            assert_eq!(row.progress.get_untracked().percent(), 100);
+            let a = row(rows, "doc_a").expect("listed");
+            assert_eq!(a.title, "a, renamed");
+            assert_eq!(a.progress.percent(), 100);
         });
     }
 

@@ -205,7 +205,11 @@ impl SseParser {
             }
             "id" if !value.contains('\0') => {
                 self.frame_id = Some(value.to_owned());
-                self.last_event_id = Some(value.to_owned());
+                // The last id's buffer is reused: a frame's id costs one allocation, not two.
+                match &mut self.last_event_id {
+                    Some(last) => value.clone_into(last),
+                    None => self.last_event_id = Some(value.to_owned()),
+                }
             }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 if let Ok(retry) = value.parse() {
