@@ -6,8 +6,8 @@
 //! Only the rows in view (plus a margin) are in the DOM, each [`ROW_HEIGHT_PX`] high, so the
 //! cost of a frame does not grow with the number of documents; only those rows have signals.
 //! A row out of view keeps its values as plain fields, which an event for it writes, and
-//! shows them when it scrolls in. Sorting by a column orders the whole
-//! list, not only the rows in view, and a live change of the sorted field moves its row.
+//! shows them when it scrolls in. Sorting by a column orders the whole list, not only the
+//! rows in view, and a live change of the sorted field moves its row.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -543,7 +543,7 @@ impl DocumentRows {
     /// answer and the `entity.created` event may come in either order).
     pub fn insert(&self, document: Document) {
         if self.rows.with_value(|rows| rows.contains_key(&document.id)) {
-            self.update(&document.id.clone(), &DocumentChange::created(&document));
+            self.update(&document.id, &DocumentChange::created(&document));
             return;
         }
         let id = document.id.clone();
