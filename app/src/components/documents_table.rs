@@ -1043,6 +1043,14 @@ mod tests {
             .into_event("2026-11-27T00:00:01.000Z".to_owned())
     }
 
+    /// Rows of two documents, `doc_b` (the newer) then `doc_a` (made in the current owner).
+    fn rows_b_then_a() -> DocumentRows {
+        DocumentRows::new(
+            "proj_1",
+            vec![document("doc_b", "b"), document("doc_a", "a")],
+        )
+    }
+
     /// A copy of the row of `id`, if there is one.
     fn row(rows: DocumentRows, id: &str) -> Option<DocumentRow> {
         rows.with_row(id, DocumentRow::clone)
@@ -1052,10 +1060,7 @@ mod tests {
     fn events_create_update_and_delete_only_the_rows_they_name() {
         // With the `ssr` feature, signals live in the arena of an owner.
         Owner::new().with(|| {
-            let rows = DocumentRows::new(
-                "proj_1",
-                vec![document("doc_b", "b"), document("doc_a", "a")],
-            );
+            let rows = rows_b_then_a();
             let created = DocumentChange::created(&document("doc_c", "c"));
 
             rows.apply_event(&event(EventType::Created, "doc_c", Some(created)));
@@ -1240,10 +1245,7 @@ mod tests {
     #[test]
     fn a_reload_replaces_the_rows_in_place_keeping_the_cells_of_those_in_view() {
         Owner::new().with(|| {
-            let rows = DocumentRows::new(
-                "proj_1",
-                vec![document("doc_b", "b"), document("doc_a", "a")],
-            );
+            let rows = rows_b_then_a();
             let (_, cells) = rows.show("doc_a").expect("listed");
             let mut renamed = document("doc_a", "a, renamed");
             renamed.status = DocumentStatus::Ready;
@@ -1263,10 +1265,7 @@ mod tests {
     #[test]
     fn a_row_has_cells_only_while_a_view_shows_it_and_they_follow_its_events() {
         Owner::new().with(|| {
-            let rows = DocumentRows::new(
-                "proj_1",
-                vec![document("doc_b", "b"), document("doc_a", "a")],
-            );
+            let rows = rows_b_then_a();
             let titled = |title: &str, embedded: u32| {
                 let change = DocumentChange {
                     title: Some(title.to_owned()),
