@@ -181,8 +181,8 @@ impl RowCells {
         }
     }
 
-    /// Shows `row`'s values, setting only the cells whose value changed.
-    fn show(&self, row: &DocumentRow) {
+    /// Sets the cells to `row`'s values, writing only those whose value changed.
+    fn set_to(&self, row: &DocumentRow) {
         fn set_if_changed<T: Clone + PartialEq + Send + Sync + 'static>(
             signal: RwSignal<T>,
             value: &T,
@@ -246,7 +246,7 @@ impl DocumentRow {
         }
         self.progress.apply(change);
         if let Some(cells) = &self.cells {
-            cells.show(self);
+            cells.set_to(self);
         }
     }
 }
