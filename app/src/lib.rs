@@ -39,7 +39,7 @@ use leptos_router::{Lazy, ParamSegment, SsrMode, StaticSegment};
 use crate::components::connection_indicator::ConnectionIndicator;
 use crate::components::notifications::Notifications;
 use crate::data_updates::{DataUpdatesProvider, StreamOptions};
-use crate::pages::document::DocumentRoute;
+use crate::pages::document::{DOCUMENTS_SEGMENT, DocumentRoute};
 use crate::pages::documents::DocumentsPage;
 use crate::pages::fetch_ahead;
 use crate::pages::home::HomeRoute;
@@ -133,13 +133,13 @@ pub fn App() -> impl IntoView {
                         <Route path=StaticSegment("") view={Lazy::<HomeRoute>::new()} ssr=SsrMode::Async />
                         <Route path=StaticSegment("login") view=LoginPage />
                         <Route
-                            path=StaticSegment("documents")
+                            path=StaticSegment(DOCUMENTS_SEGMENT)
                             view=DocumentsPage
                             ssr=SsrMode::Async
                         />
                         <Route path=StaticSegment("search") view={Lazy::<SearchRoute>::new()} ssr=SsrMode::Async />
                         <Route
-                            path=(StaticSegment("documents"), ParamSegment("id"))
+                            path=(StaticSegment(DOCUMENTS_SEGMENT), ParamSegment("id"))
                             view={Lazy::<DocumentRoute>::new()}
                             ssr=SsrMode::Async
                         />

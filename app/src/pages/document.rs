@@ -38,19 +38,23 @@ lazy_page!(
     DocumentPage
 );
 
-/// The first segment of a document page's address (`/documents/{id}`, [`DocumentRoute`]).
-const DOCUMENT_PAGES: &str = "/documents/";
+/// The first path segment of the documents page (`/documents`) and of a document's page
+/// (`/documents/{id}`, [`DocumentRoute`]): the router's routes and [`document_address`]
+/// share it, so a link cannot drift from the route it leads to.
+pub const DOCUMENTS_SEGMENT: &str = "documents";
 
 /// The address of document `id`'s page: the links of the table, of search hits and of the
 /// server's notifications.
 pub fn document_address(id: impl std::fmt::Display) -> String {
-    format!("{DOCUMENT_PAGES}{id}")
+    format!("/{DOCUMENTS_SEGMENT}/{id}")
 }
 
 /// Whether `address` is a document's page.
 pub fn is_document_address(address: &str) -> bool {
     address
-        .strip_prefix(DOCUMENT_PAGES)
+        .strip_prefix('/')
+        .and_then(|rest| rest.strip_prefix(DOCUMENTS_SEGMENT))
+        .and_then(|rest| rest.strip_prefix('/'))
         .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
