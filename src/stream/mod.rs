@@ -5,7 +5,7 @@
 //! frames and heartbeats; it ends with `auth_expired` at the token's expiry or when its
 //! session ends, and at shutdown.
 //! Nothing compresses its body; only a flooded stream holds frames, each at most
-//! `pacing::PACE` (16 ms), to write them together.
+//! `pacing::PACE` (33 ms), to write them together.
 //! **Invariant:** at most `MAX_STREAMS_PER_USER` streams are open per token subject, on both
 //! paths; one more is answered `429 rate_limited` with `Retry-After`. At most
 //! `STREAM_ADMISSION_RATE` new streams are admitted per second per instance; one more is

@@ -1,5 +1,5 @@
 //! [`Pacer`]: when a stream flooded with frames writes them, so that a flood costs its client
-//! one network read per display frame instead of one per event.
+//! one network read per [`PACE`] instead of one per event.
 //!
 //! A quiet stream writes each frame the moment it comes. A stream is flooded while the
 //! current or the last [`FLOOD_SPAN`] brought it at least [`FLOOD_FRAMES`] frames; then a
@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The least time between two writes of a flooded stream: one frame of a 60 Hz display,
-/// which is as often as a page can show a change anyway.
-pub const PACE: Duration = Duration::from_millis(16);
+/// The least time between two writes of a flooded stream: two frames of a 60 Hz display,
+/// as often as the browser's stream worker hands what it read to the page
+/// (`POST_INTERVAL_MS` in `app/src/data_updates/stream_worker.js`). Chromium tells the page's
+/// main thread of every network read of the stream, even one a worker does, so reads more
+/// often than the worker's posts cost the page without showing anything sooner.
+pub const PACE: Duration = Duration::from_millis(33);
 
 /// The span over which a stream's frames are counted to tell a flood.
 pub const FLOOD_SPAN: Duration = Duration::from_millis(100);
@@ -26,7 +29,7 @@ pub const FLOOD_FRAMES: u32 = 8;
 
 /// Most frames held for one write: the frame that makes this many sends them all at once.
 /// This bounds what a stream holds, about 3 KiB of handles once it has flooded (at [`PACE`],
-/// a flood of 4,000 frames a second still waits the whole pace).
+/// a flood of 1,900 frames a second still waits the whole pace).
 pub const MAX_HELD_FRAMES: usize = 64;
 
 /// The pacing state of one stream: a few counters, no allocation.

@@ -17,6 +17,7 @@
  * a task of its own whatever it carries: under a burst of 1,000 events a second, posting
  * every 33 ms rather than every 16 ms took the main thread's time per event from about 40 µs
  * to about 30 (README, browser benchmarks). The first read after a quiet spell goes at once.
+ * The server writes a flooded stream at most as often (`PACE`, src/stream/pacing.rs).
  */
 const POST_INTERVAL_MS = 33;
 
