@@ -46,7 +46,9 @@ use crate::data_updates::tab_relay::{
 use crate::data_updates::tabs::{LeadRequest, TabChannel};
 use crate::error::AppError;
 use crate::protocol::sse::SseParser;
-use crate::protocol::{EVENT_STREAM_PATH, EntityEvent, PROJECT_HEADER, ProjectId, StreamMessage};
+use crate::protocol::{
+    EVENT_STREAM_PATH, EntityEvent, EntityKind, PROJECT_HEADER, ProjectId, StreamMessage,
+};
 
 /// The global object that counts the entity events dispatched by entity kind, for
 /// benchmarks and tests.
@@ -626,35 +628,55 @@ impl Drop for Watchdog {
     }
 }
 
-/// Adds the `events` dispatched to `window.docpulseEventsReceived[<entity kind>]`.
-fn count_received(events: &[EntityEvent]) {
-    let window = window();
-    let key = JsValue::from_str(EVENTS_RECEIVED_PROPERTY);
-    let counts = js_sys::Reflect::get(&window, &key)
-        .ok()
-        .filter(JsValue::is_object)
-        .unwrap_or_else(|| {
-            let counts = JsValue::from(js_sys::Object::new());
-            let _ = js_sys::Reflect::set(&window, &key, &counts);
-            counts
-        });
-    // One read and write per kind, not per event. Bound: there are a handful of kinds.
-    let mut by_kind: Vec<(&str, f64)> = Vec::new();
-    for event in events {
-        let kind = event.entity.as_str();
-        match by_kind.iter_mut().find(|(known, _)| *known == kind) {
-            Some((_, count)) => *count += 1.0,
-            None => by_kind.push((kind, 1.0)),
+thread_local! {
+    /// What [`count_received`] writes to, made at the page's first delivery.
+    static RECEIVED: ReceivedCounts = ReceivedCounts::new();
+}
+
+/// `window.docpulseEventsReceived`, and each entity kind's name as a JS string with its count
+/// so far: counting a delivery's events converts no string and reads nothing back from the
+/// page. Bound: one entry per entity kind.
+struct ReceivedCounts {
+    counts: js_sys::Object,
+    /// In the order of [`EntityKind::ALL`].
+    kinds: [(JsValue, Cell<f64>); EntityKind::ALL.len()],
+}
+
+impl ReceivedCounts {
+    fn new() -> Self {
+        let counts = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(
+            &window(),
+            &JsValue::from_str(EVENTS_RECEIVED_PROPERTY),
+            &counts,
+        );
+        Self {
+            counts,
+            kinds: EntityKind::ALL.map(|kind| (JsValue::from_str(kind.as_str()), Cell::new(0.0))),
         }
     }
-    for (kind, count) in by_kind {
-        let kind = JsValue::from_str(kind);
-        let before = js_sys::Reflect::get(&counts, &kind)
-            .ok()
-            .and_then(|value| value.as_f64())
-            .unwrap_or(0.0);
-        let _ = js_sys::Reflect::set(&counts, &kind, &JsValue::from_f64(before + count));
+}
+
+/// Adds the `events` dispatched to `window.docpulseEventsReceived[<entity kind>]`.
+fn count_received(events: &[EntityEvent]) {
+    let mut added = [0_u32; EntityKind::ALL.len()];
+    for event in events {
+        if let Some(at) = EntityKind::ALL
+            .iter()
+            .position(|kind| *kind == event.entity)
+        {
+            added[at] += 1;
+        }
     }
+    RECEIVED.with(|received| {
+        for ((name, count), added) in received.kinds.iter().zip(added) {
+            if added > 0 {
+                count.set(count.get() + f64::from(added));
+                let _ =
+                    js_sys::Reflect::set(&received.counts, name, &JsValue::from_f64(count.get()));
+            }
+        }
+    });
 }
 
 /// Waits `delay` on the browser's timer.

@@ -222,7 +222,11 @@ impl RecentIds {
 
     /// Records `id`; `false` when it was seen already (a repeat, to drop).
     pub fn first_sight(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
+        // Inserted first and checked by the insert: an id is hashed once to be recorded, and
+        // a repeat (rare) costs its copy. The set holds one id over `capacity` until the
+        // oldest goes.
+        let id: Rc<str> = Rc::from(id);
+        if !self.seen.insert(Rc::clone(&id)) {
             return false;
         }
         if self.order.len() == self.capacity
@@ -230,8 +234,6 @@ impl RecentIds {
         {
             self.seen.remove(&oldest);
         }
-        let id: Rc<str> = Rc::from(id);
-        self.seen.insert(Rc::clone(&id));
         self.order.push_back(id);
         true
     }
