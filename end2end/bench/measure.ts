@@ -117,6 +117,9 @@ export async function recordMainThread(
   };
   if (profilePath) {
     await cdp.send("Profiler.enable");
+    // A sample every 100 µs rather than Chromium's 1 ms: at a few tenths of a percent busy,
+    // 1 ms samples leave a function of a few microseconds per event with a handful of them.
+    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
     await cdp.send("Profiler.start");
   }
   if (tracePath && browser) {
