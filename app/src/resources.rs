@@ -164,6 +164,11 @@ pub struct DocumentList {
     /// documents follow: `?after=<next>` reads the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// How many documents the project had at the read, on the first page of a list that
+    /// has more (`?limit=` without `after`, and a `next`): what the page counts its loading
+    /// towards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// The documents the server renders with the documents page: a screenful and then some. The

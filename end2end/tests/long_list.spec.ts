@@ -41,7 +41,7 @@ test("a list longer than its first screen is live at once, loads the rest, and a
     });
     await page.goto(`${server.url}/documents?project=${project}`);
     await documents.waitUntilLive();
-    await expect(documents.count).toHaveText(/ · 100 documents, loading more…$/);
+    await expect(documents.count).toHaveText(new RegExp(` · 100 of ${DOCUMENTS} documents, loading more…$`));
     await expect(documents.table).toHaveAttribute("aria-busy", "true");
     await expect.poll(() => restAsked).toBe(true);
     const received = await eventsReceived(page, "document");

@@ -100,7 +100,9 @@ impl DocumentService {
     }
 
     /// The project's documents, newest first, from after `after`: all of them, or at most
-    /// `limit` with `next` when more follow; with the event id to resume its stream from.
+    /// `limit` with `next` when more follow; with the event id to resume its stream from,
+    /// and on a first page that has more, the project's count of documents (one more
+    /// query, an index count, for a list long enough to come in pages).
     ///
     /// The id is read before the documents, so an event published between the two is
     /// replayed to the client rather than missed; each page of a list carries its own.
@@ -117,10 +119,17 @@ impl DocumentService {
         let last_event_id = self.event_bus.last_event_id(project).await?;
         let (documents, next) =
             documents::list_documents(&self.pool, project.as_str(), limit, after).await?;
+        let total = match (after, &next) {
+            (None, Some(_)) => {
+                Some(documents::count_documents(&self.pool, project.as_str()).await?)
+            }
+            _ => None,
+        };
         Ok(DocumentList {
             documents,
             last_event_id: last_event_id.to_string(),
             next: next.as_ref().map(ListCursor::encode),
+            total,
         })
     }
 

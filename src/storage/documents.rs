@@ -182,6 +182,19 @@ pub async fn list_documents(
     Ok((documents, next))
 }
 
+/// How many documents the project has (an index count: `documents_by_project`).
+///
+/// # Errors
+///
+/// The database fails.
+pub async fn count_documents(pool: &Pool, project_id: &str) -> sqlx::Result<u64> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE project_id = $1")
+        .bind(project_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
 /// One of the project's documents; `None` when it does not exist in that project.
 ///
 /// # Errors

@@ -294,14 +294,19 @@ async fn the_list_comes_in_pages_that_a_creation_or_a_deletion_between_them_does
             .await;
     }
     let whole = ids_of(&app.list_documents("proj_a").await.documents);
-    assert!(
-        app.list_documents("proj_a").await.next.is_none(),
-        "the whole list has no next"
+    let list = app.list_documents("proj_a").await;
+    assert!(list.next.is_none(), "the whole list has no next");
+    assert_eq!(list.total, None, "nor a count: it is all there");
+    let all_in_one = list_page(&app, "proj_a", "limit=20").await;
+    assert_eq!(
+        all_in_one.total, None,
+        "a first page that holds all counts nothing"
     );
 
     let first = list_page(&app, "proj_a", "limit=3").await;
     assert_eq!(ids_of(&first.documents), whole[..3]);
     assert!(!first.last_event_id.is_empty());
+    assert_eq!(first.total, Some(7), "the first page counts the whole list");
     let next = first.next.expect("more follow");
     // A document created and one of the next page deleted between the two reads: the
     // next page starts where the first ended all the same.
@@ -315,6 +320,7 @@ async fn the_list_comes_in_pages_that_a_creation_or_a_deletion_between_them_does
         [whole[3].clone(), whole[5].clone(), whole[6].clone()]
     );
     assert!(second.next.is_none(), "the last page says so");
+    assert_eq!(second.total, None, "only a first page counts");
 
     // `after` alone reads the rest of the list (the newer document is first now).
     let first = list_page(&app, "proj_a", "limit=4").await;

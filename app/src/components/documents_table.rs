@@ -1101,6 +1101,7 @@ mod tests {
             documents,
             last_event_id: "0-0".to_owned(),
             next: next.map(str::to_owned),
+            total: None,
         }
     }
 

@@ -22,6 +22,7 @@ use crate::components::entity_graph::EntityGraph;
 use crate::data_updates::{Applied, LiveList, LiveRows, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::document_page_resource;
+use crate::pages::counts::counted;
 use crate::protocol::{EntityEvent, EntityKind, EventType, ExtractionStatus, ProjectId};
 use crate::resources::{
     Document, DocumentPipeline, DocumentStatus, ExtractionSummary, GraphEntity, GraphRelation,
@@ -350,19 +351,6 @@ fn DocumentText(content: RwSignal<String>) -> impl IntoView {
     }
 }
 
-/// "1 entity", "2 entities", "15,208 characters".
-fn counted(count: usize, one: &str, many: &str) -> String {
-    let digits = count.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    format!("{grouped} {}", if count == 1 { one } else { many })
-}
-
 /// The first `chars` characters of `text`, with "…" when there is more.
 fn preview(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
@@ -441,21 +429,6 @@ mod tests {
         ] {
             assert!(!is_document_address(other), "{other}");
         }
-    }
-
-    #[test]
-    fn counts_read_as_words_with_thousands_grouped() {
-        assert_eq!(counted(1, "relation", "relations"), "1 relation");
-        assert_eq!(counted(0, "relation", "relations"), "0 relations");
-        assert_eq!(
-            counted(15_208, "character", "characters"),
-            "15,208 characters"
-        );
-        assert_eq!(
-            counted(1_000_000, "character", "characters"),
-            "1,000,000 characters"
-        );
-        assert_eq!(counted(999, "entity", "entities"), "999 entities");
     }
 
     #[test]

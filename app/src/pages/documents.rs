@@ -16,6 +16,7 @@ use crate::components::project_switcher::ProjectSwitcher;
 use crate::data_updates::{LiveList, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
+use crate::pages::counts::{counted, grouped};
 use crate::protocol::ProjectId;
 use crate::session::{SessionGate, use_signed_in};
 
@@ -71,6 +72,8 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
     } = data;
     let active = expect_context::<ActiveProject>();
     let updates = use_data_updates();
+    // Counted at the first page's read: what the rest loads towards.
+    let total = documents.total;
     let rows = DocumentRows::new(&project.id, documents.documents);
     // A long list came as its first screen: the rest loads in pages once this is live.
     let more = documents.next.map(|next| (rows.expect_more(), next));
@@ -149,14 +152,21 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
     };
 
     let count = move || {
-        let count = match rows.len() {
-            1 => "1 document".to_owned(),
-            count => format!("{count} documents"),
-        };
-        if rows.loading_more() {
-            format!("{count}, loading more…")
-        } else {
-            count
+        let loaded = rows.len();
+        if !rows.loading_more() {
+            return counted(loaded, "document", "documents");
+        }
+        // Documents created meanwhile may take the list past the count of the read.
+        match total.map(|total| usize::try_from(total).unwrap_or(usize::MAX).max(loaded)) {
+            Some(total) => format!(
+                "{} of {}, loading more…",
+                grouped(loaded),
+                counted(total, "document", "documents")
+            ),
+            None => format!(
+                "{}, loading more…",
+                counted(loaded, "document", "documents")
+            ),
         }
     };
     let caption = format!("Documents of {}", project.name);

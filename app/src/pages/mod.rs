@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod lazy;
+mod counts;
 
 pub mod document;
 pub mod documents;
