@@ -19,6 +19,7 @@
 //! neither and test natively.
 
 pub mod components;
+mod counts;
 pub mod data_updates;
 pub mod error;
 pub mod page_data;

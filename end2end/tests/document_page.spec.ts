@@ -2,15 +2,14 @@ import { createAccount } from "./fixtures/accounts";
 import { DocumentsPage } from "./fixtures/documents_page";
 import { expect, test } from "./fixtures/test";
 
-/** A text that names people and places, in several chunks. */
+/** A text that names people and places, in several chunks; one of them only once. */
 function story(paragraphs: number): string {
   const paragraph =
     "Ada Lovelace wrote to Charles Babbage from London about the Analytical Engine. " +
     "Charles Babbage answered from Marylebone, and Ada Lovelace published her notes in London. " +
     "Mary Somerville introduced Ada Lovelace to Charles Babbage at a party in London. ";
-  return Array.from({ length: paragraphs }, (_, index) => `Letter ${index + 1}. ${paragraph.repeat(3)}`).join(
-    "\n\n",
-  );
+  const letters = Array.from({ length: paragraphs }, (_, index) => `Letter ${index + 1}. ${paragraph.repeat(3)}`);
+  return [...letters, "Augustus De Morgan taught Ada Lovelace mathematics."].join("\n\n");
 }
 
 test("a document's page shows its chunks, extraction and graph going live, in every tab, and its deletion", async ({
@@ -38,6 +37,15 @@ test("a document's page shows its chunks, extraction and graph going live, in ev
     await expect(tab.getByRole("img", { name: /^Graph of the \d+ most mentioned entities/ })).toBeVisible();
     await expect(tab.getByTestId("entity-list")).toContainText("Ada Lovelace");
     await expect(tab.getByTestId("relation-list")).toContainText("Charles Babbage");
+    // Counts agree with their word: one mention, one sentence, many mentions.
+    const once = "Augustus De Morgan";
+    await expect(tab.getByTestId("entity-list").locator("li", { hasText: once })).toHaveText(`${once} · 1 mention`);
+    await expect(tab.getByTestId("relation-list").locator("li", { hasText: once })).toHaveText(
+      `Ada Lovelace – ${once} · 1 sentence`,
+    );
+    await expect(tab.getByTestId("entity-list").locator("li", { hasText: "Ada Lovelace" })).toHaveText(
+      /^Ada Lovelace · [\d,]+ mentions$/,
+    );
   }
   expect(await page.getByTestId("graph-node").count()).toBeGreaterThan(1);
   await page.screenshot({ path: testInfo.outputPath("document.png"), fullPage: true });

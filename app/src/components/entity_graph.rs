@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::counts::counted;
 use crate::resources::{GraphEntity, GraphRelation};
 
 /// The most entities drawn (the most mentioned); the lists show more.
@@ -174,7 +175,7 @@ pub fn EntityGraph(
                                 view! {
                                     <li>
                                         {entity.name}
-                                        <span class="muted">{format!(" · {} mentions", entity.mentions)}</span>
+                                        <span class="muted">{format!(" · {}", counted(entity.mentions, "mention", "mentions"))}</span>
                                     </li>
                                 }
                             })
@@ -194,7 +195,7 @@ pub fn EntityGraph(
                                 view! {
                                     <li>
                                         {format!("{} – {}", relation.source, relation.target)}
-                                        <span class="muted">{format!(" · {} sentences", relation.weight)}</span>
+                                        <span class="muted">{format!(" · {}", counted(relation.weight, "sentence", "sentences"))}</span>
                                     </li>
                                 }
                             })

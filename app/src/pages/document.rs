@@ -19,10 +19,10 @@ use crate::ActiveProject;
 use crate::components::chunk_table::{ChunkRows, ChunkTable};
 use crate::components::embedding_progress::{Progress, ProgressBar};
 use crate::components::entity_graph::EntityGraph;
+use crate::counts::counted;
 use crate::data_updates::{Applied, LiveList, LiveRows, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::document_page_resource;
-use crate::pages::counts::counted;
 use crate::protocol::{EntityEvent, EntityKind, EventType, ExtractionStatus, ProjectId};
 use crate::resources::{
     Document, DocumentPipeline, DocumentStatus, ExtractionSummary, GraphEntity, GraphRelation,
@@ -345,7 +345,7 @@ fn DocumentText(content: RwSignal<String>) -> impl IntoView {
         <div class="document-content" data-testid="document-text">{shown}</div>
         <Show when=cut>
             <button type="button" class="button secondary show-text" on:click=move |_| whole.set(true)>
-                {move || format!("Show the whole text ({})", counted(length.get(), "character", "characters"))}
+                {move || format!("Show the whole text ({})", counted(length.get() as u64, "character", "characters"))}
             </button>
         </Show>
     }
@@ -375,8 +375,8 @@ fn ExtractionPanel(rows: PipelineRows) -> impl IntoView {
         Some(ExtractionStatus::Running) => "Running…".to_owned(),
         Some(ExtractionStatus::Done) => format!(
             "Done · {}, {}",
-            counted(entities.with(Vec::len), "entity", "entities"),
-            counted(relations.with(Vec::len), "relation", "relations")
+            counted(entities.with(Vec::len) as u64, "entity", "entities"),
+            counted(relations.with(Vec::len) as u64, "relation", "relations")
         ),
         Some(ExtractionStatus::Failed) => format!(
             "Failed: {}",

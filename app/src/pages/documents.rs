@@ -13,10 +13,10 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::ActiveProject;
 use crate::components::documents_table::{DocumentRows, DocumentsTable};
 use crate::components::project_switcher::ProjectSwitcher;
+use crate::counts::{counted, grouped};
 use crate::data_updates::{LiveList, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::{DocumentsPageData, documents_page_resource};
-use crate::pages::counts::{counted, grouped};
 use crate::protocol::ProjectId;
 use crate::session::{SessionGate, use_signed_in};
 
@@ -152,12 +152,12 @@ fn DocumentsView(data: DocumentsPageData, list: LiveList<DocumentRows>) -> impl 
     };
 
     let count = move || {
-        let loaded = rows.len();
+        let loaded = rows.len() as u64;
         if !rows.loading_more() {
             return counted(loaded, "document", "documents");
         }
         // Documents created meanwhile may take the list past the count of the read.
-        match total.map(|total| usize::try_from(total).unwrap_or(usize::MAX).max(loaded)) {
+        match total.map(|total| total.max(loaded)) {
             Some(total) => format!(
                 "{} of {}, loading more…",
                 grouped(loaded),

@@ -2,7 +2,6 @@
 
 #[macro_use]
 mod lazy;
-mod counts;
 
 pub mod document;
 pub mod documents;

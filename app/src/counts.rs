@@ -1,7 +1,7 @@
-//! How the pages write a count: digits grouped by thousands, with the word that agrees.
+//! How the app writes a count: digits grouped by thousands, with the word that agrees.
 
 /// `15208` as "15,208".
-pub fn grouped(count: usize) -> String {
+pub fn grouped(count: u64) -> String {
     let digits = count.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
@@ -14,7 +14,7 @@ pub fn grouped(count: usize) -> String {
 }
 
 /// "1 entity", "2 entities", "15,208 characters".
-pub fn counted(count: usize, one: &str, many: &str) -> String {
+pub fn counted(count: u64, one: &str, many: &str) -> String {
     format!("{} {}", grouped(count), if count == 1 { one } else { many })
 }
 
