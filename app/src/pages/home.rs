@@ -11,6 +11,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::ActiveProject;
+use crate::counts::{counted, grouped};
 use crate::data_updates::{ConnectionState, throttled, use_data_updates};
 use crate::error::AppError;
 use crate::page_data::home_page_resource;
@@ -160,14 +161,11 @@ fn YourProjects(overview: ProjectsOverview, reload: Callback<()>) -> impl IntoVi
 #[component]
 fn ProjectCard(project: ProjectOverview, live: bool) -> impl IntoView {
     let counts = project.documents;
-    let total = match counts.total {
-        1 => "1 document".to_owned(),
-        total => format!("{total} documents"),
-    };
+    let total = counted(counts.total, "document", "documents");
     let progress = if counts.in_progress == 0 {
         "Nothing in progress".to_owned()
     } else {
-        format!("{} in progress", counts.in_progress)
+        format!("{} in progress", grouped(counts.in_progress))
     };
     let href = format!("/documents?project={}", project.id);
     view! {
@@ -180,8 +178,8 @@ fn ProjectCard(project: ProjectOverview, live: bool) -> impl IntoView {
             </p>
             <p class="muted" data-testid="project-progress">
                 {progress}
-                {format!(" · {} ready", counts.ready)}
-                {(counts.failed > 0).then(|| format!(" · {} failed", counts.failed))}
+                {format!(" · {} ready", grouped(counts.ready))}
+                {(counts.failed > 0).then(|| format!(" · {} failed", grouped(counts.failed)))}
             </p>
             {live.then(|| view! { <span class="badge live-badge">"Live"</span> })}
         </li>
