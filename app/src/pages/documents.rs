@@ -229,14 +229,14 @@ fn UploadZone(
             leptos::task::spawn_local(async move {
                 match crate::rest::upload_documents(&project, &files).await {
                     Ok(created) => {
-                        let count = created.documents.len();
+                        let count = created.documents.len() as u64;
                         for document in created.documents {
                             rows.insert(document);
                         }
-                        notice.set(Some(match count {
-                            1 => "Uploaded 1 document.".to_owned(),
-                            count => format!("Uploaded {count} documents."),
-                        }));
+                        notice.set(Some(format!(
+                            "Uploaded {}.",
+                            counted(count, "document", "documents")
+                        )));
                     }
                     Err(error) => failure.set(Some(format!("Upload failed: {error}."))),
                 }

@@ -13,6 +13,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::ActiveProject;
+use crate::counts::counted;
 use crate::data_updates::{Applied, LiveList, LiveRows};
 use crate::error::AppError;
 use crate::page_data::{SearchPageData, search_page_resource};
@@ -136,8 +137,7 @@ fn Results(data: SearchPageData, list: LiveList<StandingQuery>) -> impl IntoView
         <p class="muted" data-testid="search-summary">
             {move || match shown.with(Vec::len) {
                 0 => format!("Nothing in {} matches yet; new documents join as they are embedded.", project.name),
-                1 => format!("1 passage in {}", project.name),
-                count => format!("{count} passages in {}", project.name),
+                count => format!("{} in {}", counted(count as u64, "passage", "passages"), project.name),
             }}
         </p>
             <Show when=move || waiting.with(Option::is_some)>
@@ -153,8 +153,7 @@ fn Results(data: SearchPageData, list: LiveList<StandingQuery>) -> impl IntoView
                 >
                     {move || match new_count() {
                         0 => "Show the new ranking".to_owned(),
-                        1 => "Show 1 new result".to_owned(),
-                        count => format!("Show {count} new results"),
+                        count => format!("Show {}", counted(count as u64, "new result", "new results")),
                     }}
                 </button>
             </Show>
